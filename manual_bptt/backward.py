@@ -1,0 +1,108 @@
+"""The backward pass, equations (6)–(12) of the README, and the public ``bptt``.
+
+Every time-invariant sum is one matrix product over all T·N rows: each parameter is
+shared by every step (and every sequence), so its gradient is the sum of the per-step
+gradients, and stacking the steps turns that sum into the inner dimension of a product.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from manual_bptt.inputs import Batch, prepare
+from manual_bptt.loss import loss_and_dlogits
+from manual_bptt.network import Cache, run_forward
+from manual_bptt.params import Params
+from manual_bptt.result import BPTTResult
+from manual_bptt.truncation import deltas
+
+Array = NDArray[np.floating]
+
+
+def _rows(arr: np.ndarray) -> np.ndarray:
+    """(T, N, X) → (T·N, X): one row per (step, sequence)."""
+    return arr.reshape(-1, arr.shape[-1])
+
+
+def grad_U(batch: Batch, delta: Array, D: int) -> Array:
+    """(10) ∂L/∂U = Σ_t Δ_t x_tᵀ, (H, D).
+
+    For token ids x_t is one-hot, so Δ_t is added to column x_t: one scatter-add over
+    all (step, sequence) pairs (np.add.at adds repeated columns, where plain indexing
+    would keep only the last).
+    """
+    if not batch.tokens:
+        return _rows(delta).T @ _rows(batch.x)
+    H = delta.shape[-1]
+    dU = np.zeros((H, D), dtype=delta.dtype)
+    np.add.at(dU.T, batch.x.reshape(-1), _rows(delta))
+    return dU
+
+
+def backward(params: Params, batch: Batch, cache: Cache, dO: Array) -> dict[str, Array]:
+    """All gradients, batched, from ∂L/∂o (T, N, K) and the forward cache.
+
+    (7)  Δ = deltas(...), see truncation.py (Δ_t is ∂L/∂a_t for full BPTT)
+    (8)  ∂L/∂V = Σ_t ∂L/∂o_t h_tᵀ                (K, H)
+    (9)  ∂L/∂c = Σ_t ∂L/∂o_t                     (K,)
+    (10) ∂L/∂U = Σ_t Δ_t x_tᵀ                    (H, D)
+    (11) ∂L/∂W = Σ_t Δ_t h_{t−1}ᵀ,  ∂L/∂b = Σ_t Δ_t
+    (12) ∂L/∂h0 = Wᵀ Δ_0,  ∂L/∂x_t = Uᵀ Δ_t
+    Sums over t also run over the batch (rows of the stacked arrays).
+    """
+    g = dO @ params.V  # Vᵀ ∂L/∂o_t for every t: (T, N, H)
+    delta = deltas(g, cache.dphi, params.W, batch.truncate, batch.chunk)
+    grads = {
+        "U": grad_U(batch, delta, params.D),
+        "W": _rows(delta).T @ _rows(cache.h_prev),
+        "V": _rows(dO).T @ _rows(cache.h),
+        "b": delta.sum(axis=(0, 1)),
+        "c": dO.sum(axis=(0, 1)),
+        "h0": delta[0] @ params.W,
+    }
+    if not batch.tokens:
+        grads["x"] = delta @ params.U
+    return grads
+
+
+def bptt(
+    params: Params,
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    h0: ArrayLike | None = None,
+    mask: ArrayLike | None = None,
+    activation: str = "tanh",
+    truncate: int | None = None,
+    chunk: int | None = None,
+    reduction: str = "sum",
+) -> BPTTResult:
+    """Loss and gradients of the network by backpropagation through time, by hand.
+
+    Args:
+        params: U (H, D), W (H, H), V (K, H), b (H,), c (K,), float32 or float64.
+        x: float inputs (T, N, D), or integer token ids (T, N) in [0, D); unbatched
+            (T, D) or (T,) also accepted.
+        y: integer targets (T, N) in [0, K), or (T,) when x is unbatched.
+        h0: initial state h_{−1}, (N, H) or (H,); zeros by default.
+        mask: m, (T, N) or (T,) of 0/1 (bool or numbers); all ones by default.
+        activation: φ: "tanh", "sigmoid", "relu" or "identity".
+        truncate: window length k ≥ 0: the loss at step t reaches steps t … max(0, t−k).
+        chunk: chunk length k ≥ 1: losses reach back to the start of their chunk of k.
+        reduction: "sum" (equation (5)) or "mean" (divided by Σm; 0 when Σm = 0).
+
+    Returns:
+        BPTTResult with ``loss`` (float) and ``grads`` {"U", "W", "V", "b", "c", "h0",
+        and "x" for float inputs}, each shaped and typed like its argument.
+
+    Raises:
+        TypeError, ValueError: for any argument that does not fit, naming it.
+    """
+    batch = prepare(
+        params, x, y, h0=h0, mask=mask, activation=activation,
+        truncate=truncate, chunk=chunk, reduction=reduction,
+    )  # fmt: skip
+    cache = run_forward(params, batch.x, batch.h0, batch.tokens, batch.activation)
+    loss, dO = loss_and_dlogits(cache.o, batch.y, batch.mask, batch.loss_scale)
+    return BPTTResult.from_batched(batch, loss, backward(params, batch, cache, dO))

@@ -1,0 +1,271 @@
+"""The public boundary: every argument is checked once, here, and brought to batched form.
+
+Both faces of the computation (manual_bptt and torch_reference) call :func:`prepare`
+so that they accept exactly the same inputs and fail with exactly the same messages.
+Past this point the code trusts shapes and dtypes.
+
+Letters: T steps, N sequences in the batch, D input size, H hidden size, K classes.
+"""
+
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from manual_bptt.activations import Activation, get_activation
+from manual_bptt.params import Params
+
+REDUCTIONS = ("sum", "mean")
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Checked inputs in batched, time-major form.
+
+    Attributes:
+        x: float (T, N, D) in the parameters' dtype, or integer token ids (T, N) in [0, D).
+        y: integer targets (T, N) in [0, K).
+        h0: initial state h_{−1}, (N, H); zeros when the caller gave none.
+        mask: m, (T, N) of 0.0/1.0 in the parameters' dtype.
+        tokens: whether x holds token ids (then U x_t is the column U[:, x_t]).
+        batched: whether the caller's arrays had a batch axis (results follow suit).
+        activation: φ.
+        truncate: window length k of the per-loss truncation, or None.
+        chunk: chunk length k of the framework-style truncation, or None.
+        reduction: "sum" or "mean".
+    """
+
+    x: NDArray
+    y: NDArray[np.integer]
+    h0: NDArray[np.floating]
+    mask: NDArray[np.floating]
+    tokens: bool
+    batched: bool
+    activation: Activation
+    truncate: int | None
+    chunk: int | None
+    reduction: str
+
+    @property
+    def T(self) -> int:
+        return int(self.y.shape[0])
+
+    @property
+    def N(self) -> int:
+        return int(self.y.shape[1])
+
+    @property
+    def loss_scale(self) -> float:
+        """1 for reduction="sum"; 1/Σm for "mean" (0 when the mask is all zero)."""
+        if self.reduction == "sum":
+            return 1.0
+        total = float(self.mask.sum())
+        return 1.0 / total if total > 0 else 0.0
+
+
+def _array(name: str, value: object) -> np.ndarray:
+    if isinstance(value, np.ndarray):
+        return value
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError) as err:
+        raise TypeError(f"{name} must be array-like; could not convert it: {err}") from None
+    if arr.dtype == object:
+        raise TypeError(f"{name} must be a numeric array; got an array of Python objects")
+    return arr
+
+
+def _check_finite(name: str, arr: np.ndarray) -> None:
+    if not np.all(np.isfinite(arr)):
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+        raise ValueError(f"{name} must be finite; entry {bad} is {arr[bad]}")
+
+
+def _is_int(arr: np.ndarray) -> bool:
+    return np.issubdtype(arr.dtype, np.integer)
+
+
+def _check_range(name: str, arr: np.ndarray, upper: int, letter: str) -> None:
+    if arr.size and (arr.min() < 0 or arr.max() >= upper):
+        bad_mask = (arr < 0) | (arr >= upper)
+        bad = tuple(int(i) for i in np.argwhere(bad_mask)[0])
+        raise ValueError(
+            f"{name} must hold integers in [0, {letter}) = [0, {upper}); "
+            f"entry {bad} is {arr[bad]}"
+        )
+
+
+def _check_not_empty(arr: np.ndarray, batched: bool) -> None:
+    if arr.shape[0] == 0:
+        raise ValueError("x must hold at least one step (T ≥ 1); got T = 0")
+    if batched and arr.shape[1] == 0:
+        raise ValueError("x must hold at least one sequence (N ≥ 1); got N = 0")
+
+
+def _prepare_x(params: Params, x: object) -> tuple[np.ndarray, bool, bool]:
+    """Return x batched, whether it holds tokens, and whether it was batched."""
+    arr = _array("x", x)
+    if arr.dtype == np.bool_:
+        raise TypeError("x must be float inputs or integer token ids; got a bool array")
+    if _is_int(arr):
+        if arr.ndim not in (1, 2):
+            raise ValueError(
+                f"token ids x must have shape (T, N) or (T,); got shape {arr.shape}"
+            )
+        batched = arr.ndim == 2
+        _check_not_empty(arr, batched)
+        _check_range("x (token ids)", arr, params.D, "D")
+        return (arr if batched else arr[:, None]), True, batched
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise TypeError(
+            f"x must be float inputs or integer token ids; got dtype {arr.dtype}"
+        )
+    if arr.ndim not in (2, 3):
+        hint = " (token ids must have an integer dtype)" if arr.ndim == 1 else ""
+        raise ValueError(
+            f"float inputs x must have shape (T, N, D) or (T, D){hint}; got shape {arr.shape}"
+        )
+    if arr.shape[-1] != params.D:
+        raise ValueError(
+            f"x's last axis must be D = {params.D} to match U (H, D) = {params.U.shape}; "
+            f"got x of shape {arr.shape}"
+        )
+    if arr.dtype != params.dtype:
+        raise TypeError(
+            f"x has dtype {arr.dtype} but the parameters are {params.dtype}; "
+            f"convert with x.astype(np.{params.dtype})"
+        )
+    batched = arr.ndim == 3
+    _check_not_empty(arr, batched)
+    _check_finite("x", arr)
+    return (arr if batched else arr[:, None, :]), False, batched
+
+
+def _prepare_y(params: Params, y: object, T: int, N: int, batched: bool) -> np.ndarray:
+    arr = _array("y", y)
+    if not _is_int(arr):
+        raise TypeError(f"y must hold integer class ids; got dtype {arr.dtype}")
+    want = (T, N) if batched else (T,)
+    if arr.shape != want:
+        letters = "(T, N)" if batched else "(T,)"
+        raise ValueError(
+            f"y must have shape {letters} = {want} to match x; got {arr.shape}"
+        )
+    _check_range("y", arr, params.K, "K")
+    return arr if batched else arr[:, None]
+
+
+def _prepare_h0(params: Params, h0: object, N: int, batched: bool) -> np.ndarray:
+    if h0 is None:
+        return np.zeros((N, params.H), dtype=params.dtype)
+    arr = _array("h0", h0)
+    want = (N, params.H) if batched else (params.H,)
+    if arr.shape != want:
+        letters = "(N, H)" if batched else "(H,)"
+        raise ValueError(f"h0 must have shape {letters} = {want} to match x and U; got {arr.shape}")
+    if arr.dtype != params.dtype:
+        raise TypeError(
+            f"h0 has dtype {arr.dtype} but the parameters are {params.dtype}; "
+            f"convert with h0.astype(np.{params.dtype})"
+        )
+    _check_finite("h0", arr)
+    return arr if batched else arr[None, :]
+
+
+def _prepare_mask(params: Params, mask: object, T: int, N: int, batched: bool) -> np.ndarray:
+    if mask is None:
+        return np.ones((T, N), dtype=params.dtype)
+    arr = _array("mask", mask)
+    want = (T, N) if batched else (T,)
+    if arr.shape != want:
+        letters = "(T, N)" if batched else "(T,)"
+        raise ValueError(f"mask must have shape {letters} = {want} to match y; got {arr.shape}")
+    if not (arr.dtype == np.bool_ or _is_int(arr) or np.issubdtype(arr.dtype, np.floating)):
+        raise TypeError(f"mask must be bool or 0/1 numbers; got dtype {arr.dtype}")
+    if not np.all((arr == 0) | (arr == 1)):
+        bad = tuple(int(i) for i in np.argwhere((arr != 0) & (arr != 1))[0])
+        raise ValueError(f"mask must hold only 0 and 1; entry {bad} is {arr[bad]}")
+    out = arr.astype(params.dtype)
+    return out if batched else out[:, None]
+
+
+def _check_count(name: str, value: object, least: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer or None; got {value!r}")
+    try:
+        k = operator.index(value)  # accepts int and numpy integers, refuses 2.0
+    except TypeError:
+        raise TypeError(
+            f"{name} must be an integer or None; got {type(value).__name__} {value!r}"
+        ) from None
+    if k < least:
+        raise ValueError(f"{name} must be ≥ {least} (or None); got {k}")
+    return k
+
+
+def check_params(params: object) -> Params:
+    """Return params if it is a Params; TypeError otherwise."""
+    if not isinstance(params, Params):
+        raise TypeError(
+            f"params must be a manual_bptt.Params; got {type(params).__name__}. "
+            "Build one with Params(U=..., W=..., V=..., b=..., c=...) or init_params(D, H, K)."
+        )
+    return params
+
+
+def prepare_inputs(
+    params: Params, x: ArrayLike, *, h0: ArrayLike | None = None
+) -> tuple[np.ndarray, np.ndarray, bool, bool]:
+    """Check x and h0 alone (what forward needs): (x batched, h0 (N, H), tokens, batched)."""
+    check_params(params)
+    xb, tokens, batched = _prepare_x(params, x)
+    h0b = _prepare_h0(params, h0, xb.shape[1], batched)
+    return xb, h0b, tokens, batched
+
+
+def prepare(
+    params: Params,
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    h0: ArrayLike | None = None,
+    mask: ArrayLike | None = None,
+    activation: str = "tanh",
+    truncate: int | None = None,
+    chunk: int | None = None,
+    reduction: str = "sum",
+) -> Batch:
+    """Check every argument of ``bptt`` and return them as a :class:`Batch`.
+
+    Raises TypeError or ValueError naming the argument, what was expected and what was
+    given. The caller's arrays are never written to; they may be returned as views.
+    """
+    act = get_activation(activation)
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be one of {REDUCTIONS}; got {reduction!r}")
+    k_window = _check_count("truncate", truncate, 0)
+    k_chunk = _check_count("chunk", chunk, 1)
+    if k_window is not None and k_chunk is not None:
+        raise ValueError(
+            "give at most one of truncate (per-loss window) and chunk (framework-style "
+            f"chunks); got truncate={k_window} and chunk={k_chunk}"
+        )
+    xb, h0b, tokens, batched = prepare_inputs(params, x, h0=h0)
+    T, N = xb.shape[0], xb.shape[1]
+    return Batch(
+        x=xb,
+        y=_prepare_y(params, y, T, N, batched),
+        h0=h0b,
+        mask=_prepare_mask(params, mask, T, N, batched),
+        tokens=tokens,
+        batched=batched,
+        activation=act,
+        truncate=k_window,
+        chunk=k_chunk,
+        reduction=reduction,
+    )

@@ -1,0 +1,118 @@
+"""The forward pass, equations (1)–(4) of the README, vectorised over the batch.
+
+Only the recurrence (1)–(2) loops over time; the input term U x_t for every step and
+the output layer (3)–(4) for every step are each one matrix product.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from manual_bptt.activations import Activation, get_activation
+from manual_bptt.inputs import prepare_inputs
+from manual_bptt.loss import softmax
+from manual_bptt.params import Params
+
+
+@dataclass(frozen=True)
+class Cache:
+    """What the forward pass keeps for the backward pass (batched, time-major).
+
+    Attributes:
+        a: pre-activations a_t, (T, N, H).
+        h: hidden states h_t, (T, N, H); h[t] is the state after step t.
+        h_prev: the state entering each step, h_{t−1}, (T, N, H); h_prev[0] is h0.
+        dphi: φ'(a_t), (T, N, H).
+        o: logits o_t, (T, N, K).
+    """
+
+    a: NDArray[np.floating]
+    h: NDArray[np.floating]
+    h_prev: NDArray[np.floating]
+    dphi: NDArray[np.floating]
+    o: NDArray[np.floating]
+
+
+def input_term(params: Params, x: NDArray, tokens: bool) -> NDArray[np.floating]:
+    """U x_t for every step at once: (T, N, H).
+
+    x is float (T, N, D), giving x @ Uᵀ, or token ids (T, N), giving the columns
+    U[:, x_t] (the product of U with a one-hot x_t, without building it).
+    """
+    if tokens:
+        return params.U.T[x]
+    return x @ params.U.T
+
+
+def run_forward(
+    params: Params, x: NDArray, h0: NDArray[np.floating], tokens: bool, act: Activation
+) -> Cache:
+    """Equations (1)–(3) on checked, batched inputs; see :func:`forward` for shapes."""
+    T, N = x.shape[0], x.shape[1]
+    # (1) a_t = b + W h_{t−1} + U x_t: the U x_t + b part for all t in one product.
+    a = input_term(params, x, tokens) + params.b
+    # states[0] = h_{−1} = h0 and states[t + 1] = h_t, so that h and h_{t−1} are two
+    # views of one array.
+    states = np.empty((T + 1, N, params.H), dtype=params.dtype)
+    states[0] = h0
+    WT = params.W.T
+    for t in range(T):
+        a[t] += states[t] @ WT  # a is our own array: adding in place changes no argument
+        states[t + 1] = act.phi(a[t])  # (2) h_t = φ(a_t)
+    h = states[1:]
+    o = h @ params.V.T + params.c  # (3) o_t = c + V h_t, all t in one product
+    return Cache(a=a, h=h, h_prev=states[:-1], dphi=act.dphi(a, h), o=o)
+
+
+@dataclass(frozen=True)
+class ForwardResult:
+    """The forward pass, for reading and for analysis.
+
+    With batched x the arrays are (T, N, ·); with unbatched x the N axis is dropped.
+
+    Attributes:
+        a: pre-activations a_t, (T, N, H).
+        h: hidden states h_t, (T, N, H).
+        h0: the initial state h_{−1}, (N, H).
+        o: logits o_t, (T, N, K).
+        y_hat: probabilities ŷ_t = softmax(o_t), (T, N, K).
+    """
+
+    a: NDArray[np.floating]
+    h: NDArray[np.floating]
+    h0: NDArray[np.floating]
+    o: NDArray[np.floating]
+    y_hat: NDArray[np.floating]
+
+
+def forward(
+    params: Params,
+    x: ArrayLike,
+    *,
+    h0: ArrayLike | None = None,
+    activation: str = "tanh",
+) -> ForwardResult:
+    """Run the network: equations (1)–(4).
+
+    Args:
+        params: U (H, D), W (H, H), V (K, H), b (H,), c (K,).
+        x: float inputs (T, N, D) or (T, D), or integer token ids (T, N) or (T,) in [0, D).
+        h0: initial state h_{−1}, (N, H) or (H,) to match x; zeros by default.
+        activation: φ, one of "tanh", "sigmoid", "relu", "identity".
+
+    Returns:
+        ForwardResult with a, h (T, N, H), h0 (N, H), o, y_hat (T, N, K); the N axis is
+        dropped when x has none.
+    """
+    act = get_activation(activation)
+    xb, h0b, tokens, batched = prepare_inputs(params, x, h0=h0)
+    cache = run_forward(params, xb, h0b, tokens, act)
+    out = ForwardResult(a=cache.a, h=cache.h, h0=h0b, o=cache.o, y_hat=softmax(cache.o))
+    if batched:
+        return out
+    return ForwardResult(
+        a=out.a[:, 0], h=out.h[:, 0], h0=out.h0[0], o=out.o[:, 0], y_hat=out.y_hat[:, 0]
+    )

@@ -1,0 +1,47 @@
+"""What ``bptt`` returns, in both packages: the loss and one gradient per argument."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from manual_bptt.inputs import Batch
+
+GRAD_NAMES = ("U", "W", "V", "b", "c", "h0", "x")
+
+
+@dataclass(frozen=True)
+class BPTTResult:
+    """The loss L and its gradients.
+
+    Attributes:
+        loss: L as a Python float (equation (5)).
+        grads: "U" (H, D), "W" (H, H), "V" (K, H), "b" (H,), "c" (K,), "h0" ((N, H), or
+            (H,) unbatched) and, when x is float, "x" ((T, N, D), or (T, D) unbatched).
+            Each has the shape and dtype of its argument; "h0" is there even when h0
+            was not given (it is then the gradient at the default zero state).
+    """
+
+    loss: float
+    grads: Mapping[str, NDArray[np.floating]]
+
+    @classmethod
+    def from_batched(
+        cls, batch: Batch, loss: float, grads: Mapping[str, NDArray[np.floating]]
+    ) -> BPTTResult:
+        """Build the result from batched gradients, dropping the batch axis of "h0" and
+        "x" when the caller's inputs had none, and "x" when x held token ids."""
+        out: dict[str, NDArray[np.floating]] = {}
+        for name in GRAD_NAMES:
+            if name == "x" and batch.tokens:
+                continue
+            g = grads[name]
+            if not batch.batched and name == "h0":
+                g = g[0]
+            elif not batch.batched and name == "x":
+                g = g[:, 0]
+            out[name] = g
+        return cls(loss=float(loss), grads=out)

@@ -1,0 +1,76 @@
+"""Which losses reach which steps: the δ recurrence (7) for full, chunked and window BPTT.
+
+Every function here takes
+    g     (T, N, H): ∂L/∂h_t through the output layer alone, Vᵀ ∂L/∂o_t,
+    dphi  (T, N, H): φ'(a_t),
+    W     (H, H),
+and returns Δ (T, N, H), the total gradient that reaches the pre-activation a_t from
+all the losses whose backward pass is allowed to reach step t:
+
+    Δ_t = Σ_{losses E_s that reach step t} ∂E_s/∂a_t.
+
+The parameter gradients are then the same sums for every kind of truncation (see
+backward.py): only Δ changes. With E_s the masked loss at step s (scaled by s for
+reduction="mean"), write δ^{(s)}_t = ∂E_s/∂a_t for one loss:
+
+    δ^{(s)}_s = Vᵀ ∂E_s/∂o_s ⊙ φ'(a_s),   δ^{(s)}_t = Wᵀ δ^{(s)}_{t+1} ⊙ φ'(a_t).
+
+In row-vector form (one row per sequence) Wᵀ δ is ``δ @ W``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+Array = NDArray[np.floating]
+
+
+def deltas_chunked(g: Array, dphi: Array, W: Array, chunk: int | None) -> Array:
+    """Δ for full BPTT (chunk=None) or for chunks [0, k), [k, 2k), … (chunk=k).
+
+    (7) δ_t = (Vᵀ ∂L/∂o_t + Wᵀ δ_{t+1}) ⊙ φ'(a_t), with δ_T = 0, and with the carried
+    term Wᵀ δ_{t+1} cut (taken as 0) when step t+1 starts a chunk: a loss then reaches
+    back to the start of its own chunk only. One pass backward in time: the losses at
+    steps ≥ t are summed before they are multiplied by W, which is why full BPTT costs
+    one product per step rather than one per (loss, step) pair.
+    """
+    T = g.shape[0]
+    k = T if chunk is None else chunk
+    delta = np.empty_like(g)
+    carry = np.zeros_like(g[0])  # Wᵀ δ_{t+1}
+    for t in range(T - 1, -1, -1):
+        if (t + 1) % k == 0:  # step t+1 starts a new chunk (or t is the last step)
+            carry[...] = 0
+        delta[t] = (g[t] + carry) * dphi[t]
+        carry = delta[t] @ W
+    return delta
+
+
+def deltas_window(g: Array, dphi: Array, W: Array, truncate: int) -> Array:
+    """Δ for window truncation: the loss at step s reaches steps s, s−1, …, max(0, s−k).
+
+    Δ_t = Σ_{s = t}^{min(t + k, T − 1)} δ^{(s)}_t, computed lag by lag. For lag
+    ℓ = s − t, let D^ℓ_t = δ^{(t+ℓ)}_t (the gradient of the loss ℓ steps later):
+
+        D^0_t = g_t ⊙ φ'(a_t),   D^ℓ_t = (Wᵀ D^{ℓ−1}_{t+1}) ⊙ φ'(a_t),   Δ = Σ_ℓ D^ℓ.
+
+    Each lag is one matrix product over all steps and sequences at once, so the Python
+    loop runs min(k, T − 1) times rather than once per (loss, step) pair; the naive
+    double loop in naive.py computes the same thing and the tests check they agree.
+    """
+    T = g.shape[0]
+    lag_delta = g * dphi  # D^0
+    total = lag_delta.copy()
+    for lag in range(1, min(truncate, T - 1) + 1):
+        # D^ℓ_t for t = 0 … T−1−ℓ comes from D^{ℓ−1}_{t+1}, t+1 = 1 … T−ℓ.
+        lag_delta = (lag_delta[1:] @ W) * dphi[: T - lag]
+        total[: T - lag] += lag_delta
+    return total
+
+
+def deltas(g: Array, dphi: Array, W: Array, truncate: int | None, chunk: int | None) -> Array:
+    """Δ (T, N, H) for whichever truncation is asked for (at most one of the two)."""
+    if truncate is not None:
+        return deltas_window(g, dphi, W, truncate)
+    return deltas_chunked(g, dphi, W, chunk)

@@ -1,0 +1,80 @@
+"""``bptt`` by autograd: the twin of manual_bptt/backward.py.
+
+The boundary (argument checks, batching, the result type) is shared with manual_bptt
+on purpose, so that both faces accept the same inputs and return the same thing; the
+computation is not: nothing here calls manual_bptt's network, loss or backward.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from numpy.typing import ArrayLike
+
+from manual_bptt.inputs import Batch, prepare
+from manual_bptt.params import Params
+from manual_bptt.result import BPTTResult
+from torch_reference.activations import ACTIVATIONS
+from torch_reference.network import Leaves
+from torch_reference.truncation import chunked_loss, window_loss
+
+
+def _leaf(arr: np.ndarray) -> torch.Tensor:
+    # torch.tensor copies, so autograd never shares memory with the caller's array.
+    return torch.tensor(arr, requires_grad=True)
+
+
+def make_leaves(params: Params, batch: Batch) -> Leaves:
+    """Copy the parameters, h0 and float x into fresh tensors that require grad."""
+    return Leaves(
+        U=_leaf(params.U),
+        W=_leaf(params.W),
+        V=_leaf(params.V),
+        b=_leaf(params.b),
+        c=_leaf(params.c),
+        h0=_leaf(batch.h0),
+        x=None if batch.tokens else _leaf(batch.x),
+        tokens=torch.tensor(batch.x, dtype=torch.long) if batch.tokens else None,
+    )
+
+
+def bptt(
+    params: Params,
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    h0: ArrayLike | None = None,
+    mask: ArrayLike | None = None,
+    activation: str = "tanh",
+    truncate: int | None = None,
+    chunk: int | None = None,
+    reduction: str = "sum",
+) -> BPTTResult:
+    """Loss and gradients by torch.autograd; arguments, shapes and result exactly as
+    :func:`manual_bptt.bptt`.
+
+    Truncation is realised with ``detach`` (see truncation.py). Arrays cross the
+    boundary as copies: NumPy in, NumPy out, in the parameters' dtype.
+    """
+    batch = prepare(
+        params, x, y, h0=h0, mask=mask, activation=activation,
+        truncate=truncate, chunk=chunk, reduction=reduction,
+    )  # fmt: skip
+    leaves = make_leaves(params, batch)
+    phi = ACTIVATIONS[batch.activation.name]
+    y_t = torch.tensor(batch.y, dtype=torch.long)
+    mask_t = torch.tensor(batch.mask)
+    if batch.truncate is not None:
+        total = window_loss(leaves, phi, y_t, mask_t, batch.truncate)
+    else:
+        total = chunked_loss(leaves, phi, y_t, mask_t, batch.chunk)
+    loss = total * batch.loss_scale
+    loss.backward()
+    grads = {}
+    for name in ("U", "W", "V", "b", "c", "h0", "x"):
+        leaf = getattr(leaves, name)
+        if leaf is None:
+            continue
+        g = leaf.grad
+        grads[name] = np.zeros_like(leaf.detach().numpy()) if g is None else g.numpy()
+    return BPTTResult.from_batched(batch, loss.item(), grads)

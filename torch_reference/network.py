@@ -1,0 +1,47 @@
+"""The network in PyTorch, equations (1)–(4): the twin of manual_bptt/network.py.
+
+Written step by step with torch operations only, so that autograd, not anyone here,
+derives the backward pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class Leaves:
+    """The tensors autograd differentiates with respect to (all requires_grad).
+
+    U (H, D), W (H, H), V (K, H), b (H,), c (K,), h0 (N, H), and x (T, N, D) for
+    float inputs or None for token ids (then ``tokens`` (T, N) holds them).
+    """
+
+    U: torch.Tensor
+    W: torch.Tensor
+    V: torch.Tensor
+    b: torch.Tensor
+    c: torch.Tensor
+    h0: torch.Tensor
+    x: torch.Tensor | None
+    tokens: torch.Tensor | None
+
+
+def step(
+    leaves: Leaves, phi: Callable[[torch.Tensor], torch.Tensor], h_prev: torch.Tensor, t: int
+) -> torch.Tensor:
+    """One step, (N, H) → (N, H): (1) a_t = b + W h_{t−1} + U x_t, (2) h_t = φ(a_t)."""
+    if leaves.tokens is not None:
+        ux = leaves.U.t()[leaves.tokens[t]]  # the columns U[:, x_t]
+    else:
+        assert leaves.x is not None
+        ux = leaves.x[t] @ leaves.U.t()
+    return phi(leaves.b + h_prev @ leaves.W.t() + ux)
+
+
+def logits(leaves: Leaves, h: torch.Tensor) -> torch.Tensor:
+    """(3) o_t = c + V h_t for h (…, H) → (…, K)."""
+    return leaves.c + h @ leaves.V.t()
