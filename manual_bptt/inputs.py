@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from manual_bptt.activations import Activation, get_activation
-from manual_bptt.params import Params
+from manual_bptt.params import COMPLEX_DTYPE, Params
 
 REDUCTIONS = ("sum", "mean")
 
@@ -93,9 +93,24 @@ def _check_range(name: str, arr: np.ndarray, upper: int, letter: str) -> None:
         bad_mask = (arr < 0) | (arr >= upper)
         bad = tuple(int(i) for i in np.argwhere(bad_mask)[0])
         raise ValueError(
-            f"{name} must hold integers in [0, {letter}) = [0, {upper}); "
-            f"entry {bad} is {arr[bad]}"
+            f"{name} must hold integers in [0, {letter}) = [0, {upper}); entry {bad} is {arr[bad]}"
         )
+
+
+def _match_dtype(name: str, arr: np.ndarray, params: Params) -> np.ndarray:
+    """arr in the parameters' dtype; TypeError on a mismatch, never a silent cast.
+
+    The one exception is the complex step: with complex128 parameters, float64 (or
+    complex128) x and h0 are taken as complex128.
+    """
+    if arr.dtype == params.dtype:
+        return arr
+    if params.dtype == COMPLEX_DTYPE and arr.dtype == np.float64:
+        return arr.astype(COMPLEX_DTYPE)
+    raise TypeError(
+        f"{name} has dtype {arr.dtype} but the parameters are {params.dtype}; "
+        f"convert with {name}.astype(np.{params.dtype})"
+    )
 
 
 def _check_not_empty(arr: np.ndarray, batched: bool) -> None:
@@ -112,17 +127,13 @@ def _prepare_x(params: Params, x: object) -> tuple[np.ndarray, bool, bool]:
         raise TypeError("x must be float inputs or integer token ids; got a bool array")
     if _is_int(arr):
         if arr.ndim not in (1, 2):
-            raise ValueError(
-                f"token ids x must have shape (T, N) or (T,); got shape {arr.shape}"
-            )
+            raise ValueError(f"token ids x must have shape (T, N) or (T,); got shape {arr.shape}")
         batched = arr.ndim == 2
         _check_not_empty(arr, batched)
         _check_range("x (token ids)", arr, params.D, "D")
         return (arr if batched else arr[:, None]), True, batched
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise TypeError(
-            f"x must be float inputs or integer token ids; got dtype {arr.dtype}"
-        )
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.complexfloating)):
+        raise TypeError(f"x must be float inputs or integer token ids; got dtype {arr.dtype}")
     if arr.ndim not in (2, 3):
         hint = " (token ids must have an integer dtype)" if arr.ndim == 1 else ""
         raise ValueError(
@@ -133,11 +144,7 @@ def _prepare_x(params: Params, x: object) -> tuple[np.ndarray, bool, bool]:
             f"x's last axis must be D = {params.D} to match U (H, D) = {params.U.shape}; "
             f"got x of shape {arr.shape}"
         )
-    if arr.dtype != params.dtype:
-        raise TypeError(
-            f"x has dtype {arr.dtype} but the parameters are {params.dtype}; "
-            f"convert with x.astype(np.{params.dtype})"
-        )
+    arr = _match_dtype("x", arr, params)
     batched = arr.ndim == 3
     _check_not_empty(arr, batched)
     _check_finite("x", arr)
@@ -151,9 +158,7 @@ def _prepare_y(params: Params, y: object, T: int, N: int, batched: bool) -> np.n
     want = (T, N) if batched else (T,)
     if arr.shape != want:
         letters = "(T, N)" if batched else "(T,)"
-        raise ValueError(
-            f"y must have shape {letters} = {want} to match x; got {arr.shape}"
-        )
+        raise ValueError(f"y must have shape {letters} = {want} to match x; got {arr.shape}")
     _check_range("y", arr, params.K, "K")
     return arr if batched else arr[:, None]
 
@@ -166,11 +171,7 @@ def _prepare_h0(params: Params, h0: object, N: int, batched: bool) -> np.ndarray
     if arr.shape != want:
         letters = "(N, H)" if batched else "(H,)"
         raise ValueError(f"h0 must have shape {letters} = {want} to match x and U; got {arr.shape}")
-    if arr.dtype != params.dtype:
-        raise TypeError(
-            f"h0 has dtype {arr.dtype} but the parameters are {params.dtype}; "
-            f"convert with h0.astype(np.{params.dtype})"
-        )
+    arr = _match_dtype("h0", arr, params)
     _check_finite("h0", arr)
     return arr if batched else arr[None, :]
 
@@ -239,12 +240,25 @@ def prepare(
     truncate: int | None = None,
     chunk: int | None = None,
     reduction: str = "sum",
+    for_gradients: bool = True,
 ) -> Batch:
     """Check every argument of ``bptt`` and return them as a :class:`Batch`.
 
     Raises TypeError or ValueError naming the argument, what was expected and what was
     given. The caller's arrays are never written to; they may be returned as views.
+    ``for_gradients=False`` (loss values only) also admits complex128 parameters.
     """
+    if check_params(params).dtype == COMPLEX_DTYPE:
+        if for_gradients:
+            raise TypeError(
+                "bptt needs float32 or float64 parameters; complex128 ones are for the "
+                "complex-step check (manual_bptt.loss), not for gradients"
+            )
+        if activation == "relu":
+            raise ValueError(
+                "the complex step needs an analytic φ (tanh, sigmoid or identity); "
+                "relu is not differentiable as a complex function"
+            )
     act = get_activation(activation)
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}; got {reduction!r}")

@@ -12,7 +12,7 @@ def log_softmax(o: NDArray[np.floating]) -> NDArray[np.floating]:
     Subtracting the maximum first keeps exp from overflowing, so logits of ±1e4 give
     finite results.
     """
-    shifted = o - o.max(axis=-1, keepdims=True)
+    shifted = o - o.real.max(axis=-1, keepdims=True)  # .real: complex-step inputs too
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
@@ -20,6 +20,15 @@ def softmax(o: NDArray[np.floating]) -> NDArray[np.floating]:
     """(4) ŷ = softmax(o) over the last axis, computed stably; any shape (…, K)."""
     shifted = np.exp(o - o.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def nll(
+    logp: NDArray[np.floating], y: NDArray[np.integer], mask: NDArray[np.floating], scale: float
+) -> np.ndarray:
+    """(5) L = s · Σ_t Σ_n m[t,n] · (−log ŷ_t[n, y[t,n]]) from log ŷ (T, N, K): a 0-d array
+    (complex when the logits are, for the complex step)."""
+    picked = np.take_along_axis(logp, y[..., None], axis=-1)[..., 0]  # (T, N)
+    return -scale * (mask * picked).sum()
 
 
 def loss_and_dlogits(
@@ -37,8 +46,7 @@ def loss_and_dlogits(
     Returns (L as a float, ∂L/∂o of shape (T, N, K) in o's dtype, a new array).
     """
     logp = log_softmax(o)
-    picked = np.take_along_axis(logp, y[..., None], axis=-1)[..., 0]  # (T, N)
-    loss = -scale * float((mask * picked).sum())
+    loss = float(nll(logp, y, mask, scale))
     dO = np.exp(logp)  # ŷ, a fresh array, so the −1 below changes nothing of the caller's
     np.put_along_axis(dO, y[..., None], np.take_along_axis(dO, y[..., None], -1) - 1, -1)
     dO *= (scale * mask)[..., None]

@@ -12,8 +12,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from manual_bptt.activations import Activation, get_activation
-from manual_bptt.inputs import prepare_inputs
-from manual_bptt.loss import softmax
+from manual_bptt.inputs import prepare, prepare_inputs
+from manual_bptt.loss import log_softmax, nll, softmax
 from manual_bptt.params import Params
 
 
@@ -108,6 +108,8 @@ def forward(
         dropped when x has none.
     """
     act = get_activation(activation)
+    if act.name == "relu" and np.iscomplexobj(params.U):
+        raise ValueError("the complex step needs an analytic φ; relu is not (use tanh)")
     xb, h0b, tokens, batched = prepare_inputs(params, x, h0=h0)
     cache = run_forward(params, xb, h0b, tokens, act)
     out = ForwardResult(a=cache.a, h=cache.h, h0=h0b, o=cache.o, y_hat=softmax(cache.o))
@@ -116,3 +118,28 @@ def forward(
     return ForwardResult(
         a=out.a[:, 0], h=out.h[:, 0], h0=out.h0[0], o=out.o[:, 0], y_hat=out.y_hat[:, 0]
     )
+
+
+def loss(
+    params: Params,
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    h0: ArrayLike | None = None,
+    mask: ArrayLike | None = None,
+    activation: str = "tanh",
+    reduction: str = "sum",
+) -> float | complex:
+    """The loss L alone, equation (5), by the forward pass: what numerical checks evaluate.
+
+    Arguments and shapes as :func:`manual_bptt.bptt`. Returns a float; with complex128
+    parameters (the complex step, tanh, sigmoid or identity only) a complex, whose
+    imaginary part carries the directional derivative.
+    """
+    batch = prepare(
+        params, x, y, h0=h0, mask=mask, activation=activation,
+        reduction=reduction, for_gradients=False,
+    )  # fmt: skip
+    cache = run_forward(params, batch.x, batch.h0, batch.tokens, batch.activation)
+    value = nll(log_softmax(cache.o), batch.y, batch.mask, batch.loss_scale)
+    return complex(value) if np.iscomplexobj(value) else float(value)

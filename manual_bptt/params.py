@@ -9,12 +9,18 @@ from numpy.typing import DTypeLike, NDArray
 
 PARAM_NAMES = ("U", "W", "V", "b", "c")
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# complex128 parameters are accepted for the complex-step derivative only: forward and
+# loss run on them; bptt refuses them.
+COMPLEX_DTYPE = np.dtype(np.complex128)
 INIT_SCHEMES = ("uniform", "normal", "identity")
 
 
 @dataclass(frozen=True)
 class Params:
     """U (H, D), W (H, H), V (K, H), b (H,), c (K,): one floating dtype for all five.
+
+    float32 or float64; complex128 is accepted too, for the complex-step check only
+    (:func:`manual_bptt.forward` and :func:`manual_bptt.loss` run on it, ``bptt`` not).
 
     a_t = b + W h_{t−1} + U x_t (1) and o_t = c + V h_t (3) use them. The shapes are
     checked on construction, and so is that every entry is finite. The arrays are
@@ -37,7 +43,7 @@ class Params:
         dtype = self.U.dtype
         for f in fields(self):
             value = getattr(self, f.name)
-            if value.dtype not in FLOAT_DTYPES:
+            if value.dtype not in (*FLOAT_DTYPES, COMPLEX_DTYPE):
                 raise TypeError(
                     f"Params.{f.name} must be float32 or float64; got dtype {value.dtype}"
                 )
@@ -67,9 +73,7 @@ class Params:
             value = getattr(self, f.name)
             if not np.all(np.isfinite(value)):
                 bad = tuple(int(i) for i in np.argwhere(~np.isfinite(value))[0])
-                raise ValueError(
-                    f"Params.{f.name} must be finite; entry {bad} is {value[bad]}"
-                )
+                raise ValueError(f"Params.{f.name} must be finite; entry {bad} is {value[bad]}")
 
     @property
     def D(self) -> int:

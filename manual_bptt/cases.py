@@ -1,0 +1,114 @@
+"""Reproducible BPTT problems: a :class:`Case` built from a small recipe of sizes, options and a seed.
+
+The strategies (strategies.py), the ``bptt`` command and the regression fixtures all
+build their problems here, so that any case can be rebuilt from one line of Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from manual_bptt.params import Params, init_params
+
+
+@dataclass(frozen=True)
+class Case:
+    """One BPTT problem: parameters, inputs and options, all shapes consistent.
+
+    Attributes:
+        params: U (H, D), W (H, H), V (K, H), b (H,), c (K,).
+        x: float (T, N, D) / (T, D), or token ids (T, N) / (T,).
+        y: targets (T, N) / (T,).
+        h0: (N, H) / (H,) or None.
+        mask: (T, N) / (T,) of 0/1, or None.
+        activation, truncate, chunk, reduction: as ``bptt`` takes them.
+        recipe: the drawn sizes, seed and options that rebuild this case with
+            :func:`make_case`.
+    """
+
+    params: Params
+    x: NDArray[Any]
+    y: NDArray[np.integer]
+    h0: NDArray[np.floating] | None
+    mask: NDArray[Any] | None
+    activation: str
+    truncate: int | None
+    chunk: int | None
+    reduction: str
+    recipe: dict[str, Any] = field(repr=False)
+
+    def kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of ``bptt`` after (params, x, y)."""
+        return {
+            "h0": self.h0,
+            "mask": self.mask,
+            "activation": self.activation,
+            "truncate": self.truncate,
+            "chunk": self.chunk,
+            "reduction": self.reduction,
+        }
+
+    @property
+    def T(self) -> int:
+        return int(self.y.shape[0])
+
+    def describe(self) -> str:
+        """Sizes and options in one line, e.g. for a counterexample."""
+        r = self.recipe
+        return ", ".join(f"{k}={r[k]!r}" for k in r)
+
+    def reproduction(self) -> str:
+        """A line of Python that rebuilds this case."""
+        args = ", ".join(f"{k}={v!r}" for k, v in self.recipe.items())
+        return f"from manual_bptt.cases import make_case; case = make_case({args})"
+
+
+def make_case(
+    *,
+    T: int,
+    N: int,
+    D: int,
+    H: int,
+    K: int,
+    seed: int,
+    scale: float = 1.0,
+    activation: str = "tanh",
+    tokens: bool = False,
+    batched: bool = True,
+    with_h0: bool = False,
+    with_mask: bool = False,
+    truncate: int | None = None,
+    chunk: int | None = None,
+    reduction: str = "sum",
+    dtype: str = "float64",
+) -> Case:
+    """Build a Case deterministically from its recipe (what the strategies draw).
+
+    Weights by init_params(scale=scale) ("uniform", bound scale/√n_in), biases and h0
+    at the same scale, float inputs standard normal, mask entries 1 with probability
+    3/4. ``batched=False`` drops the N axis (N must then be 1).
+    """
+    recipe = {k: v for k, v in locals().items()}
+    rng = np.random.default_rng(seed)
+    dt = np.dtype(dtype)
+    base = init_params(D, H, K, seed=rng, dtype=np.float64, scale=scale)
+    params = Params(
+        U=base.U.astype(dt),
+        W=base.W.astype(dt),
+        V=base.V.astype(dt),
+        b=rng.uniform(-scale, scale, H).astype(dt),
+        c=rng.uniform(-scale, scale, K).astype(dt),
+    )
+    x = rng.integers(0, D, size=(T, N)) if tokens else rng.normal(size=(T, N, D)).astype(dt)
+    y = rng.integers(0, K, size=(T, N))
+    h0 = rng.uniform(-1, 1, size=(N, H)).astype(dt) if with_h0 else None
+    mask = (rng.random((T, N)) < 0.75) if with_mask else None
+    if not batched:
+        x, y = x[:, 0], y[:, 0]
+        h0 = None if h0 is None else h0[0]
+        mask = None if mask is None else mask[:, 0]
+    return Case(params, x, y, h0, mask, activation, truncate, chunk, reduction, recipe)

@@ -1,0 +1,45 @@
+"""The ``bptt`` command (also ``python -m manual_bptt``).
+
+Each subcommand lives in manual_bptt/commands/<name>.py and provides
+``register(subparsers)``, which adds its parser and sets ``run`` (args → exit code).
+With no subcommand, ``check`` runs on its built-in default network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Module names under manual_bptt.commands, in the order --help lists them.
+COMMAND_MODULES = ("check",)
+DEFAULT_COMMAND = "check"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bptt",
+        description=(
+            "Backpropagation through time for a vanilla RNN, by hand in NumPy, checked "
+            "against PyTorch autograd. With no command, runs 'check' on a default network."
+        ),
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"manual_bptt.commands.{name}").register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default: sys.argv[1:]), run the command, return its exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not args_list or (args_list[0].startswith("-") and args_list[0] not in ("-h", "--help")):
+        args_list.insert(0, DEFAULT_COMMAND)
+    args = parser.parse_args(args_list)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

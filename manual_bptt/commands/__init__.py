@@ -1,0 +1,1 @@
+"""Subcommands of ``bptt``: one module each, see manual_bptt/cli.py."""

@@ -1,0 +1,73 @@
+"""Hypothesis strategies for whole BPTT problems: the one place they are defined.
+
+The tests, ``bptt sweep`` and ``bptt verify`` all draw from here. Following
+hypothesis.extra.numpy's habit, a case draws its sizes and options first and its
+arrays second (from a drawn seed), so that a failure shrinks to small sizes and simple
+options and is reproduced by a short line of Python (:meth:`manual_bptt.cases.Case.reproduction`).
+
+Imports hypothesis, which ``pip install manual-bptt`` brings; not imported by
+``import manual_bptt``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import strategies as st
+
+from manual_bptt.activations import ACTIVATIONS
+from manual_bptt.cases import Case, make_case
+
+
+@st.composite
+def cases(
+    draw: st.DrawFn,
+    *,
+    dtype: str = "float64",
+    max_T: int = 40,
+    max_N: int = 6,
+    max_dim: int = 16,
+    min_scale: float = 1e-3,
+    max_scale: float = 4.0,
+    activations: tuple[str, ...] = tuple(ACTIVATIONS),
+    truncation: bool = True,
+) -> Case:
+    """A random BPTT problem: sizes and options first, then arrays from a seed.
+
+    T in [1, max_T]; N in [1, max_N]; D, H, K in [1, max_dim]; weight scale in
+    [min_scale, max_scale] (1 is the usual initialisation, 4 saturates tanh and
+    explodes relu); float or token inputs, batched or not; h0 and mask given or not;
+    reduction; and full BPTT, truncate in [0, T+2] or chunk in [1, T+2].
+    """
+    T = draw(st.integers(1, max_T), label="T")
+    batched = draw(st.booleans(), label="batched")
+    N = draw(st.integers(1, max_N), label="N") if batched else 1
+    D, H, K = (draw(st.integers(1, max_dim), label=name) for name in "DHK")
+    mode = draw(st.sampled_from(["full", "truncate", "chunk"] if truncation else ["full"]))
+    truncate = draw(st.integers(0, T + 2), label="truncate") if mode == "truncate" else None
+    chunk = draw(st.integers(1, T + 2), label="chunk") if mode == "chunk" else None
+    return make_case(
+        T=T,
+        N=N,
+        D=D,
+        H=H,
+        K=K,
+        seed=draw(st.integers(0, 2**32 - 1), label="seed"),
+        scale=draw(st.floats(min_scale, max_scale), label="scale"),
+        activation=draw(st.sampled_from(activations), label="activation"),
+        tokens=draw(st.booleans(), label="tokens"),
+        batched=batched,
+        with_h0=draw(st.booleans(), label="with_h0"),
+        with_mask=draw(st.booleans(), label="with_mask"),
+        truncate=truncate,
+        chunk=chunk,
+        reduction=draw(st.sampled_from(["sum", "mean"]), label="reduction"),
+        dtype=dtype,
+    )
+
+
+def float32_cases(**kwargs: Any) -> st.SearchStrategy[Case]:
+    """float32 cases on the bounded domain where float32 gradients are trustworthy:
+    weight scale ≤ 1 (bound 1/√n_in), T ≤ 20. compare.FLOAT32 is stated for it."""
+    bounded = {"dtype": "float32", "max_T": 20, "max_scale": 1.0}
+    return cases(**{**bounded, **kwargs})
