@@ -46,10 +46,12 @@ def _one_sequence(params: Params, batch: Batch, n: int, grads: dict[str, np.ndar
     loss = 0.0
     for t in range(T - 1, -1, -1):
         o = c + V @ s[t + 1]  # (3)
-        y_hat = np.exp(o - o.max())
-        y_hat = y_hat / y_hat.sum()  # (4)
+        # (4) log ŷ_t = o_t − max − log Σ exp(o_t − max): stable for logits of ±1e4,
+        # where ŷ itself can underflow to 0 and log ŷ would be −inf.
+        log_y_hat = o - o.max() - np.log(np.exp(o - o.max()).sum())
+        y_hat = np.exp(log_y_hat)
         m = batch.mask[t, n]
-        loss += -scale * m * float(np.log(y_hat[batch.y[t, n]]))  # (5)
+        loss += -scale * m * float(log_y_hat[batch.y[t, n]])  # (5)
         # (6) ∂E_t/∂o_t = ŷ_t − onehot(y_t). A copy, never an alias of o or ŷ: the
         # tutorial's `delta_o = o; delta_o[y] -= 1` would change the caller's array.
         delta_o = y_hat.copy()

@@ -46,10 +46,9 @@ def window_loss(
     its gradient into h0). O(T·k) steps: simple, not fast.
     """
     T = y.shape[0]
-    with torch.no_grad():  # the values of h_{t−1}; their gradients are never needed
-        states = [leaves.h0]
-        for t in range(T):
-            states.append(step(leaves, phi, states[-1], t))
+    states = [leaves.h0]  # h_{−1}, h_0, …: one ordinary forward pass, graph and all
+    for t in range(T):
+        states.append(step(leaves, phi, states[-1], t))
     total = torch.zeros((), dtype=leaves.h0.dtype)
     for t in range(T):
         start = max(0, t - truncate)

@@ -1,0 +1,26 @@
+"""Hypothesis settings profiles, chosen by the HYPOTHESIS_PROFILE environment variable.
+
+- ci: Hypothesis's own built-in "ci" profile (derandomised so a red run reproduces, no
+  deadline, no example database, print_blob), which loads itself when CI is set, with
+  the example count raised; .ci/run uses it.
+- dev: quick, for iterating (the default when CI is not set).
+- thorough: thousands of examples, for before a release: HYPOTHESIS_PROFILE=thorough pytest
+
+A test that needs more (or fewer) examples than the rest scales the loaded profile's
+count, so that every profile still governs it:
+    @settings(max_examples=5 * settings.default.max_examples)
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import settings
+
+# The built-in ci profile; extended, not replaced.
+settings.register_profile("ci", settings.get_profile("ci"), max_examples=100)
+settings.register_profile("dev", max_examples=25, deadline=None)
+settings.register_profile("thorough", max_examples=2000, deadline=None)
+
+_default = "ci" if os.environ.get("CI") else "dev"
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", _default))

@@ -1,0 +1,36 @@
+"""The package as a user meets it: imports, the command line, the declared layout."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import manual_bptt
+
+
+def run_python(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=False
+    )
+
+
+def test_importing_manual_bptt_does_not_import_torch() -> None:
+    probe = run_python("import sys, manual_bptt, manual_bptt.cli; print('torch' in sys.modules)")
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.strip() == "False"
+
+
+def test_public_names_are_exported() -> None:
+    for name in ("Params", "init_params", "forward", "loss", "bptt", "naive_bptt", "BPTTResult"):
+        assert hasattr(manual_bptt, name), name
+
+
+def test_python_m_manual_bptt_compares_with_the_twin_and_exits_0() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "manual_bptt", "--full"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("U", "W", "V", "b", "c", "h0", "x"):
+        assert f"\n  {name} " in result.stdout, name
+    assert "all gradients agree" in result.stdout
