@@ -9,7 +9,6 @@ Letters: T steps, N sequences in the batch, D input size, H hidden size, K class
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
 
 import numpy as np
@@ -196,14 +195,11 @@ def _prepare_mask(params: Params, mask: object, T: int, N: int, batched: bool) -
 def _check_count(name: str, value: object, least: int) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer or None; got {value!r}")
-    try:
-        k = operator.index(value)  # accepts int and numpy integers, refuses 2.0
-    except TypeError:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
         raise TypeError(
             f"{name} must be an integer or None; got {type(value).__name__} {value!r}"
-        ) from None
+        )
+    k = int(value)
     if k < least:
         raise ValueError(f"{name} must be ≥ {least} (or None); got {k}")
     return k
