@@ -12,7 +12,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from manual_bptt.inputs import Batch, prepare
 from manual_bptt.loss import loss_and_dlogits
-from manual_bptt.network import Cache, run_forward
+from manual_bptt.network import Cache, rows_matmul, run_forward
 from manual_bptt.params import Params
 from manual_bptt.result import BPTTResult
 from manual_bptt.truncation import deltas
@@ -51,7 +51,7 @@ def backward(params: Params, batch: Batch, cache: Cache, dO: Array) -> dict[str,
     (12) ∂L/∂h0 = Wᵀ Δ_0,  ∂L/∂x_t = Uᵀ Δ_t
     Sums over t also run over the batch (rows of the stacked arrays).
     """
-    g = dO @ params.V  # Vᵀ ∂L/∂o_t for every t: (T, N, H)
+    g = rows_matmul(dO, params.V)  # Vᵀ ∂L/∂o_t for every t: (T, N, H)
     delta = deltas(g, cache.dphi, params.W, batch.truncate, batch.chunk)
     grads = {
         "U": grad_U(batch, delta, params.D),
@@ -62,7 +62,7 @@ def backward(params: Params, batch: Batch, cache: Cache, dO: Array) -> dict[str,
         "h0": delta[0] @ params.W,
     }
     if not batch.tokens:
-        grads["x"] = delta @ params.U
+        grads["x"] = rows_matmul(delta, params.U)
     return grads
 
 

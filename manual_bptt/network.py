@@ -44,7 +44,17 @@ def input_term(params: Params, x: NDArray, tokens: bool) -> NDArray[np.floating]
     """
     if tokens:
         return params.U.T[x]
-    return x @ params.U.T
+    return rows_matmul(x, params.U.T)
+
+
+def rows_matmul(stacked: NDArray, matrix: NDArray) -> NDArray:
+    """(T, N, A) @ (A, B) → (T, N, B) as one (T·N, A) @ (A, B) product.
+
+    numpy's matmul on a 3-D array runs one small product per step; folding the steps
+    into rows gives the BLAS one large product instead, which is several times faster.
+    """
+    T, N, A = stacked.shape
+    return (stacked.reshape(T * N, A) @ matrix).reshape(T, N, matrix.shape[1])
 
 
 def run_forward(
@@ -56,14 +66,17 @@ def run_forward(
     a = input_term(params, x, tokens) + params.b
     # states[0] = h_{−1} = h0 and states[t + 1] = h_t, so that h and h_{t−1} are two
     # views of one array.
-    states = np.empty((T + 1, N, params.H), dtype=params.dtype)
+    states = np.empty((T + 1, N, params.H), dtype=a.dtype)
     states[0] = h0
     WT = params.W.T
+    recurrent = np.empty_like(a[0])  # W h_{t−1}, reused every step
     for t in range(T):
-        a[t] += states[t] @ WT  # a is our own array: adding in place changes no argument
+        np.matmul(states[t], WT, out=recurrent)
+        a[t] += recurrent  # a is our own array: adding in place changes no argument
         states[t + 1] = act.phi(a[t])  # (2) h_t = φ(a_t)
     h = states[1:]
-    o = h @ params.V.T + params.c  # (3) o_t = c + V h_t, all t in one product
+    o = rows_matmul(h, params.V.T)  # (3) o_t = c + V h_t, all t in one product
+    o += params.c
     return Cache(a=a, h=h, h_prev=states[:-1], dphi=act.dphi(a, h), o=o)
 
 

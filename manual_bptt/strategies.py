@@ -31,16 +31,26 @@ def cases(
     max_scale: float = 4.0,
     activations: tuple[str, ...] = tuple(ACTIVATIONS),
     truncation: bool = True,
+    min_T: int = 1,
+    batched: bool | None = None,
+    tokens: bool | None = None,
+    with_mask: bool | None = None,
 ) -> Case:
     """A random BPTT problem: sizes and options first, then arrays from a seed.
 
-    T in [1, max_T]; N in [1, max_N]; D, H, K in [1, max_dim]; weight scale in
+    T in [min_T, max_T]; N in [1, max_N]; D, H, K in [1, max_dim]; weight scale in
     [min_scale, max_scale] (1 is the usual initialisation, 4 saturates tanh and
     explodes relu); float or token inputs, batched or not; h0 and mask given or not;
     reduction; and full BPTT, truncate in [0, T+2] or chunk in [1, T+2].
+    ``batched``, ``tokens`` and ``with_mask`` fix that choice when not None (cheaper
+    than filtering, which Hypothesis's health checks rightly dislike).
     """
-    T = draw(st.integers(1, max_T), label="T")
-    batched = draw(st.booleans(), label="batched")
+
+    def choose(fixed: bool | None, label: str) -> bool:
+        return draw(st.booleans(), label=label) if fixed is None else fixed
+
+    T = draw(st.integers(min_T, max_T), label="T")
+    batched = choose(batched, "batched")
     N = draw(st.integers(1, max_N), label="N") if batched else 1
     D, H, K = (draw(st.integers(1, max_dim), label=name) for name in "DHK")
     mode = draw(st.sampled_from(["full", "truncate", "chunk"] if truncation else ["full"]))
@@ -55,10 +65,10 @@ def cases(
         seed=draw(st.integers(0, 2**32 - 1), label="seed"),
         scale=draw(st.floats(min_scale, max_scale), label="scale"),
         activation=draw(st.sampled_from(activations), label="activation"),
-        tokens=draw(st.booleans(), label="tokens"),
+        tokens=choose(tokens, "tokens"),
         batched=batched,
         with_h0=draw(st.booleans(), label="with_h0"),
-        with_mask=draw(st.booleans(), label="with_mask"),
+        with_mask=choose(with_mask, "with_mask"),
         truncate=truncate,
         chunk=chunk,
         reduction=draw(st.sampled_from(["sum", "mean"]), label="reduction"),

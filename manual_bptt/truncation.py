@@ -38,12 +38,13 @@ def deltas_chunked(g: Array, dphi: Array, W: Array, chunk: int | None) -> Array:
     T = g.shape[0]
     k = T if chunk is None else chunk
     delta = np.empty_like(g)
-    carry = np.zeros_like(g[0])  # Wᵀ δ_{t+1}
+    carry = np.zeros_like(g[0])  # Wᵀ δ_{t+1}, one buffer reused every step
     for t in range(T - 1, -1, -1):
         if (t + 1) % k == 0:  # step t+1 starts a new chunk (or t is the last step)
-            carry[...] = 0
-        delta[t] = (g[t] + carry) * dphi[t]
-        carry = delta[t] @ W
+            carry.fill(0)
+        np.add(g[t], carry, out=delta[t])
+        delta[t] *= dphi[t]
+        np.matmul(delta[t], W, out=carry)
     return delta
 
 
@@ -59,12 +60,15 @@ def deltas_window(g: Array, dphi: Array, W: Array, truncate: int) -> Array:
     loop runs min(k, T − 1) times rather than once per (loss, step) pair; the naive
     double loop in naive.py computes the same thing and the tests check they agree.
     """
-    T = g.shape[0]
+    T, N, H = g.shape
     lag_delta = g * dphi  # D^0
     total = lag_delta.copy()
     for lag in range(1, min(truncate, T - 1) + 1):
-        # D^ℓ_t for t = 0 … T−1−ℓ comes from D^{ℓ−1}_{t+1}, t+1 = 1 … T−ℓ.
-        lag_delta = (lag_delta[1:] @ W) * dphi[: T - lag]
+        # D^ℓ_t for t = 0 … T−1−ℓ comes from D^{ℓ−1}_{t+1}, t+1 = 1 … T−ℓ: one product
+        # over all (T−ℓ)·N rows.
+        rows = (T - lag) * N
+        lag_delta = (lag_delta[1:].reshape(rows, H) @ W).reshape(T - lag, N, H)
+        lag_delta *= dphi[: T - lag]
         total[: T - lag] += lag_delta
     return total
 

@@ -50,7 +50,7 @@ def test_chunk_1_equals_truncate_0(case: Case) -> None:
     assert_same(run(case, chunk=1), run(case, truncate=0), "chunk=1 vs truncate=0")
 
 
-@given(cases(max_T=24).filter(lambda c: c.T >= 3))
+@given(cases(max_T=24, min_T=3))
 def test_truncation_changes_recurrent_gradients_only(case: Case) -> None:
     """V and c never see the recurrence: every truncation leaves their gradients alone."""
     full = run(case, truncate=None, chunk=None)
@@ -59,7 +59,7 @@ def test_truncation_changes_recurrent_gradients_only(case: Case) -> None:
     assert cut.loss == full.loss  # truncation changes gradients, never the loss
 
 
-@given(cases(max_T=16, max_N=4).filter(lambda c: c.y.ndim == 2))
+@given(cases(max_T=16, max_N=4, batched=True))
 def test_sum_reduction_batch_gradient_is_sum_over_sequences(case: Case) -> None:
     """With reduction="sum", parameters' gradients add over sequences; h0's and x's
     rows are each sequence's own."""
@@ -95,7 +95,7 @@ def test_all_zero_mask_gives_zero_loss_and_zero_gradients(case: Case, reduction:
             assert not np.any(g), f"{face.__module__}: grads[{name!r}] not zero"
 
 
-@given(cases(max_T=16).filter(lambda c: c.mask is not None and c.mask.any()))
+@given(cases(max_T=16, with_mask=True).filter(lambda c: c.mask.any()))
 def test_mean_reduction_is_sum_divided_by_mask_total(case: Case) -> None:
     total = float(np.sum(case.mask))
     mean = run(case, reduction="mean")
@@ -105,7 +105,7 @@ def test_mean_reduction_is_sum_divided_by_mask_total(case: Case) -> None:
     assert_grads_close(mean.grads, scaled, FLOAT64, "mean vs sum / Σm")
 
 
-@given(cases(max_T=16).filter(lambda c: c.y.ndim == 2 and c.y.shape[1] == 1))
+@given(cases(max_T=16, max_N=1, batched=True))
 def test_unbatched_equals_batch_of_one(case: Case) -> None:
     batched = run(case)
     flat = run(
@@ -125,7 +125,7 @@ def test_unbatched_equals_batch_of_one(case: Case) -> None:
     assert_grads_close(flat.grads, squeezed, FLOAT64, "unbatched vs N = 1")
 
 
-@given(cases(max_T=16).filter(lambda c: np.issubdtype(c.x.dtype, np.integer)))
+@given(cases(max_T=16, tokens=True))
 def test_token_ids_equal_one_hot_float_inputs(case: Case) -> None:
     """U x_t with a token id is the column U[:, x_t]: the same as a one-hot float x_t."""
     one_hot = np.eye(case.params.D, dtype=case.params.dtype)[case.x]
