@@ -51,8 +51,8 @@ def backward(params: Params, batch: Batch, cache: Cache, dO: Array) -> dict[str,
     (12) ∂L/∂h0 = Wᵀ Δ_0,  ∂L/∂x_t = Uᵀ Δ_t
     Sums over t also run over the batch (rows of the stacked arrays).
     """
-    g = rows_matmul(dO, params.V)  # Vᵀ ∂L/∂o_t for every t: (T, N, H)
-    delta = deltas(g, cache.dphi, params.W, batch.truncate, batch.chunk)
+    g = rows_matmul(dO, params.V)  # Vᵀ ∂L/∂o_t for every t: (T, N, H), our own array
+    delta = deltas(g, cache.dphi, params.W, batch.truncate, batch.chunk, overwrite_g=True)
     grads = {
         "U": grad_U(batch, delta, params.D),
         "W": _rows(delta).T @ _rows(cache.h_prev),

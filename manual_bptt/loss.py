@@ -47,7 +47,9 @@ def loss_and_dlogits(
     """
     logp = log_softmax(o)
     loss = float(nll(logp, y, mask, scale))
-    dO = np.exp(logp)  # ŷ, a fresh array, so the −1 below changes nothing of the caller's
+    # ŷ = exp(log ŷ), written over log ŷ (our own array, no longer needed): the −1 below
+    # changes nothing of the caller's, and no second (T, N, K) array is allocated.
+    dO = np.exp(logp, out=logp)
     np.put_along_axis(dO, y[..., None], np.take_along_axis(dO, y[..., None], -1) - 1, -1)
     dO *= (scale * mask)[..., None]
     return loss, dO

@@ -22,14 +22,15 @@ class Cache:
     """What the forward pass keeps for the backward pass (batched, time-major).
 
     Attributes:
-        a: pre-activations a_t, (T, N, H).
+        a: pre-activations a_t, (T, N, H); None unless asked for (backward needs only
+            φ'(a_t), and dropping a keeps bptt's peak memory down).
         h: hidden states h_t, (T, N, H); h[t] is the state after step t.
         h_prev: the state entering each step, h_{t−1}, (T, N, H); h_prev[0] is h0.
         dphi: φ'(a_t), (T, N, H).
         o: logits o_t, (T, N, K).
     """
 
-    a: NDArray[np.floating]
+    a: NDArray[np.floating] | None
     h: NDArray[np.floating]
     h_prev: NDArray[np.floating]
     dphi: NDArray[np.floating]
@@ -58,12 +59,19 @@ def rows_matmul(stacked: NDArray, matrix: NDArray) -> NDArray:
 
 
 def run_forward(
-    params: Params, x: NDArray, h0: NDArray[np.floating], tokens: bool, act: Activation
+    params: Params,
+    x: NDArray,
+    h0: NDArray[np.floating],
+    tokens: bool,
+    act: Activation,
+    *,
+    keep_a: bool = False,
 ) -> Cache:
     """Equations (1)–(3) on checked, batched inputs; see :func:`forward` for shapes."""
     T, N = x.shape[0], x.shape[1]
     # (1) a_t = b + W h_{t−1} + U x_t: the U x_t + b part for all t in one product.
-    a = input_term(params, x, tokens) + params.b
+    a = input_term(params, x, tokens)  # a fresh array, so adding in place is safe
+    a += params.b
     # states[0] = h_{−1} = h0 and states[t + 1] = h_t, so that h and h_{t−1} are two
     # views of one array.
     states = np.empty((T + 1, N, params.H), dtype=a.dtype)
@@ -77,7 +85,8 @@ def run_forward(
     h = states[1:]
     o = rows_matmul(h, params.V.T)  # (3) o_t = c + V h_t, all t in one product
     o += params.c
-    return Cache(a=a, h=h, h_prev=states[:-1], dphi=act.dphi(a, h), o=o)
+    dphi = act.dphi(a, h)
+    return Cache(a=a if keep_a else None, h=h, h_prev=states[:-1], dphi=dphi, o=o)
 
 
 @dataclass(frozen=True)
@@ -124,7 +133,8 @@ def forward(
     if act.name == "relu" and np.iscomplexobj(params.U):
         raise ValueError("the complex step needs an analytic φ; relu is not (use tanh)")
     xb, h0b, tokens, batched = prepare_inputs(params, x, h0=h0)
-    cache = run_forward(params, xb, h0b, tokens, act)
+    cache = run_forward(params, xb, h0b, tokens, act, keep_a=True)
+    assert cache.a is not None
     out = ForwardResult(a=cache.a, h=cache.h, h0=h0b, o=cache.o, y_hat=softmax(cache.o))
     if batched:
         return out

@@ -26,7 +26,9 @@ from numpy.typing import NDArray
 Array = NDArray[np.floating]
 
 
-def deltas_chunked(g: Array, dphi: Array, W: Array, chunk: int | None) -> Array:
+def deltas_chunked(
+    g: Array, dphi: Array, W: Array, chunk: int | None, *, out: Array | None = None
+) -> Array:
     """Δ for full BPTT (chunk=None) or for chunks [0, k), [k, 2k), … (chunk=k).
 
     (7) δ_t = (Vᵀ ∂L/∂o_t + Wᵀ δ_{t+1}) ⊙ φ'(a_t), with δ_T = 0, and with the carried
@@ -34,10 +36,13 @@ def deltas_chunked(g: Array, dphi: Array, W: Array, chunk: int | None) -> Array:
     back to the start of its own chunk only. One pass backward in time: the losses at
     steps ≥ t are summed before they are multiplied by W, which is why full BPTT costs
     one product per step rather than one per (loss, step) pair.
+
+    ``out`` may be g itself (each g_t is read once, before δ_t is written over it):
+    backward.py does so to save one (T, N, H) array.
     """
     T = g.shape[0]
     k = T if chunk is None else chunk
-    delta = np.empty_like(g)
+    delta = np.empty_like(g) if out is None else out
     carry = np.zeros_like(g[0])  # Wᵀ δ_{t+1}, one buffer reused every step
     for t in range(T - 1, -1, -1):
         if (t + 1) % k == 0:  # step t+1 starts a new chunk (or t is the last step)
@@ -73,8 +78,19 @@ def deltas_window(g: Array, dphi: Array, W: Array, truncate: int) -> Array:
     return total
 
 
-def deltas(g: Array, dphi: Array, W: Array, truncate: int | None, chunk: int | None) -> Array:
-    """Δ (T, N, H) for whichever truncation is asked for (at most one of the two)."""
+def deltas(
+    g: Array,
+    dphi: Array,
+    W: Array,
+    truncate: int | None,
+    chunk: int | None,
+    *,
+    overwrite_g: bool = False,
+) -> Array:
+    """Δ (T, N, H) for whichever truncation is asked for (at most one of the two).
+
+    With ``overwrite_g`` the full and chunked forms write Δ over g (saving memory).
+    """
     if truncate is not None:
         return deltas_window(g, dphi, W, truncate)
-    return deltas_chunked(g, dphi, W, chunk)
+    return deltas_chunked(g, dphi, W, chunk, out=g if overwrite_g else None)
