@@ -196,9 +196,7 @@ def _check_count(name: str, value: object, least: int) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(
-            f"{name} must be an integer or None; got {type(value).__name__} {value!r}"
-        )
+        raise TypeError(f"{name} must be an integer or None; got {type(value).__name__} {value!r}")
     k = int(value)
     if k < least:
         raise ValueError(f"{name} must be ≥ {least} (or None); got {k}")
