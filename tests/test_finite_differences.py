@@ -1,57 +1,110 @@
-"""An independent check that leans on nobody's autograd: central differences of L.
+"""Independent checks that lean on nobody's autograd: finite differences and the
+complex step (manual_bptt/gradcheck.py) against manual_bptt.bptt.
 
-∂L/∂θ_i ≈ (L(θ + ε e_i) − L(θ − ε e_i)) / 2ε in float64, for every entry of every
-argument, on small random cases, against manual_bptt.bptt's full-BPTT gradient.
-(Truncated gradients are not derivatives of L, so only full BPTT is checked here;
-truncation is pinned by the twin and by the metamorphic properties.)
+Truncated gradients are checked too, as the exact gradients of the loss with the
+states where the truncation cuts held constant (gradcheck.bptt_objective).
 """
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
+import pytest
 from hypothesis import given
 
 import manual_bptt
-from manual_bptt.cases import Case
-from manual_bptt.compare import FINITE_DIFFERENCE, assert_grads_close
+from manual_bptt.cases import Case, make_case
+from manual_bptt.compare import FINITE_DIFFERENCE, FLOAT64, assert_grads_close
+from manual_bptt.gradcheck import (
+    bptt_objective,
+    central_differences,
+    directional_check,
+    gradcheck,
+    step_size_errors,
+)
 from manual_bptt.strategies import cases
 
-EPS = 1e-6  # balances truncation error O(ε²) against round-off O(1e-16·|L|/ε)
+small_cases = cases(max_T=6, max_N=2, max_dim=4, max_scale=2.0)
 
 
-def central_differences(case: Case) -> dict[str, np.ndarray]:
-    """Every entry of every differentiable argument, perturbed one at a time."""
-    kwargs = {k: v for k, v in case.kwargs().items() if k not in ("truncate", "chunk")}
-    arrays = dict(case.params.as_dict())
-    h0 = np.zeros((case.y.shape[1], case.params.H)) if case.y.ndim == 2 else np.zeros(case.params.H)
-    arrays["h0"] = h0 if case.h0 is None else case.h0
-    if np.issubdtype(case.x.dtype, np.floating):
-        arrays["x"] = case.x
-
-    def loss_at(name: str, value: np.ndarray) -> float:
-        current = {**arrays, name: value}
-        params = manual_bptt.Params(**{k: current[k] for k in "UWVbc"})
-        return manual_bptt.loss(
-            params, current.get("x", case.x), case.y, **{**kwargs, "h0": current["h0"]}
-        )
-
-    grads = {}
-    for name, value in arrays.items():
-        g = np.zeros_like(value)
-        for i in np.ndindex(value.shape):
-            plus, minus = value.copy(), value.copy()
-            plus[i] += EPS
-            minus[i] -= EPS
-            g[i] = (loss_at(name, plus) - loss_at(name, minus)) / (2 * EPS)
-        grads[name] = g
-    return grads
+def objective_and_grads(case: Case):
+    result = manual_bptt.bptt(case.params, case.x, case.y, **case.kwargs())
+    objective = bptt_objective(case.params, case.x, case.y, **case.kwargs())
+    return objective, objective.batched_grads(result.grads), result
 
 
-@given(cases(max_T=6, max_N=2, max_dim=4, max_scale=2.0, truncation=False))
-def test_full_bptt_equals_central_differences(case: Case) -> None:
-    case = dataclasses.replace(case, truncate=None, chunk=None)
-    manual = manual_bptt.bptt(case.params, case.x, case.y, **case.kwargs())
-    assert_grads_close(manual.grads, central_differences(case), FINITE_DIFFERENCE,
-                       case.reproduction())  # fmt: skip
+@given(small_cases)
+def test_bptt_equals_central_differences_full_and_truncated(case: Case) -> None:
+    objective, grads, _ = objective_and_grads(case)
+    numeric = central_differences(objective.f, objective.arrays)
+    assert_grads_close(grads, numeric, FINITE_DIFFERENCE, case.reproduction())
+
+
+@given(cases(max_T=8, max_N=3, max_dim=6, activations=("tanh", "sigmoid", "identity")))
+def test_bptt_equals_the_complex_step_to_round_off(case: Case) -> None:
+    """The complex step has no cancellation: it agrees with the analytic gradient under
+    the float64 autograd policy, a million times tighter than finite differences."""
+    objective, grads, _ = objective_and_grads(case)
+    rows = directional_check(objective.f, grads, objective.arrays, method="complex", tol=FLOAT64)
+    assert all(r.passed for r in rows), "\n".join(r.describe() for r in rows)
+
+
+@given(small_cases)
+def test_objective_value_is_the_loss(case: Case) -> None:
+    objective, _, result = objective_and_grads(case)
+    assert objective.f(objective.arrays) == pytest.approx(result.loss, rel=1e-12, abs=1e-12)
+
+
+def test_fast_mode_catches_a_wrong_gradient_and_names_it() -> None:
+    case = make_case(T=5, N=2, D=3, H=4, K=3, seed=2, with_h0=True)
+    objective, grads, _ = objective_and_grads(case)
+    assert all(r.passed for r in gradcheck(objective.f, grads, objective.arrays, mode="fast"))
+    wrong = {**grads, "W": grads["W"] * 1.01}
+    rows = {r.name: r for r in gradcheck(objective.f, wrong, objective.arrays, mode="fast")}
+    assert not rows["W"].passed
+    assert all(r.passed for name, r in rows.items() if name != "W")
+
+
+def test_full_mode_reports_the_worst_entry() -> None:
+    case = make_case(T=4, N=1, D=2, H=3, K=2, seed=5)
+    objective, grads, _ = objective_and_grads(case)
+    wrong = {k: v.copy() for k, v in grads.items()}
+    wrong["U"][2, 1] += 1e-3
+    rows = {r.name: r for r in gradcheck(objective.f, wrong, objective.arrays)}
+    assert not rows["U"].passed and rows["U"].worst_index == (2, 1)
+    assert rows["U"].got - rows["U"].expected == pytest.approx(1e-3, rel=1e-3)
+
+
+def test_checkers_do_not_change_their_arguments() -> None:
+    case = make_case(T=4, N=2, D=3, H=3, K=2, seed=1)
+    objective, grads, _ = objective_and_grads(case)
+    before = {k: v.copy() for k, v in objective.arrays.items()}
+    gradcheck(objective.f, grads, objective.arrays)
+    directional_check(objective.f, grads, objective.arrays, method="complex")
+    for k, v in before.items():
+        np.testing.assert_array_equal(objective.arrays[k], v, k)
+
+
+def test_relu_is_refused_by_the_complex_step_with_a_reason() -> None:
+    case = make_case(T=3, N=1, D=2, H=2, K=2, seed=0, activation="relu")
+    objective, grads, _ = objective_and_grads(case)
+    with pytest.raises(ValueError, match="relu is not"):
+        directional_check(objective.f, grads, objective.arrays, method="complex")
+
+
+def test_unknown_mode_is_refused() -> None:
+    case = make_case(T=2, N=1, D=2, H=2, K=2, seed=0)
+    objective, grads, _ = objective_and_grads(case)
+    with pytest.raises(ValueError, match="mode must be 'full' or 'fast'"):
+        gradcheck(objective.f, grads, objective.arrays, mode="slow")
+
+
+def test_step_size_errors_have_the_textbook_shape() -> None:
+    """Central differences beat forward ones at their best step; the complex step stays
+    at round-off for tiny h, where both differences are ruined by cancellation."""
+    case = make_case(T=6, N=2, D=3, H=4, K=3, seed=0)
+    objective, _, result = objective_and_grads(case)
+    errors = step_size_errors(objective, result.grads)
+    assert errors.central.min() < errors.forward.min() / 10
+    tiny = errors.eps < 1e-12
+    assert errors.complex is not None
+    assert errors.complex[tiny].max() < 1e-13 < errors.central[tiny].min()

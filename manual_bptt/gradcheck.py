@@ -1,0 +1,312 @@
+"""Numerical derivatives, to check analytic gradients without trusting any autograd.
+
+Three ways to differentiate a scalar function f of named float64 arrays θ:
+
+    forward difference   (f(θ + εv) − f(θ)) / ε            error O(ε) + O(u·|f|/ε)
+    central difference   (f(θ + εv) − f(θ − εv)) / 2ε      error O(ε²) + O(u·|f|/ε)
+    complex step         Im f(θ + i·h·v) / h               error O(h²), no cancellation
+
+(u ≈ 1.1e-16 is float64's unit round-off.) With v = e_i, the i-th unit vector, each
+gives one entry of ∇f ("full" mode, two evaluations per entry); with a random v it
+gives the directional derivative ⟨∇f, v⟩ in two evaluations ("fast" mode, as
+torch.autograd.gradcheck's fast_mode does). The complex step (Squire & Trapp, SIAM
+Review 1998) needs f to be analytic and written so that it runs on complex arrays:
+manual_bptt.loss does, for tanh, sigmoid and identity, not for relu.
+
+:func:`bptt_objective` turns one BPTT problem into such an f, for full BPTT and for
+both truncations (see its docstring for how a truncated gradient becomes the exact
+gradient of a function).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from manual_bptt.compare import FINITE_DIFFERENCE, Agreement, Tolerance, compare_grads
+from manual_bptt.inputs import prepare
+from manual_bptt.loss import log_softmax, nll
+from manual_bptt.naive import first_reachable_step
+from manual_bptt.network import run_forward
+from manual_bptt.params import PARAM_NAMES, Params
+from manual_bptt.progress import Progress
+
+Arrays = Mapping[str, NDArray[Any]]
+Objective = Callable[[Arrays], float | complex]
+
+EPS = 1e-6  # central differences: truncation O(ε²) ≈ 1e-12 against round-off u·|f|/ε ≈ 1e-10·|f|
+COMPLEX_STEP = 1e-20  # any h far below √u works: there is no subtraction to lose digits in
+
+
+def central_differences(
+    f: Objective, arrays: Arrays, *, eps: float = EPS, progress: Progress | None = None
+) -> dict[str, NDArray]:
+    """∂f/∂θ_i ≈ (f(θ + ε e_i) − f(θ − ε e_i)) / 2ε for every entry of every array.
+
+    Args:
+        f: scalar function of a dict of arrays shaped like ``arrays``.
+        arrays: the point θ, name → float64 array of any shape (not changed).
+        progress: a bar to advance by one per entry, if any.
+    Returns:
+        name → array of the same shape: the numerical gradient. Costs 2·Σ sizes calls.
+    """
+    grads = {}
+    for name, value in arrays.items():
+        g = np.zeros(value.shape, dtype=np.float64)
+        for index in np.ndindex(value.shape):
+            plus = _at(f, arrays, name, index, +eps)
+            minus = _at(f, arrays, name, index, -eps)
+            g[index] = (plus - minus) / (2 * eps)
+            if progress is not None:
+                progress.update()
+        grads[name] = g
+    return grads
+
+
+def _at(f: Objective, arrays: Arrays, name: str, index: tuple[int, ...], step: float) -> float:
+    moved = arrays[name].copy()  # a copy: the caller's array is never touched
+    moved[index] += step
+    return float(np.real(f({**arrays, name: moved})))
+
+
+def random_directions(arrays: Arrays, seed: int | np.random.Generator = 0) -> dict[str, NDArray]:
+    """One random unit vector (Frobenius norm 1) per array, shaped like it."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, value in arrays.items():
+        v = rng.normal(size=value.shape)
+        out[name] = v / max(np.linalg.norm(v), 1e-300)
+    return out
+
+
+def along(f: Objective, arrays: Arrays, directions: Arrays, step: complex) -> float | complex:
+    """f(θ + step·v), where v is ``directions`` for the arrays it names (0 elsewhere)."""
+    moved = {k: (a + step * directions[k] if k in directions else a) for k, a in arrays.items()}
+    return f(moved)
+
+
+def directional_central(f: Objective, arrays: Arrays, v: Arrays, *, eps: float = EPS) -> float:
+    """(f(θ + εv) − f(θ − εv)) / 2ε ≈ ⟨∇f, v⟩."""
+    return (
+        float(np.real(along(f, arrays, v, eps))) - float(np.real(along(f, arrays, v, -eps)))
+    ) / (2 * eps)
+
+
+def directional_forward(f: Objective, arrays: Arrays, v: Arrays, *, eps: float) -> float:
+    """(f(θ + εv) − f(θ)) / ε ≈ ⟨∇f, v⟩."""
+    return (float(np.real(along(f, arrays, v, eps))) - float(np.real(f(arrays)))) / eps
+
+
+def complex_step(f: Objective, arrays: Arrays, v: Arrays, *, h: float = COMPLEX_STEP) -> float:
+    """Im f(θ + i·h·v) / h = ⟨∇f, v⟩ + O(h²), exact to round-off for analytic f."""
+    return float(np.imag(along(f, arrays, v, 1j * h))) / h
+
+
+def directional_check(
+    f: Objective,
+    grads: Arrays,
+    arrays: Arrays,
+    *,
+    seed: int = 0,
+    tol: Tolerance = FINITE_DIFFERENCE,
+    method: str = "central",
+) -> list[Agreement]:
+    """Fast mode: for each array, compare ⟨g, v⟩ with the numerical ⟨∇f, v⟩ along a
+    random unit direction v in that array alone (two calls of f per array; one for
+    method="complex"). Allowed: atol + rtol·‖g‖₂ (|⟨g, v⟩| ≤ ‖g‖₂ for unit v)."""
+    directions = random_directions(arrays, seed)
+    rows = []
+    for name in arrays:
+        v = {name: directions[name]}
+        if method == "complex":
+            numeric = complex_step(f, arrays, v)
+        else:
+            numeric = directional_central(f, arrays, v)
+        analytic = float(np.sum(np.asarray(grads[name], dtype=np.float64) * directions[name]))
+        diff = abs(analytic - numeric)
+        norm = float(np.linalg.norm(np.asarray(grads[name], dtype=np.float64)))
+        allowed = tol.atol + tol.rtol * norm
+        rows.append(
+            Agreement(
+                name=name,
+                max_abs=diff,
+                max_rel=diff / abs(numeric) if numeric else (0.0 if diff == 0 else float("inf")),
+                norm=norm,
+                worst_index=(),
+                expected=numeric,
+                got=analytic,
+                allowed=allowed,
+                passed=bool(np.isfinite(analytic)) and diff <= allowed,
+            )
+        )
+    return rows
+
+
+def gradcheck(
+    f: Objective,
+    grads: Arrays,
+    arrays: Arrays,
+    *,
+    mode: str = "full",
+    tol: Tolerance = FINITE_DIFFERENCE,
+    seed: int = 0,
+) -> list[Agreement]:
+    """Check analytic ``grads`` of f at ``arrays`` by central differences.
+
+    mode="full": every entry (2 calls of f per entry), report per array with the
+    worst entry; mode="fast": one random direction per array (2 calls per array).
+    Returns one compare.Agreement per array, in ``arrays``' order.
+    """
+    if mode == "full":
+        numeric = central_differences(f, arrays)
+        return compare_grads({k: grads[k] for k in arrays}, numeric, tol)
+    if mode == "fast":
+        return directional_check(f, grads, arrays, seed=seed, tol=tol)
+    raise ValueError(f"mode must be 'full' or 'fast'; got {mode!r}")
+
+
+@dataclass(frozen=True)
+class BPTTObjective:
+    """A BPTT problem as a scalar function of its differentiable arrays.
+
+    Attributes:
+        f: arrays → loss, where arrays has "U", "W", "V", "b", "c", "h0" ((N, H)) and,
+            for float inputs, "x" ((T, N, D)); runs on float64 or complex128 arrays.
+        arrays: the point at which bptt's gradient is the gradient of f (float64 copies).
+    """
+
+    f: Objective
+    arrays: dict[str, NDArray[Any]]
+
+    def batched_grads(self, grads: Arrays) -> dict[str, NDArray[Any]]:
+        """bptt's grads reshaped like ``arrays`` (unbatched h0 and x get their N = 1 axis)."""
+        return {
+            k: np.reshape(np.asarray(grads[k], np.float64), v.shape) for k, v in self.arrays.items()
+        }
+
+
+def bptt_objective(
+    params: Params,
+    x: Any,
+    y: Any,
+    *,
+    h0: Any = None,
+    mask: Any = None,
+    activation: str = "tanh",
+    truncate: int | None = None,
+    chunk: int | None = None,
+    reduction: str = "sum",
+) -> BPTTObjective:
+    """The function whose exact gradient bptt computes, for the same arguments.
+
+    Full BPTT: f is the loss L (5) itself.
+
+    Truncated BPTT is not the gradient of L, but it is the exact gradient of another
+    function: hold fixed, at their values under the current θ, the states where the
+    truncation cuts the gradient. With S_s the state entering step s under θ (S_0 = h0)
+    and r(t) the first step the loss at step t may reach (max(0, t−k) for truncate=k;
+    the start of t's chunk for chunk=k),
+
+        f(θ') = Σ_t E_t( steps r(t) … t run with θ' from S_{r(t)} )
+
+    where the entering state is h0' itself when r(t) = 0 (so h0 keeps its gradient)
+    and the constant S_{r(t)} otherwise. f(θ) = L(θ), and ∇f(θ) is exactly the
+    truncated gradient, so finite differences of f check it. Costs O(T·reach) steps
+    per call: fine for the small problems one checks this way.
+    """
+    batch = prepare(
+        params, x, y, h0=h0, mask=mask, activation=activation,
+        truncate=truncate, chunk=chunk, reduction=reduction,
+    )  # fmt: skip
+    arrays: dict[str, NDArray[Any]] = {
+        k: np.array(v, dtype=np.float64) for k, v in params.as_dict().items()
+    }
+    arrays["h0"] = np.array(batch.h0, dtype=np.float64)
+    if not batch.tokens:
+        arrays["x"] = np.array(batch.x, dtype=np.float64)
+    float_params = params.astype(np.float64)
+    frozen = run_forward(float_params, arrays.get("x", batch.x), arrays["h0"], batch.tokens,
+                         batch.activation).h_prev  # S_s, (T, N, H)  # fmt: skip
+    mask = batch.mask.astype(np.float64)
+    scale = batch.loss_scale
+    reach = [first_reachable_step(t, batch) for t in range(batch.T)]
+    truncated = batch.truncate is not None or batch.chunk is not None
+
+    def f(values: Arrays) -> float | complex:
+        # One dtype for all: complex128 as soon as any array carries a complex step.
+        dtype = np.result_type(*(np.asarray(v).dtype for v in values.values()))
+        if dtype.kind == "c" and batch.activation.name == "relu":
+            raise ValueError(
+                "the complex step needs an analytic φ (tanh, sigmoid or identity); relu is "
+                "not differentiable as a complex function: use central differences"
+            )
+        p = Params(**{k: np.asarray(values[k], dtype) for k in PARAM_NAMES})
+        xs = np.asarray(values["x"], dtype) if "x" in values else batch.x
+        h_start = values["h0"]
+        if not truncated:
+            o = run_forward(p, xs, np.asarray(h_start, dtype), batch.tokens, batch.activation).o
+            return _total(nll(log_softmax(o), batch.y, mask, scale))
+        total: Any = 0.0
+        for t, r in enumerate(reach):
+            start = np.asarray(h_start if r == 0 else frozen[r], dtype)
+            o = run_forward(p, xs[r : t + 1], start, batch.tokens, batch.activation).o[-1]
+            total = total + nll(log_softmax(o[None]), batch.y[t : t + 1], mask[t : t + 1], scale)
+        return _total(total)
+
+    return BPTTObjective(f=f, arrays=arrays)
+
+
+def _total(value: Any) -> float | complex:
+    return complex(value) if np.iscomplexobj(value) else float(value)
+
+
+@dataclass(frozen=True)
+class StepSizeErrors:
+    """|numerical − analytic| of ⟨∇f, v⟩ against the step size, for the ε-plot.
+
+    Attributes:
+        eps: step sizes ε (or h for the complex step), (S,).
+        forward, central, complex: absolute errors of each method at each step, (S,);
+            complex is None when f cannot run on complex numbers (relu).
+        reference: the analytic ⟨g, v⟩ they are measured against.
+    """
+
+    eps: NDArray[np.float64]
+    forward: NDArray[np.float64]
+    central: NDArray[np.float64]
+    complex: NDArray[np.float64] | None
+    reference: float
+
+
+def step_size_errors(
+    objective: BPTTObjective,
+    grads: Arrays,
+    *,
+    eps: NDArray[np.float64] | None = None,
+    seed: int = 0,
+    with_complex: bool = True,
+) -> StepSizeErrors:
+    """Errors of forward, central and complex-step derivatives along one random unit
+    direction v in all arrays at once, for ε = 1e-16 … 1e-1 by default (S = 61)."""
+    steps = np.logspace(-16, -1, 61) if eps is None else np.asarray(eps, dtype=np.float64)
+    v = random_directions(objective.arrays, seed)
+    g = objective.batched_grads(grads)
+    reference = float(sum(np.sum(g[k] * v[k]) for k in v))
+    f = objective.f
+
+    def errors(method: Callable[[float], float]) -> NDArray[np.float64]:
+        return np.array([abs(method(float(e)) - reference) for e in steps])
+
+    return StepSizeErrors(
+        eps=steps,
+        forward=errors(lambda e: directional_forward(f, objective.arrays, v, eps=e)),
+        central=errors(lambda e: directional_central(f, objective.arrays, v, eps=e)),
+        complex=errors(lambda e: complex_step(f, objective.arrays, v, h=e))
+        if with_complex
+        else None,
+        reference=reference,
+    )
