@@ -85,12 +85,14 @@ def make_case(
     chunk: int | None = None,
     reduction: str = "sum",
     dtype: str = "float64",
+    biases: bool = True,
 ) -> Case:
     """Build a Case deterministically from its recipe (what the strategies draw).
 
     Weights by init_params(scale=scale) ("uniform", bound scale/√n_in), biases and h0
     at the same scale, float inputs standard normal, mask entries 1 with probability
-    3/4. ``batched=False`` drops the N axis (N must then be 1).
+    3/4. ``batched=False`` drops the N axis (N must then be 1). ``biases=False`` sets
+    b = c = 0 (the tutorial's network has none).
     """
     recipe = {k: v for k, v in locals().items()}
     rng = np.random.default_rng(seed)
@@ -100,8 +102,8 @@ def make_case(
         U=base.U.astype(dt),
         W=base.W.astype(dt),
         V=base.V.astype(dt),
-        b=rng.uniform(-scale, scale, H).astype(dt),
-        c=rng.uniform(-scale, scale, K).astype(dt),
+        b=rng.uniform(-scale, scale, H).astype(dt) if biases else np.zeros(H, dt),
+        c=rng.uniform(-scale, scale, K).astype(dt) if biases else np.zeros(K, dt),
     )
     x = rng.integers(0, D, size=(T, N)) if tokens else rng.normal(size=(T, N, D)).astype(dt)
     y = rng.integers(0, K, size=(T, N))

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 # Module names under manual_bptt.commands, in the order --help lists them.
-COMMAND_MODULES = ("check",)
+COMMAND_MODULES = ("check", "sweep", "verify", "epsilon_plot")
 DEFAULT_COMMAND = "check"
 
 

@@ -81,3 +81,25 @@ def float32_cases(**kwargs: Any) -> st.SearchStrategy[Case]:
     weight scale ≤ 1 (bound 1/√n_in), T ≤ 20. compare.FLOAT32 is stated for it."""
     bounded = {"dtype": "float32", "max_T": 20, "max_scale": 1.0}
     return cases(**{**bounded, **kwargs})
+
+
+@st.composite
+def tutorial_cases(draw: st.DrawFn, *, max_T: int = 12, max_dim: int = 8) -> Case:
+    """Problems in the classic tutorial's setting: one sequence of token ids (T,) with
+    targets (T,) from the same vocabulary (K = D), no biases, zero initial state, tanh,
+    sum reduction, and a window truncation k in [0, T+2] (k ≥ T−1 is full BPTT)."""
+    T = draw(st.integers(1, max_T), label="T")
+    D = draw(st.integers(1, max_dim), label="D")
+    return make_case(
+        T=T,
+        N=1,
+        D=D,
+        H=draw(st.integers(1, max_dim), label="H"),
+        K=D,
+        seed=draw(st.integers(0, 2**32 - 1), label="seed"),
+        scale=draw(st.floats(0.1, 2.0), label="scale"),
+        tokens=True,
+        batched=False,
+        truncate=draw(st.integers(0, T + 2), label="truncate"),
+        biases=False,
+    )

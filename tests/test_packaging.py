@@ -23,14 +23,3 @@ def test_importing_manual_bptt_does_not_import_torch() -> None:
 def test_public_names_are_exported() -> None:
     for name in ("Params", "init_params", "forward", "loss", "bptt", "naive_bptt", "BPTTResult"):
         assert hasattr(manual_bptt, name), name
-
-
-def test_python_m_manual_bptt_compares_with_the_twin_and_exits_0() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "manual_bptt", "--full"],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    for name in ("U", "W", "V", "b", "c", "h0", "x"):
-        assert f"\n  {name} " in result.stdout, name
-    assert "all gradients agree" in result.stdout

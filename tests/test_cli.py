@@ -1,0 +1,95 @@
+"""The bptt command as a user runs it: exit codes, tables, JSON, errors, pictures."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from manual_bptt.cli import main
+
+
+def test_check_with_no_options_passes_and_prints_every_gradient(capsys) -> None:
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    for mode in ("full:", "truncate=3:", "chunk=4:"):
+        assert mode in out
+    for name in ("U", "W", "V", "b", "c", "h0", "x"):
+        assert f"\n  {name} " in out
+    assert "all gradients agree" in out
+
+
+def test_check_json_is_machine_readable(capsys) -> None:
+    assert main(["check", "--json", "--T", "4", "--H", "3", "--truncate", "1", "--tokens"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["passed"] is True
+    (mode,) = report["modes"]
+    assert mode["mode"] == "truncate=1"
+    assert {row["name"] for row in mode["fd"]} == {"U", "W", "V", "b", "c", "h0"}
+
+
+def test_check_fails_with_exit_1_when_a_gradient_is_wrong(monkeypatch, capsys) -> None:
+    import manual_bptt
+
+    real = manual_bptt.bptt
+
+    def off_by_a_bit(*args, **kwargs):
+        result = real(*args, **kwargs)
+        grads = dict(result.grads)
+        grads["W"] = grads["W"] * (1 + 1e-6)
+        return manual_bptt.BPTTResult(result.loss, grads)
+
+    monkeypatch.setattr(manual_bptt, "bptt", off_by_a_bit)
+    assert main(["check", "--full", "--fd", "fast"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out
+    assert "SOME GRADIENTS DISAGREE" in out
+
+
+def test_check_refuses_nonsense_sizes() -> None:
+    with pytest.raises(SystemExit, match="--H must be at least 1"):
+        main(["check", "--H", "0"])
+
+
+def test_sweep_runs_and_reports_counts(capsys) -> None:
+    assert main(["sweep", "--examples", "20"]) == 0
+    assert "agrees with autograd on all 20 examples" in capsys.readouterr().out
+
+
+def test_verify_reports_a_counterexample_and_a_reproduction(capsys) -> None:
+    code = main(["verify", "manual_bptt.gallery:DropsRecurrentTerm", "--style", "tutorial"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "minimal counterexample" in out
+    assert "MISMATCH" in out
+    line = out.strip().splitlines()[-1]
+    assert line.startswith('python -c "from manual_bptt.cases import make_case')
+    rerun = subprocess.run(line, shell=True, capture_output=True, text=True, check=False)
+    assert "wrong gradient" in rerun.stdout, rerun.stderr
+
+
+def test_verify_passes_correct_code_and_refuses_unloadable_names(capsys) -> None:
+    assert main(["verify", "manual_bptt.gallery:TutorialRNN", "--style", "tutorial",
+                 "--examples", "30"]) == 0  # fmt: skip
+    assert main(["verify", "no_such_module:thing"]) == 2
+    assert main(["verify", "missing-colon"]) == 2
+
+
+def test_epsilon_plot_writes_a_png(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("matplotlib")
+    out = tmp_path / "eps.png"
+    assert main(["epsilon-plot", "--out", str(out)]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "central differences are best" in capsys.readouterr().out
+
+
+def test_python_m_manual_bptt_runs_the_check() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "manual_bptt", "--full", "--fd", "off"],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "all gradients agree" in result.stdout
