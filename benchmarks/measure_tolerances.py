@@ -1,0 +1,72 @@
+"""Measure the differences behind the tolerance policy in manual_bptt/compare.py.
+
+    python benchmarks/measure_tolerances.py [--examples 2000]
+
+For random problems drawn by the test suite's strategies, the worst difference of
+manual_bptt.bptt from the autograd twin (float64 over the full range, float32 on its
+bounded domain) and from central differences (float64, full and truncated BPTT),
+each as |Δ| / max(1, ‖reference‖∞). The tolerances must sit well above these.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+
+import manual_bptt
+import torch_reference
+from manual_bptt.cases import Case
+from manual_bptt.gradcheck import bptt_objective, central_differences
+from manual_bptt.strategies import cases, float32_cases
+
+
+def worst_over(strategy, reference, examples: int) -> tuple[float, str, int]:
+    """(worst |Δ|/max(1, ‖ref‖∞), where, examples run) of manual against ``reference``."""
+    worst = [0.0, "", 0]
+
+    @settings(max_examples=examples, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+    @given(strategy)
+    def run(case: Case) -> None:
+        got, expected = reference(case)
+        worst[2] += 1
+        for k, e in expected.items():
+            e = np.asarray(e, np.float64)
+            share = np.abs(np.asarray(got[k], np.float64) - e).max() / max(1.0, np.abs(e).max())
+            if share > worst[0]:
+                worst[:2] = [float(share), f"{k} in {case.describe()}"]
+
+    run()
+    return worst[0], worst[1], worst[2]
+
+
+def against_twin(case: Case) -> tuple[dict, dict]:
+    manual = manual_bptt.bptt(case.params, case.x, case.y, **case.kwargs())
+    return manual.grads, torch_reference.bptt(case.params, case.x, case.y, **case.kwargs()).grads
+
+
+def against_central_differences(case: Case) -> tuple[dict, dict]:
+    manual = manual_bptt.bptt(case.params, case.x, case.y, **case.kwargs())
+    objective = bptt_objective(case.params, case.x, case.y, **case.kwargs())
+    return objective.batched_grads(manual.grads), central_differences(objective.f, objective.arrays)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--examples", type=int, default=2000)
+    n = parser.parse_args().examples
+    rows = [
+        ("float64 vs autograd", cases(), against_twin, n),
+        ("float32 vs autograd (bounded)", float32_cases(), against_twin, n),
+        ("central differences", cases(max_T=6, max_N=2, max_dim=4, max_scale=2.0),
+         against_central_differences, max(1, n // 5)),
+    ]  # fmt: skip
+    for label, strategy, reference, examples in rows:
+        share, where, ran = worst_over(strategy, reference, examples)
+        print(f"{label}: worst |Δ|/max(1, ‖ref‖∞) = {share:.2e} over {ran} examples ({where})")
+
+
+if __name__ == "__main__":
+    main()
