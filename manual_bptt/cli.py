@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 # Module names under manual_bptt.commands, in the order --help lists them.
-COMMAND_MODULES = ("check", "sweep", "verify", "epsilon_plot")
+COMMAND_MODULES = ("check", "sweep", "verify", "epsilon_plot", "vanishing")
 DEFAULT_COMMAND = "check"
 
 
@@ -38,7 +38,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args_list or (args_list[0].startswith("-") and args_list[0] not in ("-h", "--help")):
         args_list.insert(0, DEFAULT_COMMAND)
     args = parser.parse_args(args_list)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except ImportError as err:  # an optional extra (matplotlib) is missing: say how to get it
+        print(f"bptt {args.command or DEFAULT_COMMAND}: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

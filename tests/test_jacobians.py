@@ -1,0 +1,86 @@
+"""∂h_t/∂h_k against torch.autograd.functional.jacobian, and the bounds and conditions."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from hypothesis import given
+
+from manual_bptt.cases import Case, make_case
+from manual_bptt.compare import FLOAT64, assert_grads_close
+from manual_bptt.inputs import prepare
+from manual_bptt.jacobians import (
+    critical_sigma,
+    hidden_jacobians,
+    product_bounds,
+    sigma_max,
+    spectral_norms,
+)
+from manual_bptt.strategies import cases
+from manual_bptt.vanishing import with_sigma
+from torch_reference.activations import ACTIVATIONS
+from torch_reference.backward import make_leaves
+from torch_reference.network import step
+
+
+def torch_jacobian(case: Case, t: int, k: int) -> np.ndarray:
+    """∂h_t/∂h_k of sequence 0 by torch.autograd.functional.jacobian."""
+    batch = prepare(case.params, case.x, case.y, h0=case.h0, activation=case.activation)
+    leaves = make_leaves(case.params, batch)
+    phi = ACTIVATIONS[case.activation]
+    with torch.no_grad():
+        h = leaves.h0
+        for s in range(k + 1):
+            h = step(leaves, phi, h, s)
+
+    def h_t_from_h_k(h_k: torch.Tensor) -> torch.Tensor:
+        state = h_k[None]
+        for s in range(k + 1, t + 1):
+            state = step(leaves, phi, torch.cat([state, h[1:]]), s)[:1]
+        return state[0]
+
+    return torch.autograd.functional.jacobian(h_t_from_h_k, h[0].detach()).numpy()
+
+
+@given(cases(max_T=6, max_N=2, max_dim=5, tokens=False, batched=True, truncation=False,
+             activations=("tanh", "sigmoid", "relu", "identity")))  # fmt: skip
+def test_hidden_jacobians_equal_autograd(case: Case) -> None:
+    J = hidden_jacobians(case.params, case.x, h0=case.h0, activation=case.activation)
+    T = case.T
+    for t in range(T):
+        for k in range(T):
+            expected = torch_jacobian(case, t, k) if k <= t else np.zeros_like(J[t, k])
+            assert_grads_close({f"J[{t},{k}]": J[t, k]}, {f"J[{t},{k}]": expected}, FLOAT64)
+
+
+@given(cases(max_T=10, max_N=2, max_dim=6, truncation=False))
+def test_spectral_norms_never_exceed_the_product_bound(case: Case) -> None:
+    kw = {"h0": case.h0, "activation": case.activation}
+    norms = spectral_norms(hidden_jacobians(case.params, case.x, **kw))
+    bounds = product_bounds(case.params, case.x, **kw)
+    assert np.all(norms <= bounds * (1 + 1e-10) + 1e-300)
+
+
+def test_below_the_critical_sigma_the_jacobians_vanish_geometrically() -> None:
+    """σ_max(W) < 1/γ is sufficient: ‖∂h_t/∂h_k‖ ≤ (γ σ_max)^(t−k)."""
+    for activation in ("tanh", "sigmoid", "relu"):
+        case = make_case(T=30, N=1, D=3, H=8, K=3, seed=1, activation=activation, scale=3.0)
+        sigma = 0.8 * critical_sigma(activation)
+        params = with_sigma(case.params, sigma)
+        norms = spectral_norms(hidden_jacobians(params, case.x, activation=activation))
+        gamma = 1 / critical_sigma(activation)
+        lags = np.arange(30)
+        assert np.all(norms[29, 29 - lags] <= (gamma * sigma) ** lags * (1 + 1e-10)), activation
+
+
+def test_above_the_critical_sigma_is_necessary_but_not_sufficient_to_explode() -> None:
+    """Identity φ with σ_max(W) = 1.5 grows; saturated tanh with the same W still vanishes."""
+    case = make_case(T=30, N=1, D=3, H=8, K=3, seed=2)
+    W = np.diag(np.full(8, 1.5))
+    params = with_sigma(case.params, 1.0)
+    params = type(params)(U=params.U * 20, W=W, V=params.V, b=params.b, c=params.c)
+    assert sigma_max(W) > critical_sigma("tanh")
+    grow = spectral_norms(hidden_jacobians(params, case.x, activation="identity"))[29, 0]
+    saturated = spectral_norms(hidden_jacobians(params, case.x, activation="tanh"))[29, 0]
+    assert grow > 1e5
+    assert saturated < 1e-5
