@@ -18,7 +18,7 @@ import os
 from hypothesis import settings
 
 # The built-in ci profile; extended, not replaced.
-settings.register_profile("ci", settings.get_profile("ci"), max_examples=100)
+settings.register_profile("ci", settings.get_profile("ci"), max_examples=200)
 settings.register_profile("dev", max_examples=25, deadline=None)
 settings.register_profile("thorough", max_examples=2000, deadline=None)
 
