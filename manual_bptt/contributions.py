@@ -94,9 +94,12 @@ def contributions(
     Arguments as :func:`manual_bptt.bptt`, plus ``param`` ∈ {"U", "W", "V", "b", "c",
     "h0", "x"}. Returns (T, T, *θ's shape): (T, T, H, D) for U, (T, T, H, H) for W,
     (T, T, K, H) for V, (T, T, H) for b, (T, T, K) for c, (T, T, N, H) for h0 and
-    (T, T, N, D) for x (batched shapes even for unbatched inputs, N = 1). Zero for
-    k > t and wherever truncation cuts. Memory T² times θ's size: for long sequences
-    use :func:`contribution_norms`.
+    (T, T, N, D) for x; with unbatched inputs (x of shape (T, D)) the N axis is dropped,
+    as in bptt's gradients: (T, T, H) for h0 and (T, T, D) for x. Zero for k > t and
+    wherever truncation cuts. Sums: Σ_{t,k} [t, k] is bptt's gradient of θ; for x,
+    Σ_t [t, k] is bptt's ∂L/∂x_k (only [t, k] with k = the step of x_k is nonzero
+    for x_k, so [t, k] = ∂E_t/∂x_k). Memory T² times θ's size: for long sequences use
+    :func:`contribution_norms`.
     """
     batch, cache, dO = _setup(
         params, x, y, param, h0=h0, mask=mask, activation=activation,
@@ -125,7 +128,26 @@ def contributions(
         else:
             assert z is not None
             out[k + lag, k] = np.einsum("knh,knd->khd", D, z[: T - lag])
+    if param in ("x", "h0") and not batch.batched:
+        return out[:, :, 0]  # (T, T, N = 1, ·) → (T, T, ·), like bptt's unbatched grads
     return out
+
+
+def _scaled(A: Array) -> tuple[Array, NDArray[np.float64]]:
+    """A (k, …) divided by s (k,) = max |A[k]| (1 where A[k] = 0), and s.
+
+    Norms through Gram matrices square the entries, and squares of numbers below 1e-154
+    underflow in float64 (below 1e-19 in float32), where the far-back contributions of
+    a long sequence live. Scaling each step's rows to a largest entry of 1 first keeps
+    the squares in range; the norm is s times the norm of the scaled rows.
+    """
+    s = np.abs(A).reshape(A.shape[0], -1).max(axis=1, initial=0.0).astype(np.float64)
+    s[s == 0] = 1.0
+    return A / s.reshape(-1, *([1] * (A.ndim - 1))).astype(A.dtype), s
+
+
+def _root(squared: NDArray) -> NDArray[np.float64]:
+    return np.sqrt(np.maximum(squared.astype(np.float64), 0.0))
 
 
 def contribution_norms(
@@ -143,10 +165,12 @@ def contribution_norms(
 ) -> NDArray[np.float64]:
     """(T, T) Frobenius norms ‖[t, k]‖ of :func:`contributions`, without building them.
 
-    Each [t, k] for U, W is Σ_n δ_n z_nᵀ (δ = δ^{(t)}_{k,n}, z = x_k or h_{k−1}), whose
-    squared norm is Σ_{n,m} (δ_n·δ_m)(z_n·z_m): two N×N Gram matrices per (t, k),
-    computed for all k at one lag in one batched product. So memory is O(T·N·(H + D) +
-    T²), and T in the hundreds is fine.
+    Arguments as :func:`contributions`. Each [t, k] for U, W is Σ_n δ_n z_nᵀ (δ =
+    δ^{(t)}_{k,n}, z = x_k or h_{k−1}), whose squared norm is Σ_{n,m} (δ_n·δ_m)(z_n·z_m):
+    two N×N Gram matrices per (t, k), computed for all k at one lag in one batched
+    product, on rows scaled to a largest entry of 1 so that norms down to float's
+    smallest numbers survive the squaring. So memory is O(T·N·(H + D + K + N) + T²)
+    rather than T² times θ's size, and T in the hundreds is fine.
     """
     batch, cache, dO = _setup(
         params, x, y, param, h0=h0, mask=mask, activation=activation,
@@ -155,29 +179,39 @@ def contribution_norms(
     T = batch.T
     norms = np.zeros((T, T))
     steps = np.arange(T)
-    if param in ("V", "c"):
-        gram = np.einsum("tnk,tmk->tnm", dO, dO)
+    if param in ("V", "c"):  # [t, t] = Σ_n ∂E_t/∂o_{t,n} (h_{t,n})ᵀ, or Σ_n ∂E_t/∂o_{t,n}
+        dO_s, scale = _scaled(dO)
+        gram = np.einsum("tnk,tmk->tnm", dO_s, dO_s)
         if param == "V":
-            gram = gram * np.einsum("tnh,tmh->tnm", cache.h, cache.h)
-        norms[steps, steps] = np.sqrt(np.maximum(gram.sum(axis=(1, 2)), 0.0))
+            h_s, h_scale = _scaled(cache.h)
+            gram = gram * np.einsum("tnh,tmh->tnm", h_s, h_s)
+            scale = scale * h_scale
+        norms[steps, steps] = scale * _root(gram.sum(axis=(1, 2)))
         return norms
-    z = _term_inputs(params, batch, cache, param)
-    z_gram = None if z is None else np.einsum("knd,kmd->knm", z, z)
+    z_gram, z_scale = None, np.ones(T)
+    if param == "U" and batch.tokens:  # one-hot x_k: x_{k,n}·x_{k,m} = [same token]
+        z_gram = (batch.x[:, :, None] == batch.x[:, None, :]).astype(params.dtype)
+    elif param in ("U", "W"):
+        z = _term_inputs(params, batch, cache, param)
+        assert z is not None
+        z_s, z_scale = _scaled(z)
+        z_gram = np.einsum("knd,kmd->knm", z_s, z_s)
     UUt = params.U @ params.U.T
     for lag, D in enumerate(lag_deltas(params, batch, cache, dO)):
         k = steps[: T - lag]
-        if param == "h0":
-            g = D[0] @ params.W
-            norms[lag, 0] = np.linalg.norm(g)
+        D_s, scale = _scaled(D)
+        if param == "h0":  # only step 0 passes into h0: [lag, 0] = Wᵀ δ^{(lag)}_0
+            g, g_scale = _scaled((D_s[0] @ params.W)[None])
+            norms[lag, 0] = scale[0] * g_scale[0] * float(np.sqrt(np.sum(g * g)))
             continue
         if param == "x":  # ‖Uᵀδ‖² = δᵀ (U Uᵀ) δ, summed over the batch
-            squared = np.einsum("knh,knh->k", D @ UUt, D)
+            squared = np.einsum("knh,knh->k", D_s @ UUt, D_s)
         else:
-            gram = np.einsum("knh,kmh->knm", D, D)
+            gram = np.einsum("knh,kmh->knm", D_s, D_s)
             squared = (
                 (gram * z_gram[: T - lag]).sum(axis=(1, 2))
                 if z_gram is not None
                 else gram.sum(axis=(1, 2))
             )
-        norms[k + lag, k] = np.sqrt(np.maximum(squared, 0.0))
+        norms[k + lag, k] = scale * z_scale[: T - lag] * _root(squared)
     return norms

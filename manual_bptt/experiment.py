@@ -7,9 +7,10 @@ manual_bptt.bptt, plain SGD and global-norm clipping, one fresh batch per step, 
 fixed seed; accuracy is measured on a held-out batch (chance is 1/symbols).
 
 The gradient of the loss at t must reach step t−L, where x_{t−L} enters through U, to
-teach the network to keep that token. Window truncation with k < L never lets it, so
-only what the untrained recurrence happens to keep can be read out; k ≥ L and full
-BPTT can learn to keep it.
+teach the network to store that token and keep it. Window truncation with k < L never
+lets it: the network can still learn to read out whatever its state entering the
+window happens to hold about x_{t−L}, and to carry that through the window, but
+nothing teaches it to store the token. k ≥ L and full BPTT can learn to.
 """
 
 from __future__ import annotations
@@ -37,7 +38,12 @@ class Setting:
 
 @dataclass(frozen=True)
 class Task:
-    """Delayed recall: vocabulary ``symbols``, delay ``L``, sequences of ``T`` steps."""
+    """Delayed recall: vocabulary ``symbols``, delay ``L``, sequences of ``T`` steps.
+
+    Trained on ``steps`` fresh batches of ``batch`` sequences, hidden size ``hidden``,
+    SGD with learning rate ``lr`` on the mean loss, global-norm clipping at
+    ``max_norm``; ``seed`` fixes the initialisation and every batch.
+    """
 
     symbols: int = 4
     L: int = 10
@@ -51,6 +57,8 @@ class Task:
 
 
 def default_settings(task: Task) -> list[Setting]:
+    """Full BPTT, a window k = L/2 < L and a window k = L + 2 ≥ L, for tanh (the usual
+    initialisation) and for relu with W = I (Le, Jaitly & Hinton 2015)."""
     short, long = task.L // 2, task.L + 2
     return [
         Setting("full BPTT, tanh"),
@@ -58,11 +66,13 @@ def default_settings(task: Task) -> list[Setting]:
         Setting(f"window k={long} ≥ L, tanh", truncate=long),
         Setting("full BPTT, relu + identity init", "relu", "identity"),
         Setting(f"window k={short} < L, relu + identity init", "relu", "identity", short),
+        Setting(f"window k={long} ≥ L, relu + identity init", "relu", "identity", long),
     ]
 
 
 def make_batch(task: Task, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """x (T, N) tokens, y (T, N) with y_t = x_{t−L}, mask (T, N) zero for t < L."""
+    """x (T, N) tokens in [0, symbols), y (T, N) with y_t = x_{t−L} (0 for t < L), and
+    mask (T, N), False for t < L where there is nothing to recall; N = task.batch."""
     x = rng.integers(0, task.symbols, size=(task.T, task.batch))
     y = np.zeros_like(x)
     y[task.L :] = x[: -task.L]

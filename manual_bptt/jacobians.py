@@ -24,6 +24,18 @@ from manual_bptt.params import Params
 Array = NDArray[np.floating]
 
 
+def _sequence_dphi(
+    params: Params, x: ArrayLike, h0: ArrayLike | None, activation: str, n: int
+) -> Array:
+    """φ'(a_t) of sequence n, (T, H), after checking every argument."""
+    act = get_activation(activation)
+    xb, h0b, tokens, _ = prepare_inputs(params, x, h0=h0)
+    N = xb.shape[1]
+    if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 0 <= n < N:
+        raise ValueError(f"n must index a sequence in [0, N) = [0, {N}); got {n!r}")
+    return run_forward(params, xb, h0b, tokens, act).dphi[:, n]
+
+
 def hidden_jacobians(
     params: Params,
     x: ArrayLike,
@@ -35,13 +47,10 @@ def hidden_jacobians(
     """J (T, T, H, H) with J[t, k] = ∂h_t/∂h_k for sequence n; zero for k > t.
 
     x and h0 as in :func:`manual_bptt.forward`. Built column by column: J[t, k] =
-    diag(φ'(a_t)) W J[t−1, k], all k at once per t.
+    diag(φ'(a_t)) W J[t−1, k], all k at once per t. Memory T²·H²: for long sequences
+    use :func:`jacobian_row`.
     """
-    act = get_activation(activation)
-    xb, h0b, tokens, _ = prepare_inputs(params, x, h0=h0)
-    if not 0 <= n < xb.shape[1]:
-        raise ValueError(f"n must index a sequence in [0, {xb.shape[1]}); got {n}")
-    dphi = run_forward(params, xb, h0b, tokens, act).dphi[:, n]  # (T, H)
+    dphi = _sequence_dphi(params, x, h0, activation, n)
     T, H = dphi.shape
     J = np.zeros((T, T, H, H), dtype=params.dtype)
     for t in range(T):
@@ -50,6 +59,32 @@ def hidden_jacobians(
             step = dphi[t][:, None] * params.W  # ∂h_t/∂h_{t−1} = diag(φ'(a_t)) W
             J[t, :t] = step @ J[t - 1, :t]
     return J
+
+
+def jacobian_row(
+    params: Params,
+    x: ArrayLike,
+    *,
+    t: int | None = None,
+    h0: ArrayLike | None = None,
+    activation: str = "tanh",
+    n: int = 0,
+) -> Array:
+    """R (T, H, H) with R[k] = ∂h_t/∂h_k for one t (default T − 1); zero for k > t.
+
+    Row t of :func:`hidden_jacobians` in T·H² memory, built backwards from R[t] = I:
+    R[k] = R[k+1] diag(φ'(a_{k+1})) W.
+    """
+    dphi = _sequence_dphi(params, x, h0, activation, n)
+    T, H = dphi.shape
+    t = T - 1 if t is None else t
+    if isinstance(t, bool) or not isinstance(t, int | np.integer) or not 0 <= t < T:
+        raise ValueError(f"t must be a step in [0, T) = [0, {T}); got {t!r}")
+    R = np.zeros((T, H, H), dtype=params.dtype)
+    R[t] = np.eye(H)
+    for k in range(t - 1, -1, -1):
+        R[k] = (R[k + 1] * dphi[k + 1]) @ params.W  # R[k+1] diag(φ'(a_{k+1})) W
+    return R
 
 
 def spectral_norms(J: Array) -> NDArray[np.float64]:
@@ -70,10 +105,14 @@ def product_bounds(
     activation: str = "tanh",
     n: int = 0,
 ) -> NDArray[np.float64]:
-    """B (T, T): B[t, k] = Π_{j=k+1}^{t} max|φ'(a_j)| · σ_max(W) ≥ ‖∂h_t/∂h_k‖₂ (k ≤ t)."""
-    act = get_activation(activation)
-    xb, h0b, tokens, _ = prepare_inputs(params, x, h0=h0)
-    dphi = run_forward(params, xb, h0b, tokens, act).dphi[:, n]
+    """B (T, T): B[t, k] = Π_{j=k+1}^{t} max|φ'(a_j)| · σ_max(W) ≥ ‖∂h_t/∂h_k‖₂ (k ≤ t).
+
+    max|φ'(a_j)| = ‖diag(φ'(a_j))‖₂ for sequence n. B[t, t] = 1 (the empty product),
+    B = 0 above the diagonal. Summed in logs so that long products neither overflow
+    nor underflow early; a factor of exactly 0 (every relu unit off) is taken as 1e-300,
+    which keeps B an upper bound.
+    """
+    dphi = _sequence_dphi(params, x, h0, activation, n)
     per_step = np.log(np.abs(dphi).max(axis=1) * sigma_max(params.W) + 1e-300)  # (T,)
     cumulative = np.concatenate([[0.0], np.cumsum(per_step)])  # Σ_{j<t+1}
     T = len(per_step)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from manual_bptt.gradcheck import StepSizeErrors
+
+if TYPE_CHECKING:
+    from manual_bptt.vanishing import Regime
 
 MISSING_MATPLOTLIB = (
     "plots need matplotlib, which is an optional extra: "
@@ -66,56 +70,110 @@ def contribution_heatmap(norms: np.ndarray, path: str | Path, *, title: str, par
     T = norms.shape[0]
     shown = np.where(norms > 0, norms, np.nan)
     finite = shown[np.isfinite(shown)]
-    fig, ax = plt.subplots(figsize=(6.4, 5.4), dpi=110)
+    if finite.size == 0:
+        raise ValueError("every contribution is zero: there is nothing to draw on a log scale")
+    fig, ax = plt.subplots(figsize=(6.4, 5.4), dpi=100)
     image = ax.imshow(shown, origin="lower", cmap="viridis", interpolation="nearest",
                       norm=LogNorm(vmin=finite.min(), vmax=finite.max()),
                       extent=(-0.5, T - 0.5, -0.5, T - 0.5))  # fmt: skip
     fig.colorbar(image, ax=ax, label=f"‖∂E_t/∂{param} via step k‖ (log scale)")
-    ax.set_xlabel("step k where the parameter is used")
+    ax.set_xlabel(f"step k where {param} is used")
     ax.set_ylabel("loss E_t at step t")
     ax.set_title(title)
-    return _save(fig, plt, path)
+    return _save(fig, plt, path, colors=256)
 
 
-def decay_plot(curves: dict[str, dict[str, np.ndarray]], path: str | Path, *, title: str) -> Path:
-    """One panel per activation: median ‖contribution‖ against the lag t − k, one line per
-    σ_max(W) setting, normalised to lag 0 so that the slopes compare."""
+def decay_plot(
+    regimes: Sequence[Regime], path: str | Path, *, title: str, param: str = "U"
+) -> Path:
+    """One panel per activation: median ‖∂E_t/∂θ via step t − ℓ‖ against the lag ℓ, one
+    line per σ_max(W), each relative to its lag 0 so that the slopes compare."""
     plt = pyplot()
-    fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 4.2), dpi=110, sharey=True)
-    for ax, (activation, lines) in zip(np.atleast_1d(axes), curves.items(), strict=True):
-        for label, values in lines.items():
-            ax.semilogy(np.arange(len(values)), values / values[0], "o-", ms=3, label=label)
-        ax.set_title(activation)
+    fig, panels = _panels(plt, regimes)
+    for ax, rows in panels:
+        for i, r in enumerate(rows):
+            ax.semilogy(np.arange(len(r.decay)), r.decay / r.decay[0], "-", color=f"C{i}",
+                        lw=1.8, label=_factor_label(r))  # fmt: skip
+        ax.axhline(1.0, color="grey", lw=0.8, ls=":")
         ax.set_xlabel("lag t − k (steps back from the loss)")
-        ax.grid(True, which="major", alpha=0.3)
-        ax.legend(fontsize=8)
-    np.atleast_1d(axes)[0].set_ylabel("median ‖∂E_t/∂U via step k‖, relative to lag 0")
-    fig.suptitle(title)
-    return _save(fig, plt, path)
+    panels[0][0].set_ylabel(f"median ‖∂E_t/∂{param} via step k‖ / lag 0")
+    return _finish(fig, plt, panels, title, path)
 
 
-def jacobian_plot(lines: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Path, *,
-                  title: str) -> Path:  # fmt: skip
-    """‖∂h_t/∂h_k‖₂ (solid) and its product bound (dashed) against the lag t − k."""
+def jacobian_plot(regimes: Sequence[Regime], path: str | Path, *, title: str) -> Path:
+    """One panel per activation: ‖∂h_t/∂h_k‖₂ (solid) and its product bound
+    Π ‖diag φ'(a_j)‖₂·‖W‖₂ (dashed, same colour) against the lag t − k."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.8), dpi=110)
-    for i, (label, (norms, bounds)) in enumerate(lines.items()):
-        color = f"C{i}"
-        lags = np.arange(len(norms))
-        ax.semilogy(lags, norms, "-", color=color, label=f"{label}: ‖∂h_t/∂h_k‖₂")
-        ax.semilogy(lags, bounds, "--", color=color, label=f"{label}: bound Π‖diag φ'‖·‖W‖₂")
-    ax.set_xlabel("lag t − k")
+    fig, panels = _panels(plt, regimes)
+    for ax, rows in panels:
+        for i, r in enumerate(rows):
+            lags = np.arange(len(r.jacobian))
+            ax.semilogy(lags, r.jacobian, "-", color=f"C{i}", lw=1.8, label=_factor_label(r))
+            ax.semilogy(lags, r.bound, "--", color=f"C{i}", lw=1.2)
+        ax.set_xlabel("lag t − k")
+    ax = panels[0][0]
+    ax.plot([], [], "k-", lw=1.8, label="‖∂h_t/∂h_k‖₂")
+    ax.plot([], [], "k--", lw=1.2, label="its bound Π_j ‖diag φ'(a_j)‖₂·‖W‖₂")
     ax.set_ylabel("spectral norm")
-    ax.set_title(title)
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=8)
-    return _save(fig, plt, path)
+    return _finish(fig, plt, panels, title, path)
 
 
-def _save(fig: Any, plt: Any, path: str | Path) -> Path:
-    fig.tight_layout()
+def _panels(plt: Any, regimes: Sequence[Regime]) -> tuple[Any, list[tuple[Any, list[Regime]]]]:
+    """A row of panels, one per activation, titled with γ and the σ_max(W) values."""
+    groups: dict[str, list[Regime]] = {}
+    for r in regimes:
+        groups.setdefault(r.activation, []).append(r)
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.0 * len(groups), 4.1), dpi=90,
+                             sharey=True, squeeze=False)  # fmt: skip
+    panels = list(zip(axes[0], groups.values(), strict=True))
+    for ax, rows in panels:
+        sigmas = ", ".join(f"{r.sigma:g}" for r in rows)
+        ax.set_title(f"{rows[0].activation}: γ = {rows[0].gamma:g}, σ_max(W) = {sigmas}",
+                     fontsize=10)  # fmt: skip
+        ax.grid(True, which="major", alpha=0.3)
+    return fig, panels
+
+
+def _factor_label(r: Regime) -> str:
+    side = "below" if r.below_critical else "above"
+    return f"σ_max(W) = {r.factor:g}/γ ({side} the critical 1/γ)"
+
+
+def _finish(fig: Any, plt: Any, panels: list, title: str, path: str | Path) -> Path:
+    """One legend for all panels below them, decade ticks, the title; save."""
+    for ax, _ in panels:
+        _decade_ticks(ax)
+    handles, labels = panels[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), fontsize=8.5,
+               frameon=False)  # fmt: skip
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.1 if len(labels) <= 3 else 0.14, 1, 1))
+    return _save(fig, plt, path, tight=False)
+
+
+def _decade_ticks(ax: Any) -> None:
+    """Major ticks at 10^0 and every n-th power of ten from there (n so that about eight
+    show), instead of matplotlib's steps that may start anywhere."""
+    lo, hi = (np.log10(v) for v in ax.get_ylim())
+    stride = max(1, int(np.ceil((hi - lo) / 8)))
+    exponents = np.arange(np.ceil(lo / stride) * stride, hi + 1e-9, stride)
+    ax.set_yticks(10.0**exponents)
+    ax.set_yticklabels([f"$10^{{{int(e)}}}$" for e in exponents])
+    ax.set_ylim(10.0**lo, 10.0**hi)
+
+
+def _save(fig: Any, plt: Any, path: str | Path, *, tight: bool = True, colors: int = 128) -> Path:
+    """Save as PNG with an adaptive palette of ``colors`` colours: line plots and
+    heatmaps look the same and the files are a third of the size (small enough to commit)."""
+    from PIL import Image  # matplotlib depends on pillow
+
+    if tight:
+        fig.tight_layout()
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
     plt.close(fig)
+    with Image.open(out) as image:
+        small = image.convert("RGB").quantize(colors=colors)
+    small.save(out, optimize=True)
     return out

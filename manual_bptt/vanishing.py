@@ -1,6 +1,12 @@
 """The numbers behind ``bptt vanishing``: decay with lag, Jacobians against their bound,
 and the classic 3-step worked example. Plots are in plots.py; the command in
-commands/vanishing.py."""
+commands/vanishing.py.
+
+Every picture is drawn from one small network (:func:`study_case`) whose recurrent
+matrix is rescaled to a chosen σ_max(W) = factor/γ: factor < 1 is below the critical
+value (vanishing is then guaranteed), factor > 1 above it (exploding is then possible,
+not certain).
+"""
 
 from __future__ import annotations
 
@@ -14,12 +20,21 @@ from manual_bptt.cases import Case, make_case
 from manual_bptt.contributions import contribution_norms, contributions
 from manual_bptt.jacobians import (
     critical_sigma,
-    hidden_jacobians,
+    jacobian_row,
     product_bounds,
     sigma_max,
     spectral_norms,
 )
 from manual_bptt.params import Params
+from manual_bptt.progress import Progress
+
+# σ_max(W) = factor/γ for the decay and Jacobian pictures: one below the critical value,
+# two above it (at 1.6/γ saturation still wins for every φ here; at 3/γ relu explodes).
+FACTORS = (0.6, 1.6, 3.0)
+STUDY_ACTIVATIONS = ("tanh", "sigmoid", "relu")
+# A per-step rate (geometric mean of the Jacobian's shrinking or growth) within this
+# factor of 1 is called neither vanishing nor exploding.
+RATE_MARGIN = 0.02
 
 
 def with_sigma(params: Params, sigma: float) -> Params:
@@ -34,57 +49,129 @@ def decay_by_lag(norms: NDArray[np.float64]) -> NDArray[np.float64]:
 
 
 def study_case(T: int = 40, activation: str = "tanh", seed: int = 0) -> Case:
-    """The network every picture uses: float inputs, D = K = 8, H = 32, N = 4."""
+    """The network every picture uses: float inputs x ~ N(0, 1), D = K = 8, H = 32,
+    N = 4, weights from init_params (uniform, bound 1/√n_in), biases in (−1, 1)."""
     return make_case(T=T, N=4, D=8, H=32, K=8, seed=seed, activation=activation)
 
 
 @dataclass(frozen=True)
-class DecayCurve:
+class Regime:
+    """One activation at one σ_max(W), measured against the lag ℓ = t − k.
+
+    Attributes:
+        activation: φ.
+        factor: σ_max(W) · γ (below 1: below the critical value).
+        sigma: σ_max(W).
+        decay: (T,) median over t of ‖∂E_t/∂θ via step t − ℓ‖ (θ = U unless asked).
+        jacobian: (T,) ‖∂h_{T−1}/∂h_{T−1−ℓ}‖₂ for sequence 0.
+        bound: (T,) its product bound Π_j ‖diag φ'(a_j)‖₂ · σ_max(W).
+    """
+
     activation: str
+    factor: float
     sigma: float
-    below_critical: bool
-    by_lag: NDArray[np.float64]
+    decay: NDArray[np.float64]
+    jacobian: NDArray[np.float64]
+    bound: NDArray[np.float64]
+
+    @property
+    def below_critical(self) -> bool:
+        return self.factor < 1
+
+    @property
+    def gamma(self) -> float:
+        return 1.0 / critical_sigma(self.activation)
+
+    @property
+    def rate(self) -> float:
+        """‖∂h_{T−1}/∂h_0‖₂^{1/(T−1)}: the Jacobian's mean factor per step back."""
+        lag = len(self.jacobian) - 1
+        if lag == 0:
+            return 1.0
+        with np.errstate(divide="ignore"):
+            return float(np.exp(np.log(self.jacobian[lag]) / lag))
+
+    @property
+    def verdict(self) -> str:
+        if self.rate < 1 - RATE_MARGIN:
+            return "vanishes"
+        if self.rate > 1 + RATE_MARGIN:
+            return "explodes"
+        return "neither"
+
+    @property
+    def label(self) -> str:
+        side = "below" if self.below_critical else "above"
+        return f"σ_max(W) = {self.factor:g}/γ = {self.sigma:g} ({side})"
 
 
-def decay_curves(
-    T: int = 40, seed: int = 0, factors: tuple[float, ...] = (0.6, 1.6)
-) -> list[DecayCurve]:
-    """For tanh, sigmoid and relu, with σ_max(W) = factor / γ for each factor: the median
-    ‖∂E_t/∂U via step k‖ against the lag t − k."""
-    curves = []
-    for activation in ("tanh", "sigmoid", "relu"):
+def regimes(
+    T: int = 40,
+    seed: int = 0,
+    *,
+    factors: tuple[float, ...] = FACTORS,
+    activations: tuple[str, ...] = STUDY_ACTIVATIONS,
+    param: str = "U",
+    progress: Progress | None = None,
+) -> list[Regime]:
+    """Measure every (activation, factor) pair on :func:`study_case` with σ_max(W)
+    rescaled to factor/γ: contribution decay, Jacobian norms and their bound."""
+    out = []
+    for activation in activations:
         case = study_case(T, activation, seed)
         for factor in factors:
             sigma = factor * critical_sigma(activation)
             params = with_sigma(case.params, sigma)
-            norms = contribution_norms(params, case.x, case.y, param="U", activation=activation)
-            curves.append(DecayCurve(activation, sigma, factor < 1, decay_by_lag(norms)))
-    return curves
+            norms = contribution_norms(params, case.x, case.y, param=param, activation=activation)
+            jac = spectral_norms(jacobian_row(params, case.x, activation=activation))
+            bound = product_bounds(params, case.x, activation=activation)[T - 1]
+            # Index by lag ℓ = (T − 1) − k: reverse the row.
+            out.append(Regime(activation, factor, sigma, decay_by_lag(norms),
+                              jac[::-1].copy(), bound[::-1].copy()))  # fmt: skip
+            if progress is not None:
+                progress.update()
+    return out
 
 
-def jacobian_lines(T: int = 40, seed: int = 0, factors: tuple[float, ...] = (0.6, 1.6)) -> dict:
-    """tanh, σ_max(W) = factor / γ: (‖∂h_{T−1}/∂h_k‖₂, bound) against lag T−1−k."""
-    lines = {}
-    case = study_case(T, "tanh", seed)
-    for factor in factors:
-        params = with_sigma(case.params, factor * critical_sigma("tanh"))
-        norms = spectral_norms(hidden_jacobians(params, case.x))[T - 1, ::-1]
-        bounds = product_bounds(params, case.x)[T - 1, ::-1]
-        lines[f"σ_max(W) = {factor:g}/γ"] = (norms, bounds)
-    return lines
+@dataclass(frozen=True)
+class WorkedExample:
+    """The classic 3-step example (the tutorial's ∂E_3/∂U, counting steps from 1; here
+    the last loss is E_2, steps counted from 0).
 
-
-def worked_example(seed: int = 0) -> dict:
-    """The classic 3-step example: ∂E/∂U of the last loss split over its three steps.
-
-    Returns {"components": (3, H, D) the parts via steps 0, 1, 2 of the loss at t = 2,
-    "norms": their Frobenius norms, "total_error": max |Σ_{t,k} [t, k] − ∂L/∂U|}.
+    Attributes:
+        params: U (H, D), W (H, H), V (K, H), b (H,), c (K,) with D = K = 4, H = 3.
+        x: the tokens 0, 1, 2, (T,) = (3,); y: the next tokens 1, 2, 3, as a language
+            model's targets.
+        parts: (3, 3, H, D) all contributions [t, k] to ∂E_t/∂U (tanh, h_{−1} = 0).
+        total: (H, D) bptt's ∂L/∂U.
     """
-    case = make_case(T=3, N=1, D=4, H=3, K=4, seed=seed, tokens=True, batched=False)
-    parts = contributions(case.params, case.x, case.y, param="U")
-    total = bptt(case.params, case.x, case.y).grads["U"]
-    return {
-        "components": parts[2],
-        "norms": np.linalg.norm(parts[2].reshape(3, -1), axis=1),
-        "total_error": float(np.abs(parts.sum(axis=(0, 1)) - total).max()),
-    }
+
+    params: Params
+    x: NDArray[np.integer]
+    y: NDArray[np.integer]
+    parts: NDArray[np.floating]
+    total: NDArray[np.floating]
+
+    @property
+    def components(self) -> NDArray[np.floating]:
+        """(3, H, D): ∂E_2/∂U via steps 0, 1 and 2."""
+        return self.parts[2]
+
+    @property
+    def norms(self) -> NDArray[np.float64]:
+        """(3,) Frobenius norms of the three components."""
+        return np.linalg.norm(self.components.reshape(3, -1), axis=1)
+
+    @property
+    def total_error(self) -> float:
+        """max |Σ_{t,k} [t, k] − ∂L/∂U|."""
+        return float(np.abs(self.parts.sum(axis=(0, 1)) - self.total).max())
+
+
+def worked_example(seed: int = 0) -> WorkedExample:
+    """A 3-step network split the way the tutorial splits ∂E_3/∂U = Σ_k ∂E_3/∂U via k."""
+    params = make_case(T=3, N=1, D=4, H=3, K=4, seed=seed).params
+    x, y = np.arange(3), np.arange(1, 4)
+    parts = contributions(params, x, y, param="U")
+    total = bptt(params, x, y).grads["U"]
+    return WorkedExample(params, x, y, parts, total)

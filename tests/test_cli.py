@@ -95,16 +95,6 @@ def test_python_m_manual_bptt_runs_the_check() -> None:
     assert "all gradients agree" in result.stdout
 
 
-def test_vanishing_writes_three_pictures_and_a_report(tmp_path: Path, capsys) -> None:
-    pytest.importorskip("matplotlib")
-    assert main(["vanishing", "--out", str(tmp_path), "--T", "12"]) == 0
-    for name in ("heatmap.png", "decay.png", "jacobians.png"):
-        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG", name
-    report = (tmp_path / "report.md").read_text()
-    assert "σ_max(W) < 1/γ is sufficient" in report
-    assert "The 3-step worked example" in report
-
-
 def test_missing_matplotlib_gives_a_clear_message(monkeypatch, tmp_path: Path, capsys) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
     assert main(["epsilon-plot", "--out", str(tmp_path / "e.png")]) == 2

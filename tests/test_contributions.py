@@ -1,6 +1,6 @@
 """Per-(loss, step) contributions: manual against autograd (one parameter copy per
-step), summing to the total gradient, norms-only form equal to the full one, and the
-classic 3-step worked example."""
+step), block by block down to the smallest, summing to the total gradient, the
+norms-only form equal to the full one, and the classic 3-step worked example."""
 
 from __future__ import annotations
 
@@ -12,16 +12,31 @@ from hypothesis import strategies as st
 import manual_bptt
 import torch_reference.contributions as twin
 from manual_bptt.cases import Case, make_case
-from manual_bptt.compare import FLOAT64, assert_grads_close
+from manual_bptt.compare import FLOAT64, Tolerance, assert_grads_close
 from manual_bptt.contributions import PARAMS, contribution_norms, contributions
 from manual_bptt.strategies import cases
-from manual_bptt.vanishing import worked_example
+from manual_bptt.vanishing import with_sigma, worked_example
 
-small = cases(max_T=8, max_N=3, max_dim=5, max_scale=2.0, batched=True)
+small = cases(max_T=8, max_N=3, max_dim=5, max_scale=2.0)
+# One sequence and weight scale 0.1 to 1: no sum over a batch and no saturated softmax
+# can cancel a block down to rounding noise, so each block can be held to its own size.
+one_sequence = cases(max_T=12, max_N=1, max_dim=5, min_scale=0.1, max_scale=1.0)
+
+# Each [t, k] block against its own largest entry, however small the block (the heatmap's
+# dark corner is a chain of products down to 1e-20 and below). On this domain
+# benchmarks/measure_vanishing.py found blocks off by at most 8.7e-14 of their own size
+# (2,000 cases, 6,000 arrays). rtol 1e-10 leaves a wide margin and still fails a block wrong in its
+# tenth digit; atol 0, so that a block of 1e-20 is checked as closely. Only for U, W
+# and b, whose blocks are δ x_kᵀ, δ h_{k−1}ᵀ and δ: an x or h0 block is an inner product
+# (Uᵀδ, Wᵀδ) that can cancel to rounding noise, and so can V's ŷ − y when ŷ is confident
+# or any block summed over a batch.
+BLOCKWISE = Tolerance(rtol=1e-10, atol=0.0)
+BLOCKWISE_PARAMS = ("U", "W", "b")
+CHAINED = ("U", "W", "b", "h0", "x")
 
 
-def params_for(case: Case) -> list[str]:
-    return [p for p in PARAMS if not (p == "x" and np.issubdtype(case.x.dtype, np.integer))]
+def params_for(case: Case, names: tuple[str, ...] = PARAMS) -> list[str]:
+    return [p for p in names if not (p == "x" and np.issubdtype(case.x.dtype, np.integer))]
 
 
 @given(small, st.data())
@@ -32,15 +47,33 @@ def test_contributions_equal_autograd_per_step_copies(case: Case, data: st.DataO
     assert_grads_close({param: mine}, {param: theirs}, FLOAT64, case.describe())
 
 
+@given(one_sequence, st.data())
+def test_every_block_down_to_the_smallest_equals_autograd(case: Case, data: st.DataObject) -> None:
+    param = data.draw(st.sampled_from(BLOCKWISE_PARAMS), label="param")
+    mine = contributions(case.params, case.x, case.y, param=param, **case.kwargs())
+    theirs = twin.contributions(case.params, case.x, case.y, param=param, **case.kwargs())
+    T = case.T
+    mine, theirs = mine.reshape(T, T, -1), theirs.reshape(T, T, -1)
+    for t in range(T):
+        for k in range(T):
+            assert_grads_close({f"{param}[{t},{k}]": mine[t, k]},
+                               {f"{param}[{t},{k}]": theirs[t, k]}, BLOCKWISE,
+                               case.describe())  # fmt: skip
+
+
 @given(small)
 def test_contributions_sum_to_the_total_truncated_gradient(case: Case) -> None:
+    before = {k: v.copy() for k, v in case.params.as_dict().items()}
     total = manual_bptt.bptt(case.params, case.x, case.y, **case.kwargs()).grads
     summed = {}
     for param in params_for(case):
         parts = contributions(case.params, case.x, case.y, param=param, **case.kwargs())
+        # For x, [t, k] is ∂E_t/∂x_k: summed over the losses t it is ∂L/∂x_k.
         summed[param] = parts.sum(axis=0) if param == "x" else parts.sum(axis=(0, 1))
         assert not np.any(np.triu(parts.reshape(case.T, case.T, -1).any(-1), 1)), "k > t"
     assert_grads_close(summed, {k: total[k] for k in summed}, FLOAT64, case.describe())
+    for name, value in case.params.as_dict().items():
+        np.testing.assert_array_equal(value, before[name], err_msg=f"{name} was changed")
 
 
 @given(small, st.data())
@@ -60,18 +93,74 @@ def test_window_truncation_keeps_exactly_the_band() -> None:
     assert np.all(norms[(k <= t) & (k >= t - 2) & (k > 0)] > 0)  # W h_{−1} = 0 at k = 0
 
 
+def test_chunked_truncation_keeps_exactly_the_blocks_of_its_chunks() -> None:
+    case = make_case(T=10, N=2, D=3, H=4, K=3, seed=5, chunk=4)
+    norms = contribution_norms(case.params, case.x, case.y, param="U", **case.kwargs())
+    t, k = np.indices(norms.shape)
+    same_chunk = (t // 4 == k // 4) & (k <= t)
+    assert np.all(norms[~same_chunk] == 0)
+    assert np.all(norms[same_chunk] > 0)
+
+
+def test_unbatched_inputs_drop_the_batch_axis_for_x_and_h0() -> None:
+    case = make_case(T=4, N=1, D=3, H=5, K=2, seed=6, batched=False, with_h0=True)
+    batched = make_case(T=4, N=1, D=3, H=5, K=2, seed=6, batched=True, with_h0=True)
+    for param, shape in (("x", (4, 4, 3)), ("h0", (4, 4, 5)), ("U", (4, 4, 5, 3))):
+        for face in (contributions, twin.contributions):
+            got = face(case.params, case.x, case.y, param=param, h0=case.h0)
+            assert got.shape == shape, (face.__module__, param)
+            with_axis = face(batched.params, batched.x, batched.y, param=param, h0=batched.h0)
+            np.testing.assert_array_equal(got, with_axis[:, :, 0] if param != "U" else with_axis)
+
+
 def test_norms_only_form_handles_hundreds_of_steps() -> None:
     case = make_case(T=300, N=2, D=4, H=8, K=4, seed=0)
-    norms = contribution_norms(case.params, case.x, case.y, param="U")
-    assert norms.shape == (300, 300)
+    norms = contribution_norms(case.params, case.x, case.y, param="b")
+    full = contributions(case.params, case.x, case.y, param="b")  # (300, 300, 8): 5.8 MB
+    assert_grads_close({"b": norms}, {"b": np.linalg.norm(full, axis=-1)}, FLOAT64)
     assert norms[299, 0] < 1e-12 * norms[299, 299]  # a late loss barely reaches step 0
 
 
-def test_classic_three_step_example_components_sum_to_total() -> None:
+def scaled_norms(blocks: np.ndarray) -> np.ndarray:
+    """Frobenius norms of (T, T, …) blocks, each computed on the block divided by its
+    largest entry, so that no square underflows."""
+    T = blocks.shape[0]
+    flat = blocks.reshape(T, T, -1)
+    big = np.abs(flat).max(axis=-1, keepdims=True)
+    safe = np.where(big > 0, big, 1.0)
+    return big[..., 0] * np.linalg.norm(flat / safe, axis=-1)
+
+
+@pytest.mark.parametrize("param", CHAINED)
+def test_norms_only_form_keeps_norms_whose_squares_would_underflow(param: str) -> None:
+    case = make_case(T=6, N=3, D=3, H=4, K=3, seed=7, with_h0=True)
+    params = with_sigma(case.params, 1e-60)  # each step back multiplies by about 1e-60
+    full = contributions(params, case.x, case.y, param=param, h0=case.h0)
+    expected = scaled_norms(full)
+    assert 0 < expected[expected > 0].min() < 1e-200  # squares of these underflow to 0
+    got = contribution_norms(params, case.x, case.y, param=param, h0=case.h0)
+    assert_grads_close({param: got / np.where(expected > 0, expected, 1.0)},
+                       {param: (expected > 0).astype(float)}, FLOAT64)  # fmt: skip
+
+
+def test_classic_three_step_example_by_the_chain_rule_written_out() -> None:
+    """∂E_2/∂U via step k = δ_k x_kᵀ, δ_2 = Vᵀ(ŷ_2 − y_2) ⊙ (1 − h_2²), δ_k = Wᵀ δ_{k+1} ⊙
+    (1 − h_k²), computed here line by line from the forward pass alone."""
     example = worked_example()
-    assert example["components"].shape == (3, 3, 4)
-    assert np.all(example["norms"] > 0)
-    assert example["total_error"] < 1e-12
+    p, x, y = example.params, example.x, example.y
+    fwd = manual_bptt.forward(p, x)
+    one_hot = np.eye(p.D)
+    delta = p.V.T @ (fwd.y_hat[2] - np.eye(p.K)[y[2]]) * (1 - fwd.h[2] ** 2)
+    by_hand = [np.outer(delta, one_hot[x[2]])]
+    for k in (1, 0):
+        delta = p.W.T @ delta * (1 - fwd.h[k] ** 2)
+        by_hand.insert(0, np.outer(delta, one_hot[x[k]]))
+    assert_grads_close({"∂E_2/∂U": example.components}, {"∂E_2/∂U": np.array(by_hand)}, FLOAT64)
+    np.testing.assert_allclose(example.norms, np.linalg.norm(by_hand, axis=(1, 2)), rtol=1e-12)
+    assert np.all(example.norms > 0)
+    assert example.total_error < 1e-12  # every part of every loss adds up to bptt's ∂L/∂U
+    theirs = twin.contributions(p, x, y, param="U")
+    assert_grads_close({"U": example.parts}, {"U": theirs}, FLOAT64)
 
 
 def test_unknown_param_and_x_of_tokens_are_refused() -> None:

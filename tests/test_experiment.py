@@ -1,23 +1,40 @@
 """A reduced long-range experiment: a window shorter than the dependency cannot learn it.
 
-Delay L = 4, 4 symbols (chance 25%), 600 SGD steps, seed 0 (about a second). Measured:
-full BPTT and k = 6 ≥ L reach 100%, k = 2 < L stays at 36% (the untrained recurrence
-keeps a little of the token by chance). The bounds leave room for BLAS rounding."""
+Delay L = 6, 4 symbols (chance 25%), T = 14, H = 24, 800 SGD steps, tanh; full BPTT,
+a window k = 3 < L and a window k = 8 ≥ L (two to three seconds). Measured with
+REDUCED's seed set to 0, 1, …, 9: full BPTT 93–96%, k = 8 93–97%, k = 3 31–45%. The short window is above chance because it can still learn to read out
+and carry what the state entering its window happens to hold about the token; it never
+comes near the others. The bounds below sit outside every measured seed.
+"""
 
 from __future__ import annotations
 
-from manual_bptt.experiment import Task, default_settings, run_experiment
+import numpy as np
+
+from manual_bptt.experiment import Task, default_settings, make_batch, run_experiment
+
+REDUCED = Task(L=6, T=14, hidden=24, steps=800, seed=0)
 
 
 def test_truncation_shorter_than_the_dependency_cannot_learn_it() -> None:
-    task = Task(L=4, T=10, hidden=16, steps=600)
-    full, short, long = default_settings(task)[:3]
+    full, short, long = default_settings(REDUCED)[:3]
     assert short.truncate is not None
-    assert short.truncate < task.L
+    assert short.truncate < REDUCED.L
     assert long.truncate is not None
-    assert long.truncate >= task.L
-    rows = {r["setting"]: r["accuracy"] for r in run_experiment(task, [full, short, long],
-                                                                 show_progress=False)}  # fmt: skip
-    assert rows[full.label] >= 0.9
-    assert rows[long.label] >= 0.9
-    assert rows[short.label] <= 0.5
+    assert long.truncate >= REDUCED.L
+    rows = run_experiment(REDUCED, [full, short, long], show_progress=False)
+    acc = {r["setting"]: r["accuracy"] for r in rows}
+    assert acc[full.label] >= 0.85
+    assert acc[long.label] >= 0.85
+    assert acc[short.label] <= 0.6
+    assert acc[full.label] - acc[short.label] >= 0.3
+
+
+def test_the_target_is_the_token_L_steps_earlier_and_earlier_steps_are_masked() -> None:
+    x, y, mask = make_batch(REDUCED, np.random.default_rng(0))
+    assert x.shape == y.shape == mask.shape == (REDUCED.T, REDUCED.batch)
+    np.testing.assert_array_equal(y[REDUCED.L :], x[: -REDUCED.L])
+    assert not mask[: REDUCED.L].any()
+    assert mask[REDUCED.L :].all()
+    assert x.min() >= 0
+    assert x.max() < REDUCED.symbols

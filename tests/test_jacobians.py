@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import given
+from hypothesis import strategies as st
 
 from manual_bptt.cases import Case, make_case
 from manual_bptt.compare import FLOAT64, assert_grads_close
@@ -12,12 +14,13 @@ from manual_bptt.inputs import prepare
 from manual_bptt.jacobians import (
     critical_sigma,
     hidden_jacobians,
+    jacobian_row,
     product_bounds,
     sigma_max,
     spectral_norms,
 )
 from manual_bptt.strategies import cases
-from manual_bptt.vanishing import with_sigma
+from manual_bptt.vanishing import regimes, with_sigma
 from torch_reference.activations import ACTIVATIONS
 from torch_reference.backward import make_leaves
 from torch_reference.network import step
@@ -84,3 +87,37 @@ def test_above_the_critical_sigma_is_necessary_but_not_sufficient_to_explode() -
     saturated = spectral_norms(hidden_jacobians(params, case.x, activation="tanh"))[29, 0]
     assert grow > 1e5
     assert saturated < 1e-5
+
+
+@given(cases(max_T=8, max_N=3, max_dim=5, truncation=False, batched=True), st.data())
+def test_one_row_equals_that_row_of_the_full_jacobian_table(
+    case: Case, data: st.DataObject
+) -> None:
+    n = data.draw(st.integers(0, case.x.shape[1] - 1), label="n")
+    t = data.draw(st.integers(0, case.T - 1), label="t")
+    kw = {"h0": case.h0, "activation": case.activation, "n": n}
+    row = jacobian_row(case.params, case.x, t=t, **kw)
+    full = hidden_jacobians(case.params, case.x, **kw)[t]
+    assert_grads_close({f"J[{t}]": row}, {f"J[{t}]": full}, FLOAT64, case.describe())
+
+
+def test_the_study_networks_show_both_conditions() -> None:
+    """Below 1/γ all three φ vanish, as guaranteed; above, relu at 3/γ explodes while
+    tanh and sigmoid still vanish (saturation): necessary, not sufficient."""
+    found = {(r.activation, r.factor): r for r in regimes(T=30)}
+    for (activation, factor), r in found.items():
+        assert np.all(r.jacobian <= r.bound * (1 + 1e-10)), (activation, factor)
+        if factor < 1:
+            assert r.verdict == "vanishes", (activation, factor, r.rate)
+            assert r.rate <= r.gamma * r.sigma  # the geometric bound (γσ)^lag
+    assert found["relu", 3.0].verdict == "explodes"
+    assert found["tanh", 3.0].verdict == "vanishes"
+    assert found["sigmoid", 3.0].verdict == "vanishes"
+
+
+def test_bad_sequence_or_step_index_is_refused() -> None:
+    case = make_case(T=4, N=2, D=2, H=3, K=2, seed=0)
+    with pytest.raises(ValueError, match=r"n must index a sequence in \[0, N\) = \[0, 2\)"):
+        product_bounds(case.params, case.x, n=2)
+    with pytest.raises(ValueError, match=r"t must be a step in \[0, T\) = \[0, 4\)"):
+        jacobian_row(case.params, case.x, t=4)

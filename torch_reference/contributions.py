@@ -14,13 +14,22 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
-from manual_bptt.inputs import prepare
-from manual_bptt.naive import first_reachable_step
+from manual_bptt.inputs import Batch, prepare
 from manual_bptt.params import Params
 from torch_reference.activations import ACTIVATIONS
 from torch_reference.backward import make_leaves
 from torch_reference.loss import step_loss
 from torch_reference.network import Leaves, logits, step
+
+
+def first_step_reached(t: int, batch: Batch) -> int:
+    """The first step loss E_t backpropagates into (its own statement of the README's
+    truncations, so that the twin shares no logic with manual_bptt here)."""
+    if batch.truncate is not None:
+        return max(0, t - batch.truncate)  # the window t−k … t
+    if batch.chunk is not None:
+        return t - t % batch.chunk  # the start of t's chunk
+    return 0
 
 
 def contributions(
@@ -65,10 +74,11 @@ def contributions(
     for t in range(T):
         states.append(step(base, phi, states[-1], t))
     target = base.x if param == "x" else base.h0
+    assert target is not None  # x of token ids was refused above
     shape = tuple(getattr(params, param).shape) if per_step else tuple(target.shape)[-2:]
     out = np.zeros((T, T, *shape), dtype=params.dtype)
     for t in range(T):
-        start = first_reachable_step(t, batch)
+        start = first_step_reached(t, batch)
         h = base.h0 if start == 0 else states[start].detach()
         for s in range(start, t + 1):
             h = step(leaves_at(s), phi, h, s)
@@ -86,4 +96,6 @@ def contributions(
                 out[t] = g.numpy()  # x (T, N, D): x_k is used at step k only
             else:
                 out[t, 0] = g.numpy()  # h0 enters at step 0 only
+    if param in ("x", "h0") and not batch.batched:
+        return out[:, :, 0]  # drop N = 1, as manual_bptt.contributions does
     return out

@@ -1,26 +1,35 @@
 """bptt vanishing: the vanishing (and exploding) gradient problem, measured and drawn.
 
-Writes to the output folder:
-  heatmap.png    ‖∂E_t/∂U via step k‖ for every loss t and step k, log colour scale
-  decay.png      that norm against the lag t − k for tanh, sigmoid and relu, with
-                 σ_max(W) below (0.6/γ) and above (1.6/γ) the critical value 1/γ
-  jacobians.png  ‖∂h_t/∂h_k‖₂ against the lag, with the product bound Π ‖diag φ'‖·‖W‖₂
-  report.md      the numbers behind every picture, the conditions, the 3-step example,
-                 and with --experiment the long-range table (about 30 s more)
+Writes to the output folder (--out, default ./vanishing):
+  heatmap.png    ‖∂E_t/∂θ via step k‖ for every loss t and step k, log colour scale
+                 (θ = U unless --param says otherwise), tanh, the usual initialisation
+  decay.png      the median of that norm against the lag t − k for tanh, sigmoid and
+                 relu, with σ_max(W) = 0.6/γ (below the critical value 1/γ), 1.6/γ and
+                 3/γ (above it)
+  jacobians.png  ‖∂h_t/∂h_k‖₂ against the lag for the same nine networks, with the
+                 product bound Π_j ‖diag φ'(a_j)‖₂·‖W‖₂
+  report.md      the numbers behind every picture, the conditions shown on examples, the
+                 classic 3-step worked example and, with --experiment, the long-range
+                 table (about a minute more on two cores)
+  *.csv          the full matrices and curves behind the pictures
+
 γ = sup φ' (1 for tanh and relu, 1/4 for sigmoid). σ_max(W) < 1/γ is sufficient for
 the gradients from far-back steps to vanish; σ_max(W) > 1/γ is necessary (not
-sufficient) for them to explode. Needs matplotlib.
+sufficient) for them to explode (Pascanu, Mikolov & Bengio 2013). Needs matplotlib:
+pip install "manual-bptt[plot]".
 """
 
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from manual_bptt.jacobians import critical_sigma, sigma_max
+MAX_T = 500  # the nine Jacobian rows and contribution maps stay well under a second each
+DRAWN = ("U", "W", "b", "x")  # the parameters used at every step, whose parts can decay
 
 
 def register(sub: Any) -> None:
@@ -31,125 +40,229 @@ def register(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--out", default="vanishing", help="output folder (default ./vanishing)")
-    p.add_argument("--T", type=int, default=40, help="steps (default 40)")
-    p.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    p.add_argument("--experiment", action="store_true", help="also run the long-range experiment")
+    p.add_argument("--T", type=int, default=40, help=f"steps, 2 to {MAX_T} (default 40)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the network and inputs (default 0)")
+    p.add_argument("--param", default="U", choices=DRAWN,
+                   help="θ whose contributions are drawn (default U); V and c are used by "
+                   "their own step's loss only and h0 at step 0 only, so they have no "
+                   "decay to draw")  # fmt: skip
+    p.add_argument("--experiment", action="store_true",
+                   help="also run the long-range experiment (about a minute)")  # fmt: skip
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from manual_bptt import plots, vanishing
     from manual_bptt.contributions import contribution_norms
+    from manual_bptt.jacobians import sigma_max
+    from manual_bptt.progress import Progress
 
-    if args.T < 2:
-        raise SystemExit(f"bptt vanishing: --T must be at least 2; got {args.T}")
+    if not 2 <= args.T <= MAX_T:
+        raise SystemExit(f"bptt vanishing: --T must be between 2 and {MAX_T}; got {args.T}")
+    plots.pyplot()  # fail now, with the fix, if matplotlib is missing
     out = Path(args.out)
+    bar = Progress(1 + len(vanishing.FACTORS) * len(vanishing.STUDY_ACTIVATIONS),
+                   "bptt vanishing")  # fmt: skip
     case = vanishing.study_case(args.T, "tanh", args.seed)
-    norms = contribution_norms(case.params, case.x, case.y, param="U")
+    norms = contribution_norms(case.params, case.x, case.y, param=args.param)
     sigma = sigma_max(case.params.W)
-    plots.contribution_heatmap(norms, out / "heatmap.png", param="U",
-                               title=f"tanh RNN, T={args.T}, σ_max(W)={sigma:.2f}")  # fmt: skip
-    curves = vanishing.decay_curves(args.T, args.seed)
-    grouped: dict[str, dict[str, np.ndarray]] = {}
-    for c in curves:
-        side = "below" if c.below_critical else "above"
-        grouped.setdefault(c.activation, {})[f"σ_max(W)={c.sigma:.2f} ({side} 1/γ)"] = c.by_lag
-    plots.decay_plot(grouped, out / "decay.png",
+    bar.update()
+    regimes = vanishing.regimes(args.T, args.seed, param=args.param, progress=bar)
+    bar.close()
+    plots.contribution_heatmap(norms, out / "heatmap.png", param=args.param,
+                               title=f"How much of each loss's gradient comes from step k\n"
+                               f"tanh RNN, T = {args.T}, σ_max(W) = {sigma:.2f}")  # fmt: skip
+    plots.decay_plot(regimes, out / "decay.png", param=args.param,
                      title="How far back a loss's gradient reaches")  # fmt: skip
-    lines = vanishing.jacobian_lines(args.T, args.seed)
-    plots.jacobian_plot(lines, out / "jacobians.png",
-                        title=f"tanh: ∂h_t/∂h_k for t = {args.T - 1}")  # fmt: skip
-    example = vanishing.worked_example(args.seed)
-    report = [
-        f"# Vanishing and exploding gradients (T={args.T}, seed {args.seed})",
+    plots.jacobian_plot(regimes, out / "jacobians.png",
+                        title=f"∂h_t/∂h_k for t = {args.T - 1} and its bound")  # fmt: skip
+    _write_csvs(out, norms, regimes)
+    report = _report(args, norms, sigma, regimes, vanishing.worked_example(args.seed))
+    if args.experiment:
+        report += _experiment_section(args.seed)
+    (out / "report.md").write_text("\n".join(report) + "\n")
+    print(f"wrote {out}/heatmap.png, decay.png, jacobians.png, report.md and the CSV files")
+    return 0
+
+
+def _report(args: argparse.Namespace, norms: np.ndarray, sigma: float, regimes: list,
+            example: Any) -> list[str]:  # fmt: skip
+    T, p = args.T, args.param
+    step = max(1, T // 8)
+    return [
+        f"# Vanishing and exploding gradients (T = {T}, seed {args.seed})",
         "",
         (
-            "Conditions (Pascanu, Mikolov & Bengio 2013, §2.1), γ = sup φ': σ_max(W) < 1/γ "
-            "is sufficient for ‖∂h_t/∂h_k‖ and the long-range gradients to vanish; "
+            "The network: float inputs x ~ N(0, 1), D = K = 8, H = 32, N = 4 sequences, "
+            "weights by init_params (uniform, bound 1/√n_in), biases in (−1, 1)."
+        ),
+        "",
+        (
+            "Conditions (Pascanu, Mikolov & Bengio 2013, §2.1), γ = sup φ': since "
+            "‖∂h_t/∂h_k‖₂ ≤ Π_j ‖diag φ'(a_j)‖₂·‖W‖₂ ≤ (γ σ_max(W))^(t−k), σ_max(W) < 1/γ "
+            "is sufficient for the Jacobians and the long-range gradients to vanish; "
             "σ_max(W) > 1/γ is necessary, not sufficient, for them to explode."
         ),
         "",
-        "| activation | γ | critical σ_max(W) = 1/γ |",
-        "|---|---|---|",
-        *(
-            f"| {a} | {1 / critical_sigma(a):g} | {critical_sigma(a):g} |"
-            for a in ("tanh", "sigmoid", "relu")
+        _gamma_table(),
+        "",
+        "## The conditions on examples",
+        "",
+        (
+            f"Sequence 0, t = {T - 1}, k = 0. The rate is ‖∂h_t/∂h_0‖₂^(1/(t−k)), the "
+            "mean factor per step back."
         ),
         "",
-        f"## heatmap.png: ‖∂E_t/∂U via step k‖, tanh, σ_max(W) = {sigma:.3f}",
+        _conditions_table(regimes),
         "",
-        "Rows t (loss), columns k (step); every 5th, as a table:",
+        _conditions_summary(regimes),
         "",
-        _matrix_table(norms, step=max(1, args.T // 8)),
+        f"## heatmap.png: ‖∂E_t/∂{p} via step k‖, tanh, σ_max(W) = {sigma:.3f}",
         "",
-        "## decay.png: median over t of ‖∂E_t/∂U via step t − lag‖, relative to lag 0",
+        f"Rows t (loss), columns k (step){_every(step)}; the whole matrix is in heatmap.csv.",
         "",
-        _decay_table(curves),
+        _matrix_table(norms, step),
         "",
-        f"## jacobians.png: ‖∂h_{{{args.T - 1}}}/∂h_k‖₂ and its bound, tanh",
+        f"## decay.png: median over t of ‖∂E_t/∂{p} via step t − lag‖, relative to lag 0",
         "",
-        _jacobian_table(lines),
+        "All lags in decay.csv.",
         "",
+        _lag_table(regimes, lambda r: [r.decay / r.decay[0]]),
+        "",
+        f"## jacobians.png: ‖∂h_{T - 1}/∂h_k‖₂ and its product bound, against lag {T - 1} − k",
+        "",
+        "All lags in jacobians.csv.",
+        "",
+        _lag_table(regimes, lambda r: [r.jacobian, r.bound], ["‖∂h_t/∂h_k‖₂", "bound"]),
+        "",
+        *_example_section(example),
+    ]
+
+
+def _gamma_table() -> str:
+    from manual_bptt.jacobians import critical_sigma
+
+    rows = [[a, f"{1 / critical_sigma(a):g}", f"{critical_sigma(a):g}"]
+            for a in ("tanh", "sigmoid", "relu")]  # fmt: skip
+    return _table(["activation", "γ", "critical σ_max(W) = 1/γ"], rows)
+
+
+def _conditions_table(regimes: list) -> str:
+    rows = []
+    for r in regimes:
+        lag = len(r.jacobian) - 1
+        rows.append([r.activation, f"{r.sigma:.3g} ({r.factor:g}/γ)", f"{r.gamma * r.sigma:.3g}",
+                     f"{r.jacobian[lag]:.2e}", f"{r.bound[lag]:.2e}",
+                     f"{(r.gamma * r.sigma) ** lag:.2e}", f"{r.rate:.3f}", r.verdict])  # fmt: skip
+    head = ["activation", "σ_max(W)", "γ·σ_max", "‖∂h_t/∂h_0‖₂", "Π bound",
+            "(γσ)^(t−k)", "rate per step", "verdict"]  # fmt: skip
+    return _table(head, rows)
+
+
+def _conditions_summary(regimes: list) -> str:
+    below = [r for r in regimes if r.below_critical]
+    above = [r for r in regimes if not r.below_critical]
+    all_vanish = all(r.verdict == "vanishes" for r in below)
+    exploding = ", ".join(f"{r.activation} at {r.factor:g}/γ" for r in above
+                          if r.verdict == "explodes") or "none"  # fmt: skip
+    vanishing = ", ".join(f"{r.activation} at {r.factor:g}/γ" for r in above
+                          if r.verdict == "vanishes") or "none"  # fmt: skip
+    below_text = (
+        "every network vanishes, as the bound guarantees"
+        if all_vanish
+        else "NOT every network vanishes, which the bound forbids: a bug"
+    )
+    return (
+        f"Below 1/γ {below_text}. Above 1/γ, exploding: {exploding}; still vanishing: "
+        f"{vanishing} (saturation and relu's zeros keep ‖diag φ'(a_j)‖ below γ, so "
+        "σ_max(W) > 1/γ alone does not make gradients explode)."
+    )
+
+
+def _example_section(example: Any) -> list[str]:
+    lines = [
         "## The 3-step worked example",
         "",
         (
-            "A 3-step tanh network (token inputs, D = K = 4, H = 3). The last loss's "
-            "gradient ∂E/∂U splits into the parts entering via steps 0, 1 and 2:"
+            "The classic tutorial splits ∂E_3/∂U (steps counted from 1) into one part per "
+            "step at which U was used. Here steps count from 0, so the last loss is E_2: "
+            f"tanh, token inputs x = {example.x.tolist()}, targets y = "
+            f"{example.y.tolist()}, D = K = 4, H = 3, h_(−1) = 0. ∂E_2/∂U via step k = "
+            "δ^(2)_k x_kᵀ with δ^(2)_2 = Vᵀ(ŷ_2 − y_2) ⊙ φ'(a_2) and δ^(2)_k = "
+            "Wᵀ δ^(2)_(k+1) ⊙ φ'(a_k):"
         ),
         "",
-        "| via step | ‖component‖_F |",
-        "|---|---|",
-        *(f"| {k} | {n:.6g} |" for k, n in enumerate(example["norms"])),
+    ]
+    for k, (part, norm) in enumerate(zip(example.components, example.norms, strict=True)):
+        lines += [f"via step {k} (‖·‖_F = {norm:.6g}):", "", "```",
+                  np.array2string(part, precision=5, suppress_small=True), "```", ""]  # fmt: skip
+    T = example.parts.shape[0]
+    per_loss = [[f"E_{t}"] + [f"{np.linalg.norm(example.parts[t, k]):.4g}" if k <= t else ""
+                              for k in range(T)] for t in range(T)]  # fmt: skip
+    lines += [
+        "‖∂E_t/∂U via step k‖ for every loss:",
+        "",
+        _table(["loss \\ via step", *map(str, range(T))], per_loss),
         "",
         (
-            "All components of all three losses sum to bptt's ∂L/∂U within "
-            f"{example['total_error']:.1e}."
+            "All components of all losses sum to bptt's ∂L/∂U: max |Σ_{t,k} − ∂L/∂U| = "
+            f"{example.total_error:.1e}."
         ),
     ]
-    if args.experiment:
-        from manual_bptt.experiment import Task, run_experiment, table
+    return lines
 
-        task = Task(seed=args.seed)
-        report += ["", "## The long-range experiment", "", table(run_experiment(task), task)]
+
+def _experiment_section(seed: int) -> list[str]:
+    from manual_bptt.experiment import Task, run_experiment, table
+
+    task = Task(seed=seed)
+    start = time.perf_counter()
+    rows = run_experiment(task)
+    wall = time.perf_counter() - start
+    return ["", "## The long-range experiment", "", table(rows, task), "",
+            f"Wall time {wall:.0f} s."]  # fmt: skip
+
+
+def _write_csvs(out: Path, norms: np.ndarray, regimes: list) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    (out / "report.md").write_text("\n".join(report) + "\n")
-    print(f"wrote {out}/heatmap.png, decay.png, jacobians.png and report.md")
-    return 0
+    np.savetxt(out / "heatmap.csv", norms, fmt="%.6e", delimiter=",",
+               header="row t (loss), column k (step): ‖∂E_t/∂θ via step k‖")  # fmt: skip
+    lags = np.arange(len(regimes[0].decay))
+    names = [f"{r.activation} {r.factor:g}/γ" for r in regimes]
+    np.savetxt(out / "decay.csv", np.column_stack([lags] + [r.decay for r in regimes]),
+               fmt="%.6e", delimiter=",", header="lag," + ",".join(names))  # fmt: skip
+    columns = [c for r in regimes for c in (r.jacobian, r.bound)]
+    head = ",".join(f"{n} {q}" for n in names for q in ("norm", "bound"))
+    np.savetxt(out / "jacobians.csv", np.column_stack([lags, *columns]), fmt="%.6e",
+               delimiter=",", header="lag," + head)  # fmt: skip
+
+
+def _every(step: int) -> str:
+    if step == 1:
+        return ""
+    return f", every {step}{'nd' if step == 2 else 'rd' if step == 3 else 'th'} of each"
+
+
+def _table(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
 
 
 def _matrix_table(norms: np.ndarray, step: int) -> str:
     idx = list(range(0, norms.shape[0], step))
-    head = "| t \\ k | " + " | ".join(str(k) for k in idx) + " |"
-    rule = "|---" * (len(idx) + 1) + "|"
-    rows = [f"| {t} | " + " | ".join(f"{norms[t, k]:.1e}" if k <= t else "" for k in idx) + " |"
-            for t in idx]  # fmt: skip
-    return "\n".join([head, rule, *rows])
+    rows = [[str(t)] + [f"{norms[t, k]:.1e}" if k <= t else "" for k in idx] for t in idx]
+    return _table(["t \\ k", *map(str, idx)], rows)
 
 
-def _decay_table(curves: list) -> str:
-    lags = [lag for lag in (0, 1, 2, 5, 10, 20, 30) if lag < len(curves[0].by_lag)]
-    head = "| activation | σ_max(W) | " + " | ".join(f"lag {lag}" for lag in lags) + " |"
-    rule = "|---" * (len(lags) + 2) + "|"
-    rows = [
-        f"| {c.activation} | {c.sigma:.2f} ({'below' if c.below_critical else 'above'} 1/γ) | "
-        + " | ".join(f"{c.by_lag[lag] / c.by_lag[0]:.1e}" for lag in lags)
-        + " |"
-        for c in curves
-    ]
-    return "\n".join([head, rule, *rows])
-
-
-def _jacobian_table(lines: dict) -> str:
-    any_norms = next(iter(lines.values()))[0]
-    lags = [lag for lag in (0, 1, 2, 5, 10, 20, 30) if lag < len(any_norms)]
-    head = "| σ_max(W) | quantity | " + " | ".join(f"lag {lag}" for lag in lags) + " |"
-    rule = "|---" * (len(lags) + 2) + "|"
+def _lag_table(regimes: list, values: Any, quantities: list[str] | None = None) -> str:
+    T = len(regimes[0].decay)
+    lags = sorted({lag for lag in (0, 1, 2, 5, 10, 20, 30, 50, 100, 200) if lag < T} | {T - 1})
+    quantities = quantities or [""]
     rows = []
-    for label, (norms, bounds) in lines.items():
-        rows.append(
-            f"| {label} | ‖∂h_t/∂h_k‖₂ | " + " | ".join(f"{norms[lag]:.1e}" for lag in lags) + " |"
-        )
-        rows.append(
-            f"| {label} | bound | " + " | ".join(f"{bounds[lag]:.1e}" for lag in lags) + " |"
-        )
-    return "\n".join([head, rule, *rows])
+    for r in regimes:
+        for q, series in zip(quantities, values(r), strict=True):
+            rows.append([r.activation, f"{r.factor:g}/γ = {r.sigma:.3g}", *([q] if q else []),
+                         *(f"{series[lag]:.1e}" for lag in lags)])  # fmt: skip
+    head = ["activation", "σ_max(W)", *(["quantity"] if quantities != [""] else []),
+            *(f"lag {lag}" for lag in lags)]  # fmt: skip
+    return _table(head, rows)
