@@ -107,5 +107,6 @@ def bptt(
         truncate=truncate, chunk=chunk, reduction=reduction,
     )  # fmt: skip
     cache = run_forward(params, batch.x, batch.h0, batch.tokens, batch.activation)
-    loss, dO = loss_and_dlogits(cache.o, batch.y, batch.mask, batch.loss_scale)
+    # ∂L/∂o is written over the logits o, our own array, which nothing needs afterwards.
+    loss, dO = loss_and_dlogits(cache.o, batch.y, batch.mask, batch.loss_scale, out=cache.o)
     return BPTTResult.from_batched(batch, loss, backward(params, batch, cache, dO))

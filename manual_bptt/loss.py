@@ -36,6 +36,8 @@ def loss_and_dlogits(
     y: NDArray[np.integer],
     mask: NDArray[np.floating],
     scale: float,
+    *,
+    out: NDArray[np.floating] | None = None,
 ) -> tuple[float, NDArray[np.floating]]:
     """The loss L and ∂L/∂o for logits o (T, N, K), targets y (T, N), mask m (T, N).
 
@@ -43,13 +45,22 @@ def loss_and_dlogits(
     (6) ∂L/∂o_t[n] = s · m[t,n] · (ŷ_t[n] − onehot(y[t,n]))
 
     where s = ``scale`` is 1 for reduction="sum" and 1/Σm for "mean".
-    Returns (L as a float, ∂L/∂o of shape (T, N, K) in o's dtype, a new array).
+    Returns (L as a float, ∂L/∂o of shape (T, N, K) in o's dtype). ∂L/∂o is a new
+    array unless ``out`` is given: ``out=o`` writes it over the logits (bptt does so,
+    as nothing needs o afterwards, which saves a (T, N, K) array and its page faults).
+
+    The same numbers as :func:`log_softmax` and :func:`nll`, in fewer passes over the
+    (T, N, K) array: log ŷ_t[y] = (o_t[y] − max o_t) − log Σ exp(o_t − max o_t), and
+    ŷ_t = exp(o_t − max o_t) / Σ exp(o_t − max o_t), with one exp for both.
     """
-    logp = log_softmax(o)
-    loss = float(nll(logp, y, mask, scale))
-    # ŷ = exp(log ŷ), written over log ŷ (our own array, no longer needed): the −1 below
-    # changes nothing of the caller's, and no second (T, N, K) array is allocated.
-    dO = np.exp(logp, out=logp)
-    np.put_along_axis(dO, y[..., None], np.take_along_axis(dO, y[..., None], -1) - 1, -1)
-    dO *= (scale * mask)[..., None]
+    dO = np.subtract(o, o.max(axis=-1, keepdims=True), out=out)  # o − max o: exp ≤ 1
+    target = y[..., None]
+    picked = np.take_along_axis(dO, target, axis=-1)[..., 0]  # o_t[y] − max o_t, (T, N)
+    np.exp(dO, out=dO)
+    total = dO.sum(axis=-1, keepdims=True)  # Σ exp(o − max) ≥ 1: its log is finite
+    loss = float(-scale * (mask * (picked - np.log(total[..., 0]))).sum())  # (5), as nll
+    dO /= total  # (4) ŷ
+    np.put_along_axis(dO, target, np.take_along_axis(dO, target, -1) - 1, -1)  # ŷ − onehot(y)
+    if scale != 1.0 or not mask.all():  # (6) s · m; skipped when it is all ones (× 1 is exact)
+        dO *= (scale * mask)[..., None]
     return loss, dO

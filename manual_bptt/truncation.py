@@ -49,11 +49,14 @@ def deltas_chunked(
             carry.fill(0)
         np.add(g[t], carry, out=delta[t])
         delta[t] *= dphi[t]
-        np.matmul(delta[t], W, out=carry)
+        if t % k != 0:  # at a chunk's first step the carry would be cut: skip it
+            np.matmul(delta[t], W, out=carry)
     return delta
 
 
-def deltas_window(g: Array, dphi: Array, W: Array, truncate: int) -> Array:
+def deltas_window(
+    g: Array, dphi: Array, W: Array, truncate: int, *, out: Array | None = None
+) -> Array:
     """Δ for window truncation: the loss at step s reaches steps s, s−1, …, max(0, s−k).
 
     Δ_t = Σ_{s = t}^{min(t + k, T − 1)} δ^{(s)}_t, computed lag by lag. For lag
@@ -64,17 +67,24 @@ def deltas_window(g: Array, dphi: Array, W: Array, truncate: int) -> Array:
     Each lag is one matrix product over all steps and sequences at once, so the Python
     loop runs min(k, T − 1) times rather than once per (loss, step) pair; the naive
     double loop in naive.py computes the same thing and the tests check they agree.
+    The lags take turns in two buffers, so no array is allocated per lag.
+
+    ``out`` may be g itself (Δ starts as D^0 = g ⊙ φ', written over g).
     """
     T, N, H = g.shape
-    lag_delta = g * dphi  # D^0
-    total = lag_delta.copy()
-    for lag in range(1, min(truncate, T - 1) + 1):
+    total = np.multiply(g, dphi, out=out)  # Δ, so far D^0
+    lag_delta = total  # D^{ℓ−1}: read below before total changes
+    lags = min(truncate, T - 1)
+    buffers = [np.empty((T - 1, N, H), dtype=g.dtype) for _ in range(min(lags, 2))]
+    for lag in range(1, lags + 1):
         # D^ℓ_t for t = 0 … T−1−ℓ comes from D^{ℓ−1}_{t+1}, t+1 = 1 … T−ℓ: one product
         # over all (T−ℓ)·N rows.
         rows = (T - lag) * N
-        lag_delta = (lag_delta[1:].reshape(rows, H) @ W).reshape(T - lag, N, H)
-        lag_delta *= dphi[: T - lag]
-        total[: T - lag] += lag_delta
+        nxt = buffers[(lag - 1) % 2][: T - lag]
+        np.matmul(lag_delta[1:].reshape(rows, H), W, out=nxt.reshape(rows, H))
+        nxt *= dphi[: T - lag]
+        total[: T - lag] += nxt
+        lag_delta = nxt
     return total
 
 
@@ -89,8 +99,9 @@ def deltas(
 ) -> Array:
     """Δ (T, N, H) for whichever truncation is asked for (at most one of the two).
 
-    With ``overwrite_g`` the full and chunked forms write Δ over g (saving memory).
+    With ``overwrite_g`` Δ is written over g (saving memory).
     """
+    out = g if overwrite_g else None
     if truncate is not None:
-        return deltas_window(g, dphi, W, truncate)
-    return deltas_chunked(g, dphi, W, chunk, out=g if overwrite_g else None)
+        return deltas_window(g, dphi, W, truncate, out=out)
+    return deltas_chunked(g, dphi, W, chunk, out=out)

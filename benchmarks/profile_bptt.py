@@ -1,0 +1,200 @@
+"""Where manual_bptt.bptt spends its time, and how fast it could be: a profile and a roofline.
+
+    python benchmarks/profile_bptt.py --size 4 --dtype float64 --products
+    py-spy record -r 500 -f raw -o /tmp/bptt.txt -- python benchmarks/profile_bptt.py --size 4
+    python benchmarks/profile_bptt.py --summarise /tmp/bptt.txt
+
+--products   times every matrix product that bptt makes at this size, alone (same
+             shapes, layouts and dtype, median of repeats), and prints the ceiling: the
+             time bptt would take if each of its products ran at that isolated speed
+             and nothing else took any time. Beside it, bptt's own median time and, for
+             the full sizes, nn.RNN's (run.py's nn.RNN path): how much faster than
+             nn.RNN bptt is, and could at most be.
+(default)    runs bptt in a loop (--calls), for a sampling profiler to attach to.
+--summarise  reads py-spy's raw output and prints the share of samples per line of
+             manual_bptt (the innermost manual_bptt frame of each sample), so that a
+             line's share is the wall time spent in it, numpy and BLAS included.
+
+Sizes are run.py's: --size 1-4 picks a full size, --size tutorial or window1/window32
+the truncated rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import manual_bptt
+
+# run.py sits beside this file, which is on sys.path when this file is run as a script.
+from run import (  # isort: skip
+    FULL_SIZES, TUTORIAL, WINDOW_ROWS, NNRNNPath, Problem, make_problem, numpy_blas,
+)  # fmt: skip
+
+
+def problem_for(size: str, dtype: str) -> Problem:
+    if size == "tutorial":
+        T, N, D, H, K, k = TUTORIAL
+        return make_problem(T, N, D, H, K, "float64", tokens=True, truncate=k)
+    if size.startswith("window"):
+        T, N, D, H, K, k = WINDOW_ROWS[0 if size == "window1" else 1]
+        return make_problem(T, N, D, H, K, "float64", truncate=k)
+    T, N, D, H, K = FULL_SIZES[int(size) - 1]
+    return make_problem(T, N, D, H, K, dtype)
+
+
+def median_seconds(f: Callable[[], object], repeats: int = 9) -> float:
+    f()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def products(p: Problem) -> list[tuple[str, int, Callable[[], object]]]:
+    """(name, FLOPs, a call) for every matrix product of bptt on p, as bptt lays it out.
+
+    A product bptt makes once per step is timed as all T of them in a row.
+    """
+    rng = np.random.default_rng(2)
+    U, W, V = p.params.U, p.params.W, p.params.V
+    H, D = U.shape
+    K = V.shape[0]
+    T, N = p.x.shape[0], p.x.shape[1]
+    M = T * N
+    dt = p.params.dtype
+
+    def rand(*shape: int) -> np.ndarray:
+        return rng.normal(size=shape).astype(dt)
+
+    rows_x, rows_h, rows_d, rows_o = rand(M, D), rand(M, H), rand(M, H), rand(M, K)
+    state, out_nh = rand(N, H), np.empty((N, H), dt)
+    WT = np.ascontiguousarray(W.T)
+
+    def per_step(f: Callable[[], object], steps: int) -> Callable[[], None]:
+        def run() -> None:
+            for _ in range(steps):
+                f()
+
+        return run
+
+    out: list[tuple[str, int, Callable[[], object]]] = []
+    tokens = p.x.ndim == 2
+    if not tokens:
+        out.append(("U x_t, all t: (TN, D) @ Uᵀ", 2 * M * D * H, lambda: rows_x @ U.T))
+    out.append(
+        ("W h_{t−1}, per step: (N, H) @ Wᵀ", 2 * M * H * H,
+         per_step(lambda: np.matmul(state, WT, out=out_nh), T))
+    )  # fmt: skip
+    # Not a product bptt makes: the same with Wᵀ as a transposed view instead of the
+    # C-ordered copy that run_forward takes, to show why it takes one.
+    out.append(
+        ("(not in bptt) the same, Wᵀ a view of W", 0,
+         per_step(lambda: np.matmul(state, W.T, out=out_nh), T))
+    )  # fmt: skip
+    out.append(("V h_t, all t: (TN, H) @ Vᵀ", 2 * M * H * K, lambda: rows_h @ V.T))
+    out.append(("Vᵀ ∂L/∂o: (TN, K) @ V", 2 * M * K * H, lambda: rows_o @ V))
+    if p.truncate is None:
+        out.append(
+            ("Wᵀ δ, per step: (N, H) @ W", 2 * M * H * H,
+             per_step(lambda: np.matmul(state, W, out=out_nh), T))
+        )  # fmt: skip
+    else:
+        lags = range(1, min(p.truncate, T - 1) + 1)
+        flops = sum(2 * (T - lag) * N * H * H for lag in lags)
+
+        def window() -> None:
+            for lag in lags:
+                rows = (T - lag) * N
+                np.matmul(rows_d[:rows], W, out=rows_h[:rows])
+
+        out.append(("Wᵀ D^ℓ, per lag: ((T−ℓ)N, H) @ W", flops, window))
+    out.append(("∂L/∂W = Δᵀ h_prev: (H, TN) @ (TN, H)", 2 * M * H * H, lambda: rows_d.T @ rows_h))
+    out.append(("∂L/∂V = ∂L/∂oᵀ h: (K, TN) @ (TN, H)", 2 * M * K * H, lambda: rows_o.T @ rows_h))
+    if not tokens:
+        out.append(("∂L/∂U = Δᵀ x: (H, TN) @ (TN, D)", 2 * M * H * D, lambda: rows_d.T @ rows_x))
+        out.append(("∂L/∂x = Δ U: (TN, H) @ U", 2 * M * H * D, lambda: rows_d @ U))
+    return out
+
+
+def roofline(p: Problem) -> None:
+    manual_bptt.bptt(p.params, p.x, p.y, truncate=p.truncate)  # BLAS threads and memory warm
+    total_flops = 0
+    ceiling = 0.0
+    print(f"{'product':44} {'GFLOP':>7} {'alone ms':>9} {'GFLOP/s':>8}")
+    for name, flops, f in products(p):
+        seconds = median_seconds(f)
+        if name.startswith("(not in bptt)"):
+            step_flops = 2 * p.x.shape[0] * p.x.shape[1] * p.params.H**2
+            print(f"{name:44} {'':7} {seconds * 1e3:9.2f} {step_flops / seconds / 1e9:8.1f}")
+            continue
+        total_flops += flops
+        ceiling += seconds
+        print(f"{name:44} {flops / 1e9:7.2f} {seconds * 1e3:9.2f} {flops / seconds / 1e9:8.1f}")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    call = median_seconds(lambda: manual_bptt.bptt(p.params, p.x, p.y, truncate=p.truncate))
+    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10  # 1 + 9 calls
+    print(f"{'all products, each at its own speed alone':44} {total_flops / 1e9:7.2f} "
+          f"{ceiling * 1e3:9.2f} {total_flops / ceiling / 1e9:8.1f}")  # fmt: skip
+    print(f"{'manual_bptt.bptt, one call':44} {'':7} {call * 1e3:9.2f} "
+          f"{total_flops / call / 1e9:8.1f}")  # fmt: skip
+    print(f"bptt takes {call / ceiling:.2f}× the ceiling: {(call - ceiling) * 1e3:.1f} ms go "
+          "to elementwise work, allocation and the products' slowdown in context; "
+          f"{faults:.0f} minor page faults a call (memory the allocator had to map "
+          "afresh).")  # fmt: skip
+    if p.truncate is None and p.x.ndim == 3:
+        rnn = median_seconds(NNRNNPath(p))
+        print(f"nn.RNN + Linear + cross_entropy + backward takes {rnn * 1e3:.2f} ms: bptt is "
+              f"{rnn / call:.2f}× faster, and could be at most {rnn / ceiling:.2f}× faster "
+              "with every product at its speed alone and no other work.")  # fmt: skip
+
+
+def summarise(raw: str, top: int) -> None:
+    """Share of py-spy samples per innermost manual_bptt line."""
+    counts: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in Path(raw).read_text().splitlines():
+        stack, _, n = line.rpartition(" ")
+        frames = stack.split(";")
+        ours = [f for f in frames if "manual_bptt/" in f]
+        counts[ours[-1] if ours else "(outside manual_bptt)"] += int(n)
+        total += int(n)
+    for where, n in counts.most_common(top):
+        print(f"{100 * n / total:5.1f}%  {where}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size", default="4", help="1-4, tutorial, window1 or window32")
+    parser.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    parser.add_argument("--calls", type=int, default=20, help="bptt calls to profile (20)")
+    parser.add_argument("--products", action="store_true", help="print the roofline")
+    parser.add_argument("--summarise", metavar="RAW", help="summarise py-spy raw output")
+    parser.add_argument("--top", type=int, default=15, help="lines to show (15)")
+    args = parser.parse_args()
+    if args.summarise:
+        summarise(args.summarise, args.top)
+        return
+    p = problem_for(args.size, args.dtype)
+    if args.products:
+        torch.set_num_threads(numpy_blas().threads)  # as run.py does
+        roofline(p)
+        return
+    for _ in range(args.calls):
+        manual_bptt.bptt(p.params, p.x, p.y, truncate=p.truncate)
+
+
+if __name__ == "__main__":
+    main()
