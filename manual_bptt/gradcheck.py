@@ -79,7 +79,7 @@ def random_directions(arrays: Arrays, seed: int | np.random.Generator = 0) -> di
     out = {}
     for name, value in arrays.items():
         v = rng.normal(size=value.shape)
-        out[name] = v / max(np.linalg.norm(v), 1e-300)
+        out[name] = v / max(float(np.linalg.norm(v)), 1e-300)
     return out
 
 

@@ -66,19 +66,19 @@ def register(sub: Any) -> None:
     p.set_defaults(run=run)
 
 
-def modes(args: argparse.Namespace) -> list[tuple[str, dict[str, int | None]]]:
-    """The (label, {"truncate": …, "chunk": …}) pairs to check."""
+def modes(args: argparse.Namespace) -> list[tuple[str, int | None, int | None]]:
+    """The (label, truncate, chunk) triples to check."""
     if args.truncate is not None:
-        return [(f"truncate={args.truncate}", {"truncate": args.truncate, "chunk": None})]
+        return [(f"truncate={args.truncate}", args.truncate, None)]
     if args.chunk is not None:
-        return [(f"chunk={args.chunk}", {"truncate": None, "chunk": args.chunk})]
-    full: list[tuple[str, dict[str, int | None]]] = [("full", {"truncate": None, "chunk": None})]
+        return [(f"chunk={args.chunk}", None, args.chunk)]
+    full: list[tuple[str, int | None, int | None]] = [("full", None, None)]
     if args.full:
         return full
     return [
         *full,
-        (f"truncate={DEFAULT_WINDOW}", {"truncate": DEFAULT_WINDOW, "chunk": None}),
-        (f"chunk={DEFAULT_CHUNK}", {"truncate": None, "chunk": DEFAULT_CHUNK}),
+        (f"truncate={DEFAULT_WINDOW}", DEFAULT_WINDOW, None),
+        (f"chunk={DEFAULT_CHUNK}", None, DEFAULT_CHUNK),
     ]
 
 
@@ -125,8 +125,9 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     cases = [
         (label, make_case(**sizes, seed=args.seed, scale=args.scale, activation=args.activation,
-                          tokens=args.tokens, with_h0=True, dtype=args.dtype, **trunc))
-        for label, trunc in modes(args)
+                          tokens=args.tokens, with_h0=True, dtype=args.dtype,
+                          truncate=truncate, chunk=chunk))
+        for label, truncate, chunk in modes(args)
     ]  # fmt: skip
     total = sum(fd_evaluations(case) for _, case in cases) if args.fd == "full" else 0
     bar = Progress(total, "finite differences", enabled=None if total else False)
