@@ -9,7 +9,10 @@
              time bptt would take if each of its products ran at that isolated speed
              and nothing else took any time. Beside it, bptt's own median time and, for
              the full sizes, nn.RNN's (run.py's nn.RNN path): how much faster than
-             nn.RNN bptt is, and could at most be.
+             nn.RNN bptt is, and could at most be. Every product is also timed through
+             torch.matmul on the same memory: torch's BLAS (MKL on x86 builds) against
+             numpy's (OpenBLAS in the PyPI wheels), the difference nn.RNN's path gets
+             for free.
 (default)    runs bptt in a loop (--calls), for a sampling profiler to attach to.
 --summarise  reads py-spy's raw output and prints the share of samples per line of
              manual_bptt (the innermost manual_bptt frame of each sample), so that a
@@ -28,6 +31,7 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -61,25 +65,36 @@ def median_seconds(f: Callable[[], object], repeats: int = 9) -> float:
     return statistics.median(times)
 
 
-def products(p: Problem) -> list[tuple[str, int, Callable[[], object]]]:
+def settled_seconds(f: Callable[[], object]) -> float:
+    """median_seconds after a 0.25 s pause, so that no BLAS thread is still spinning."""
+    time.sleep(0.25)
+    return median_seconds(f)
+
+
+def products(p: Problem, lib: str = "numpy") -> list[tuple[str, int, Callable[[], object]]]:
     """(name, FLOPs, a call) for every matrix product of bptt on p, as bptt lays it out.
 
-    A product bptt makes once per step is timed as all T of them in a row.
+    A product bptt makes once per step is timed as all T of them in a row. With
+    lib="torch" the same products, on the same memory and layouts (tensors made with
+    torch.from_numpy, transposes as views), run through torch.matmul instead: the BLAS
+    that nn.RNN's path uses, so that the two libraries' speeds compare product by product.
     """
     rng = np.random.default_rng(2)
-    U, W, V = p.params.U, p.params.W, p.params.V
+    wrap: Callable[[np.ndarray], Any] = torch.from_numpy if lib == "torch" else np.asarray
+    matmul: Callable[..., Any] = torch.matmul if lib == "torch" else np.matmul
+    U, W, V = (wrap(a) for a in (p.params.U, p.params.W, p.params.V))
     H, D = U.shape
     K = V.shape[0]
     T, N = p.x.shape[0], p.x.shape[1]
     M = T * N
     dt = p.params.dtype
 
-    def rand(*shape: int) -> np.ndarray:
-        return rng.normal(size=shape).astype(dt)
+    def rand(*shape: int) -> Any:
+        return wrap(rng.normal(size=shape).astype(dt))
 
     rows_x, rows_h, rows_d, rows_o = rand(M, D), rand(M, H), rand(M, H), rand(M, K)
-    state, out_nh = rand(N, H), np.empty((N, H), dt)
-    WT = np.ascontiguousarray(W.T)
+    state, out_nh = rand(N, H), wrap(np.empty((N, H), dt))
+    WT = wrap(np.ascontiguousarray(p.params.W.T))
 
     def per_step(f: Callable[[], object], steps: int) -> Callable[[], None]:
         def run() -> None:
@@ -94,20 +109,20 @@ def products(p: Problem) -> list[tuple[str, int, Callable[[], object]]]:
         out.append(("U x_t, all t: (TN, D) @ Uᵀ", 2 * M * D * H, lambda: rows_x @ U.T))
     out.append(
         ("W h_{t−1}, per step: (N, H) @ Wᵀ", 2 * M * H * H,
-         per_step(lambda: np.matmul(state, WT, out=out_nh), T))
+         per_step(lambda: matmul(state, WT, out=out_nh), T))
     )  # fmt: skip
     # Not a product bptt makes: the same with Wᵀ as a transposed view instead of the
     # C-ordered copy that run_forward takes, to show why it takes one.
     out.append(
         ("(not in bptt) the same, Wᵀ a view of W", 0,
-         per_step(lambda: np.matmul(state, W.T, out=out_nh), T))
+         per_step(lambda: matmul(state, W.T, out=out_nh), T))
     )  # fmt: skip
     out.append(("V h_t, all t: (TN, H) @ Vᵀ", 2 * M * H * K, lambda: rows_h @ V.T))
     out.append(("Vᵀ ∂L/∂o: (TN, K) @ V", 2 * M * K * H, lambda: rows_o @ V))
     if p.truncate is None:
         out.append(
             ("Wᵀ δ, per step: (N, H) @ W", 2 * M * H * H,
-             per_step(lambda: np.matmul(state, W, out=out_nh), T))
+             per_step(lambda: matmul(state, W, out=out_nh), T))
         )  # fmt: skip
     else:
         lags = range(1, min(p.truncate, T - 1) + 1)
@@ -116,7 +131,7 @@ def products(p: Problem) -> list[tuple[str, int, Callable[[], object]]]:
         def window() -> None:
             for lag in lags:
                 rows = (T - lag) * N
-                np.matmul(rows_d[:rows], W, out=rows_h[:rows])
+                matmul(rows_d[:rows], W, out=rows_h[:rows])
 
         out.append(("Wᵀ D^ℓ, per lag: ((T−ℓ)N, H) @ W", flops, window))
     out.append(("∂L/∂W = Δᵀ h_prev: (H, TN) @ (TN, H)", 2 * M * H * H, lambda: rows_d.T @ rows_h))
@@ -128,35 +143,50 @@ def products(p: Problem) -> list[tuple[str, int, Callable[[], object]]]:
 
 
 def roofline(p: Problem) -> None:
+    """Print every product's time alone in numpy and in torch, the ceilings they add up
+    to, bptt's own time, and (full sizes) nn.RNN's."""
     manual_bptt.bptt(p.params, p.x, p.y, truncate=p.truncate)  # BLAS threads and memory warm
     total_flops = 0
-    ceiling = 0.0
-    print(f"{'product':44} {'GFLOP':>7} {'alone ms':>9} {'GFLOP/s':>8}")
-    for name, flops, f in products(p):
-        seconds = median_seconds(f)
+    ceiling = {"numpy": 0.0, "torch": 0.0}
+    print(f"{'product':44} {'GFLOP':>7} {'numpy ms':>9} {'GFLOP/s':>8} {'torch ms':>9} "
+          f"{'GFLOP/s':>8}")  # fmt: skip
+    step_flops = 2 * p.x.shape[0] * p.x.shape[1] * p.params.H**2
+    # All numpy products first, then all torch ones, each after a pause: one library's
+    # BLAS threads spin for a while after a call, and would slow the other's (run.py
+    # pauses for the same reason).
+    timed = {lib: [settled_seconds(f) for _, _, f in products(p, lib)] for lib in ceiling}
+    for i, (name, flops, _) in enumerate(products(p)):
+        seconds = {lib: timed[lib][i] for lib in ceiling}
+        counted = flops or step_flops
+        cells = " ".join(
+            f"{seconds[lib] * 1e3:9.2f} {counted / seconds[lib] / 1e9:8.1f}" for lib in ceiling
+        )
         if name.startswith("(not in bptt)"):
-            step_flops = 2 * p.x.shape[0] * p.x.shape[1] * p.params.H**2
-            print(f"{name:44} {'':7} {seconds * 1e3:9.2f} {step_flops / seconds / 1e9:8.1f}")
+            print(f"{name:44} {'':7} {cells}")
             continue
         total_flops += flops
-        ceiling += seconds
-        print(f"{name:44} {flops / 1e9:7.2f} {seconds * 1e3:9.2f} {flops / seconds / 1e9:8.1f}")
+        for lib in ceiling:
+            ceiling[lib] += seconds[lib]
+        print(f"{name:44} {flops / 1e9:7.2f} {cells}")
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     call = median_seconds(lambda: manual_bptt.bptt(p.params, p.x, p.y, truncate=p.truncate))
     faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 10  # 1 + 9 calls
-    print(f"{'all products, each at its own speed alone':44} {total_flops / 1e9:7.2f} "
-          f"{ceiling * 1e3:9.2f} {total_flops / ceiling / 1e9:8.1f}")  # fmt: skip
+    cells = " ".join(
+        f"{ceiling[lib] * 1e3:9.2f} {total_flops / ceiling[lib] / 1e9:8.1f}" for lib in ceiling
+    )
+    print(f"{'all products, each at its own speed alone':44} {total_flops / 1e9:7.2f} {cells}")
     print(f"{'manual_bptt.bptt, one call':44} {'':7} {call * 1e3:9.2f} "
           f"{total_flops / call / 1e9:8.1f}")  # fmt: skip
-    print(f"bptt takes {call / ceiling:.2f}× the ceiling: {(call - ceiling) * 1e3:.1f} ms go "
-          "to elementwise work, allocation and the products' slowdown in context; "
-          f"{faults:.0f} minor page faults a call (memory the allocator had to map "
-          "afresh).")  # fmt: skip
+    print(f"bptt takes {call / ceiling['numpy']:.2f}× its ceiling (the numpy products alone): "
+          f"{(call - ceiling['numpy']) * 1e3:.1f} ms go to elementwise work, allocation and "
+          f"the products' slowdown in context; {faults:.0f} minor page faults a call (memory "
+          "the allocator had to map afresh). The same products in torch take "
+          f"{ceiling['torch'] / ceiling['numpy']:.2f}× numpy's time.")  # fmt: skip
     if p.truncate is None and p.x.ndim == 3:
         rnn = median_seconds(NNRNNPath(p))
         print(f"nn.RNN + Linear + cross_entropy + backward takes {rnn * 1e3:.2f} ms: bptt is "
-              f"{rnn / call:.2f}× faster, and could be at most {rnn / ceiling:.2f}× faster "
-              "with every product at its speed alone and no other work.")  # fmt: skip
+              f"{rnn / call:.2f}× faster, and could be at most {rnn / ceiling['numpy']:.2f}× "
+              "faster with every product at numpy's speed alone and no other work.")  # fmt: skip
 
 
 def summarise(raw: str, top: int) -> None:

@@ -266,7 +266,7 @@ class NNRNNPath:
 
     def result(self) -> tuple[float, dict[str, np.ndarray]]:
         """Loss and gradients under manual_bptt's names, after one call."""
-        loss = float(self())
+        loss = float(self().detach())
         grads = {
             "U": self.rnn.weight_ih_l0.grad, "W": self.rnn.weight_hh_l0.grad,
             "b": self.rnn.bias_ih_l0.grad, "V": self.out.weight.grad, "c": self.out.bias.grad,
