@@ -16,7 +16,7 @@ Writes to the output folder (--out, default ./vanishing):
 γ = sup φ' (1 for tanh and relu, 1/4 for sigmoid). σ_max(W) < 1/γ is sufficient for
 the gradients from far-back steps to vanish; σ_max(W) > 1/γ is necessary (not
 sufficient) for them to explode (Pascanu, Mikolov & Bengio 2013). Needs matplotlib:
-pip install "manual-bptt[plot]".
+pip install -c constraints.txt -e ".[plot]" in a checkout (or: pip install matplotlib).
 """
 
 from __future__ import annotations
