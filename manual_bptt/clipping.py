@@ -37,10 +37,17 @@ def _check(grads: object, name: str, value: object) -> None:
         )
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(f"{name} must be a real number; got {type(value).__name__} {value!r}")
+    for key, g in grads.items():
+        if not isinstance(g, np.ndarray) or not np.issubdtype(g.dtype, np.floating):
+            got = g.dtype if isinstance(g, np.ndarray) else type(g).__name__
+            raise TypeError(f"grads[{key!r}] must be a floating-point numpy array; got {got}")
 
 
 def global_norm(grads: Grads) -> float:
-    """‖g‖₂ over all gradients as one vector: the L2 norm of the per-array L2 norms."""
+    """‖g‖₂ over all gradients as one vector: the L2 norm of the per-array L2 norms.
+
+    grads: name → array of any shape; returns a float (0.0 for an empty mapping).
+    """
     norms = [float(np.linalg.norm(np.ravel(g))) for g in grads.values()]
     return float(np.linalg.norm(norms)) if norms else 0.0
 

@@ -28,7 +28,7 @@ def nll(
     """(5) L = s · Σ_t Σ_n m[t,n] · (−log ŷ_t[n, y[t,n]]) from log ŷ (T, N, K): a 0-d array
     (complex when the logits are, for the complex step)."""
     picked = np.take_along_axis(logp, y[..., None], axis=-1)[..., 0]  # (T, N)
-    return -scale * (mask * picked).sum()
+    return -scale * (mask * picked).sum() + 0.0  # + 0.0: an all-zero mask gives 0, not −0
 
 
 def loss_and_dlogits(
@@ -58,7 +58,7 @@ def loss_and_dlogits(
     picked = np.take_along_axis(dO, target, axis=-1)[..., 0]  # o_t[y] − max o_t, (T, N)
     np.exp(dO, out=dO)
     total = dO.sum(axis=-1, keepdims=True)  # Σ exp(o − max) ≥ 1: its log is finite
-    loss = float(-scale * (mask * (picked - np.log(total[..., 0]))).sum())  # (5), as nll
+    loss = float(-scale * (mask * (picked - np.log(total[..., 0]))).sum()) + 0.0  # (5), as nll
     dO /= total  # (4) ŷ
     np.put_along_axis(dO, target, np.take_along_axis(dO, target, -1) - 1, -1)  # ŷ − onehot(y)
     if scale != 1.0 or not mask.all():  # (6) s · m; skipped when it is all ones (× 1 is exact)

@@ -91,8 +91,9 @@ def run_forward(
     dphi = np.empty_like(a) if keep_a else a
     block = max(1, DPHI_BLOCK // (N * params.H))  # steps per φ' call
     # W h_{t−1} is computed as the row product h_{t−1} @ Wᵀ. With Wᵀ copied to C order
-    # (H² numbers, once) OpenBLAS runs its plain kernel instead of its transposed one,
-    # over 10% (float64) and 30% (float32) faster per step at N = 64, H = 1024:
+    # (H² numbers, once) OpenBLAS runs its plain kernel instead of its transposed one:
+    # per step at N = 64, H = 1024, 10–15% (float64) and 30–50% (float32) faster on an
+    # AMD EPYC, 20–30% (float32) and within noise (float64) on an Intel Xeon.
     # `python benchmarks/profile_bptt.py --products` shows both.
     WT = np.ascontiguousarray(params.W.T)
     recurrent = np.empty_like(a[0])  # W h_{t−1}, reused every step
@@ -155,7 +156,8 @@ def forward(
     xb, h0b, tokens, batched = prepare_inputs(params, x, h0=h0)
     cache = run_forward(params, xb, h0b, tokens, act, keep_a=True)
     assert cache.a is not None
-    out = ForwardResult(a=cache.a, h=cache.h, h0=h0b, o=cache.o, y_hat=softmax(cache.o))
+    # h0b may be the caller's own array: the result holds a copy, so changing it changes no argument.
+    out = ForwardResult(a=cache.a, h=cache.h, h0=h0b.copy(), o=cache.o, y_hat=softmax(cache.o))
     if batched:
         return out
     return ForwardResult(

@@ -38,8 +38,14 @@ RATE_MARGIN = 0.02
 
 
 def with_sigma(params: Params, sigma: float) -> Params:
-    """The same parameters with W rescaled so that σ_max(W) = sigma."""
-    return replace(params, W=params.W * (sigma / sigma_max(params.W)))
+    """The same parameters with W (H, H) rescaled so that σ_max(W) = sigma: W · sigma/σ_max(W).
+
+    Raises ValueError when W = 0, which no rescaling can give a largest singular value.
+    """
+    current = sigma_max(params.W)
+    if current == 0:
+        raise ValueError("W is all zeros: it cannot be rescaled to a chosen σ_max(W)")
+    return replace(params, W=params.W * (sigma / current))
 
 
 def decay_by_lag(norms: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -76,10 +82,12 @@ class Regime:
 
     @property
     def below_critical(self) -> bool:
+        """σ_max(W) < 1/γ, where vanishing is guaranteed."""
         return self.factor < 1
 
     @property
     def gamma(self) -> float:
+        """γ = sup φ' (1 for tanh and relu, 1/4 for sigmoid)."""
         return 1.0 / critical_sigma(self.activation)
 
     @property
@@ -93,6 +101,8 @@ class Regime:
 
     @property
     def verdict(self) -> str:
+        """ "vanishes" when the rate is below 1 − RATE_MARGIN, "explodes" above
+        1 + RATE_MARGIN, "neither" in between (RATE_MARGIN = 0.02)."""
         if self.rate < 1 - RATE_MARGIN:
             return "vanishes"
         if self.rate > 1 + RATE_MARGIN:
@@ -101,6 +111,7 @@ class Regime:
 
     @property
     def label(self) -> str:
+        """σ_max(W) as factor/γ and as a number, and its side of the critical value."""
         side = "below" if self.below_critical else "above"
         return f"σ_max(W) = {self.factor:g}/γ = {self.sigma:g} ({side})"
 

@@ -115,3 +115,12 @@ def test_bad_limits_and_grads_are_refused_by_name() -> None:
         clip_grad_norm(grads, "1")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="grads must be a mapping"):
         clip_grad_norm([np.ones(2)], 1.0)  # type: ignore[arg-type]
+    # Integer gradients would be scaled and cast back to integers (to zeros, silently).
+    with pytest.raises(
+        TypeError, match=r"grads\['a'\] must be a floating-point numpy array; got int"
+    ):
+        clip_grad_norm({"a": np.array([1, 2])}, 1.0)
+    with pytest.raises(
+        TypeError, match=r"grads\['b'\] must be a floating-point numpy array; got list"
+    ):
+        clip_grad_value({"a": np.ones(2), "b": [1.0, 2.0]}, 1.0)  # type: ignore[dict-item]
