@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from hypothesis import HealthCheck, given, settings
 
-import torch_reference.contributions as twin
+import torch_reference
 from manual_bptt.cases import Case
 from manual_bptt.clipping import clip_grad_norm
 from manual_bptt.contributions import PARAMS, contributions
@@ -51,7 +51,9 @@ def worst_contributions(strategy, names: tuple[str, ...], blockwise: bool, examp
             if param == "x" and np.issubdtype(case.x.dtype, np.integer):
                 continue
             a = contributions(case.params, case.x, case.y, param=param, **case.kwargs())
-            e = twin.contributions(case.params, case.x, case.y, param=param, **case.kwargs())
+            e = torch_reference.contributions(
+                case.params, case.x, case.y, param=param, **case.kwargs()
+            )
             worst["arrays"] += 1
             T = case.T
             if blockwise:

@@ -1,6 +1,6 @@
 """Speed and memory of manual_bptt.bptt against PyTorch, measured in one process.
 
-    python benchmarks/run.py                     # every row and the memory table (~3 min)
+    python benchmarks/run.py                     # every row and the memory table (~4 min)
     python benchmarks/run.py --quick             # smoke run: every row, one round
     python benchmarks/run.py --rows full --dtype float32 --size 4
     python benchmarks/run.py --out table.md      # also write the markdown to a file

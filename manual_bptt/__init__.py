@@ -7,12 +7,29 @@ The network (README, equations (1)–(5); Goodfellow et al., Deep Learning, §10
     L   = Σ_t Σ_n m[t,n] · (−log ŷ_t[n, y[t,n]])
 
 Entry points: :class:`Params`, :func:`init_params`, :func:`forward`, :func:`loss`,
-:func:`bptt` (vectorised) and :func:`naive_bptt` (the plain loops, for reading).
+:func:`bptt` (vectorised) and :func:`naive_bptt` (the plain loops, for reading); for
+vanishing gradients :func:`contributions` and :func:`contribution_norms` (the gradient
+split by (loss, step)), :func:`hidden_jacobians`, :func:`jacobian_row`,
+:func:`spectral_norms`, :func:`product_bounds` and :func:`sigma_max` (∂h_t/∂h_k and its
+bound), and :func:`clip_grad_norm` and :func:`clip_grad_value`. The other modules
+(gradcheck, verify, gallery, cases, strategies, compare, …) are imported by name.
 This package never imports torch; ``torch_reference`` is its autograd twin.
 """
 
 from manual_bptt.activations import ACTIVATIONS
 from manual_bptt.backward import bptt
+from manual_bptt.clipping import clip_grad_norm, clip_grad_value
+
+# The function, not its module, is manual_bptt.contributions (as torch_reference's);
+# the module stays importable by name: from manual_bptt.contributions import PARAMS.
+from manual_bptt.contributions import contribution_norms, contributions
+from manual_bptt.jacobians import (
+    hidden_jacobians,
+    jacobian_row,
+    product_bounds,
+    sigma_max,
+    spectral_norms,
+)
 from manual_bptt.naive import naive_bptt
 from manual_bptt.network import ForwardResult, forward, loss
 from manual_bptt.params import Params, init_params
@@ -25,8 +42,17 @@ __all__ = [
     "ForwardResult",
     "Params",
     "bptt",
+    "clip_grad_norm",
+    "clip_grad_value",
+    "contribution_norms",
+    "contributions",
     "forward",
+    "hidden_jacobians",
     "init_params",
+    "jacobian_row",
     "loss",
     "naive_bptt",
+    "product_bounds",
+    "sigma_max",
+    "spectral_norms",
 ]

@@ -43,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError as err:  # an optional extra (matplotlib) is missing: say how to get it
         print(f"bptt {args.command or DEFAULT_COMMAND}: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # an output path that cannot be written: not a bug, one line
+        print(f"bptt {args.command or DEFAULT_COMMAND}: cannot write: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -54,12 +54,7 @@ def epsilon_plot(errors: StepSizeErrors, path: str | Path, *, title: str = "") -
     ax.set_title(title or "Error of numerical derivatives against step size")
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=9)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return _save(fig, plt, path, colors=256)
 
 
 def contribution_heatmap(norms: np.ndarray, path: str | Path, *, title: str, param: str) -> Path:
@@ -162,6 +157,17 @@ def _decade_ticks(ax: Any) -> None:
     ax.set_ylim(10.0**lo, 10.0**hi)
 
 
+def png_path(path: str | Path) -> Path:
+    """``path`` as a PNG file name: ".png" added when it has no suffix; any other suffix
+    is refused, since every picture here is written as a PNG."""
+    out = Path(path)
+    if out.suffix == "":
+        return out.with_name(out.name + ".png")
+    if out.suffix.lower() != ".png":
+        raise ValueError(f"pictures are written as PNG: name a .png file; got {str(path)!r}")
+    return out
+
+
 def _save(fig: Any, plt: Any, path: str | Path, *, tight: bool = True, colors: int = 128) -> Path:
     """Save as PNG with an adaptive palette of ``colors`` colours: line plots and
     heatmaps look the same and the files are a third of the size (small enough to commit)."""
@@ -169,7 +175,7 @@ def _save(fig: Any, plt: Any, path: str | Path, *, tight: bool = True, colors: i
 
     if tight:
         fig.tight_layout()
-    out = Path(path)
+    out = png_path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
     plt.close(fig)

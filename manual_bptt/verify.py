@@ -87,11 +87,19 @@ def load(spec: str) -> Any:
         if loaded is None or loaded.loader is None:
             raise ValueError(f"cannot import {module_name}")
         module = importlib.util.module_from_spec(loaded)
-        loaded.loader.exec_module(module)
+        try:
+            loaded.loader.exec_module(module)
+        except Exception as err:  # the user's code failed on import: say so in one line
+            raise ValueError(f"importing {module_name} raised {type(err).__name__}: {err}") from err
     else:
         if "" not in sys.path:
             sys.path.insert(0, "")
-        module = importlib.import_module(module_name)
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            raise  # no such module: the caller says so
+        except Exception as err:
+            raise ValueError(f"importing {module_name} raised {type(err).__name__}: {err}") from err
     obj = module
     for part in attr.split("."):
         if not hasattr(obj, part):

@@ -49,9 +49,25 @@ def test_check_fails_with_exit_1_when_a_gradient_is_wrong(monkeypatch, capsys) -
     assert "SOME GRADIENTS DISAGREE" in out
 
 
-def test_check_refuses_nonsense_sizes() -> None:
-    with pytest.raises(SystemExit, match="--H must be at least 1"):
-        main(["check", "--H", "0"])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["check", "--H", "0"], "argument --H: must be an integer ≥ 1; got 0"),
+        (["check", "--truncate", "-1"], "argument --truncate: must be an integer ≥ 0; got -1"),
+        (["check", "--chunk", "0"], "argument --chunk: must be an integer ≥ 1; got 0"),
+        (["check", "--scale", "-1"], "argument --scale: must be a number > 0; got -1"),
+        (["check", "--T", "two"], "argument --T: must be an integer ≥ 1; got 'two'"),
+        (["verify", "m:f", "--examples", "0"], "argument --examples: must be an integer ≥ 1"),
+        (["sweep", "--examples", "-5"], "argument --examples: must be an integer ≥ 1; got -5"),
+    ],
+)
+def test_nonsense_numbers_are_refused_in_one_line(argv, message, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
 
 
 def test_sweep_runs_and_reports_counts(capsys) -> None:
@@ -101,3 +117,26 @@ def test_missing_matplotlib_gives_a_clear_message(monkeypatch, tmp_path: Path, c
     err = capsys.readouterr().err
     assert "plots need matplotlib" in err
     assert "pip install" in err
+
+
+def test_code_that_fails_to_import_is_reported_in_one_line(tmp_path, capsys) -> None:
+    broken = tmp_path / "broken.py"
+    broken.write_text("def bptt(:\n")
+    assert main(["verify", f"{broken}:bptt"]) == 2
+    err = capsys.readouterr().err
+    assert "raised SyntaxError" in err
+    assert "Traceback" not in err
+
+
+def test_a_class_verified_in_project_style_gets_a_hint(capsys) -> None:
+    assert main(["verify", "manual_bptt.gallery:TutorialRNN", "--examples", "5"]) == 1
+    assert "add --style tutorial" in capsys.readouterr().out
+
+
+def test_output_paths_that_cannot_be_used_are_refused_in_one_line(tmp_path, capsys) -> None:
+    assert main(["epsilon-plot", "--out", str(tmp_path / "picture.pdf")]) == 2
+    assert "name a .png file" in capsys.readouterr().err
+    a_file = tmp_path / "taken"
+    a_file.write_text("")
+    assert main(["vanishing", "--out", str(a_file)]) == 2
+    assert "--out must be a folder" in capsys.readouterr().err

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import manual_bptt
-import torch_reference.contributions as twin
+import torch_reference
 from manual_bptt.cases import Case, make_case
 from manual_bptt.compare import FLOAT64, Tolerance, assert_grads_close
 from manual_bptt.contributions import PARAMS, contribution_norms, contributions
@@ -43,7 +43,9 @@ def params_for(case: Case, names: tuple[str, ...] = PARAMS) -> list[str]:
 def test_contributions_equal_autograd_per_step_copies(case: Case, data: st.DataObject) -> None:
     param = data.draw(st.sampled_from(params_for(case)), label="param")
     mine = contributions(case.params, case.x, case.y, param=param, **case.kwargs())
-    theirs = twin.contributions(case.params, case.x, case.y, param=param, **case.kwargs())
+    theirs = torch_reference.contributions(
+        case.params, case.x, case.y, param=param, **case.kwargs()
+    )
     assert_grads_close({param: mine}, {param: theirs}, FLOAT64, case.describe())
 
 
@@ -51,7 +53,9 @@ def test_contributions_equal_autograd_per_step_copies(case: Case, data: st.DataO
 def test_every_block_down_to_the_smallest_equals_autograd(case: Case, data: st.DataObject) -> None:
     param = data.draw(st.sampled_from(BLOCKWISE_PARAMS), label="param")
     mine = contributions(case.params, case.x, case.y, param=param, **case.kwargs())
-    theirs = twin.contributions(case.params, case.x, case.y, param=param, **case.kwargs())
+    theirs = torch_reference.contributions(
+        case.params, case.x, case.y, param=param, **case.kwargs()
+    )
     T = case.T
     mine, theirs = mine.reshape(T, T, -1), theirs.reshape(T, T, -1)
     for t in range(T):
@@ -106,7 +110,7 @@ def test_unbatched_inputs_drop_the_batch_axis_for_x_and_h0() -> None:
     case = make_case(T=4, N=1, D=3, H=5, K=2, seed=6, batched=False, with_h0=True)
     batched = make_case(T=4, N=1, D=3, H=5, K=2, seed=6, batched=True, with_h0=True)
     for param, shape in (("x", (4, 4, 3)), ("h0", (4, 4, 5)), ("U", (4, 4, 5, 3))):
-        for face in (contributions, twin.contributions):
+        for face in (contributions, torch_reference.contributions):
             got = face(case.params, case.x, case.y, param=param, h0=case.h0)
             assert got.shape == shape, (face.__module__, param)
             with_axis = face(batched.params, batched.x, batched.y, param=param, h0=batched.h0)
@@ -159,7 +163,7 @@ def test_classic_three_step_example_by_the_chain_rule_written_out() -> None:
     np.testing.assert_allclose(example.norms, np.linalg.norm(by_hand, axis=(1, 2)), rtol=1e-12)
     assert np.all(example.norms > 0)
     assert example.total_error < 1e-12  # every part of every loss adds up to bptt's ∂L/∂U
-    theirs = twin.contributions(p, x, y, param="U")
+    theirs = torch_reference.contributions(p, x, y, param="U")
     assert_grads_close({"U": example.parts}, {"U": theirs}, FLOAT64)
 
 
@@ -169,3 +173,13 @@ def test_unknown_param_and_x_of_tokens_are_refused() -> None:
         contributions(case.params, case.x, case.y, param="Q")
     with pytest.raises(ValueError, match='param="x" needs float inputs'):
         contribution_norms(case.params, case.x, case.y, param="x")
+
+
+def test_both_packages_export_contributions_as_a_function() -> None:
+    """manual_bptt.contributions and torch_reference.contributions are the functions."""
+    case = make_case(T=3, N=2, D=2, H=3, K=2, seed=4)
+    ours = manual_bptt.contributions(case.params, case.x, case.y, param="W")
+    theirs = torch_reference.contributions(case.params, case.x, case.y, param="W")
+    assert ours.shape == theirs.shape == (3, 3, 3, 3)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
+    assert manual_bptt.contribution_norms(case.params, case.x, case.y).shape == (3, 3)

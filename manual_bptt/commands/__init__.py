@@ -1,1 +1,31 @@
-"""Subcommands of ``bptt``: one module each, see manual_bptt/cli.py."""
+"""Subcommands of ``bptt``: one module each, see manual_bptt/cli.py.
+
+The argument types below let argparse refuse a bad number with a one-line message
+(``bptt check: error: argument --chunk: must be an integer ≥ 1; got 0``) before any
+work starts, instead of a traceback from deep inside.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+
+def _bounded(kind: type, low: float, strict: bool) -> Callable[[str], int | float]:
+    what = f"{'an integer' if kind is int else 'a number'} {'>' if strict else '≥'} {low:g}"
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {what}; got {text!r}") from None
+        if not (value > low if strict else value >= low):  # NaN fails both
+            raise argparse.ArgumentTypeError(f"must be {what}; got {text}")
+        return value
+
+    return parse
+
+
+positive_int = _bounded(int, 1, strict=False)  # ≥ 1: sizes, chunk, example counts
+nonnegative_int = _bounded(int, 0, strict=False)  # ≥ 0: truncate
+positive_float = _bounded(float, 0, strict=True)  # > 0: weight scale

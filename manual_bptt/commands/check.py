@@ -24,6 +24,7 @@ from typing import Any
 
 from manual_bptt.activations import ACTIVATIONS
 from manual_bptt.cases import Case, make_case
+from manual_bptt.commands import nonnegative_int, positive_float, positive_int
 from manual_bptt.compare import FINITE_DIFFERENCE, FLOAT32, Agreement, compare_grads, tolerance_for
 from manual_bptt.gradcheck import bptt_objective, central_differences, directional_check
 from manual_bptt.progress import Progress
@@ -43,18 +44,21 @@ def register(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     for name, value in DEFAULTS.items():
-        p.add_argument(f"--{name}", type=int, default=value, help=f"{WHAT[name]} (default {value})")
+        p.add_argument(f"--{name}", type=positive_int, default=value,
+                       help=f"{WHAT[name]} (default {value})")  # fmt: skip
     p.add_argument("--activation", choices=list(ACTIVATIONS), default="tanh")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
-        "--truncate", type=int, metavar="K",
+        "--truncate", type=nonnegative_int, metavar="K",
         help=f"check only window truncation with this k (default: full BPTT, "
         f"truncate={DEFAULT_WINDOW} and chunk={DEFAULT_CHUNK})",
     )  # fmt: skip
-    mode.add_argument("--chunk", type=int, metavar="K", help="check only chunks of this length")
+    mode.add_argument("--chunk", type=positive_int, metavar="K",
+                      help="check only chunks of this length (≥ 1)")  # fmt: skip
     mode.add_argument("--full", action="store_true", help="check only full BPTT")
     p.add_argument("--seed", type=int, default=0, help="seed of weights and data (default 0)")
-    p.add_argument("--scale", type=float, default=1.0, help="weight scale (default 1)")
+    p.add_argument("--scale", type=positive_float, default=1.0,
+                   help="weight scale, > 0 (default 1)")  # fmt: skip
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     p.add_argument("--tokens", action="store_true", help="integer token inputs, not floats")
     p.add_argument(
@@ -118,10 +122,7 @@ def fd_evaluations(case: Case) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    sizes = {name: getattr(args, name) for name in DEFAULTS}
-    for name, value in sizes.items():
-        if value < 1:
-            raise SystemExit(f"bptt check: --{name} must be at least 1; got {value}")
+    sizes = {name: getattr(args, name) for name in DEFAULTS}  # each ≥ 1 (positive_int)
     started = time.perf_counter()
     cases = [
         (label, make_case(**sizes, seed=args.seed, scale=args.scale, activation=args.activation,

@@ -12,6 +12,7 @@ Needs matplotlib (pip install matplotlib).
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 import manual_bptt
@@ -26,14 +27,24 @@ def register(sub: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--out", default="epsilon.png", help="PNG file to write (default epsilon.png)")
+    p.add_argument(
+        "--out",
+        default="epsilon.png",
+        help="PNG file to write; .png is added to a name without a suffix (default epsilon.png)",
+    )
     p.add_argument("--activation", choices=["tanh", "sigmoid", "identity", "relu"], default="tanh")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, data and v (default 0)")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from manual_bptt.plots import epsilon_plot
+    from manual_bptt.plots import epsilon_plot, png_path
+
+    try:
+        png_path(args.out)
+    except ValueError as err:
+        print(f"bptt epsilon-plot: --out: {err}", file=sys.stderr)
+        return 2
 
     case = make_case(T=12, N=3, D=8, H=16, K=5, seed=args.seed, activation=args.activation,
                      with_h0=True)  # fmt: skip

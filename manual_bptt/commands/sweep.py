@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 import manual_bptt
+from manual_bptt.commands import positive_int
 from manual_bptt.strategies import cases
 from manual_bptt.verify import describe, reproduction, verify
 
@@ -30,7 +31,7 @@ def register(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
-        "--examples", type=int,
+        "--examples", type=positive_int,
         help="problems to try (default: the profile's count)",
     )  # fmt: skip
     p.add_argument(
@@ -55,7 +56,10 @@ def run(args: argparse.Namespace) -> int:
         if report.closest is not None:
             print(f"closest to its tolerance: {report.closest.describe()}")
         return 0
-    print(f"DISAGREEMENT after {report.examples} examples; minimal counterexample:")
+    print(
+        f"DISAGREEMENT ({report.examples} calls in all, finding it and shrinking it); "
+        "minimal counterexample:"
+    )
     print(describe(report.failure))
     print("reproduce:")
     print(reproduction(report))

@@ -22,6 +22,7 @@ pip install -c constraints.txt -e ".[plot]" in a checkout (or: pip install matpl
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"bptt vanishing: --T must be between 2 and {MAX_T}; got {args.T}")
     plots.pyplot()  # fail now, with the fix, if matplotlib is missing
     out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        print(f"bptt vanishing: --out must be a folder; {out} is a file", file=sys.stderr)
+        return 2
     bar = Progress(1 + len(vanishing.FACTORS) * len(vanishing.STUDY_ACTIVATIONS),
                    "bptt vanishing")  # fmt: skip
     case = vanishing.study_case(args.T, "tanh", args.seed)

@@ -25,6 +25,7 @@ import argparse
 import sys
 from typing import Any
 
+from manual_bptt.commands import positive_int
 from manual_bptt.verify import STYLES, describe, load, reproduction, verify
 
 
@@ -39,7 +40,8 @@ def register(sub: Any) -> None:
         "target", metavar="MODULE:OBJECT", help="e.g. mycode:MyRNN or path/to/file.py:bptt"
     )
     p.add_argument("--style", choices=STYLES, default="project", help="interface (default project)")
-    p.add_argument("--examples", type=int, default=200, help="problems to try (default 200)")
+    p.add_argument("--examples", type=positive_int, default=200,
+                   help="problems to try (default 200)")  # fmt: skip
     p.add_argument("--seed", type=int, default=0, help="Hypothesis seed (default 0)")
     p.set_defaults(run=run)
 
@@ -60,9 +62,24 @@ def run(args: argparse.Namespace) -> int:
             "with autograd, and no call changed its inputs"
         )
         return 0
-    print(f"{args.target} ({args.style} style): FAILED after {report.examples} examples")
+    print(f"{args.target} ({args.style} style): FAILED; {report.examples} calls in all, "
+          "finding the failure and shrinking it")  # fmt: skip
     print("minimal counterexample, shrunk by Hypothesis:")
     print(describe(report.failure))
     print("reproduce:")
     print(reproduction(report))
+    hint = style_hint(target, args.style)
+    if hint:
+        print(f"hint: {hint}")
     return 1
+
+
+def style_hint(target: Any, style: str) -> str:
+    """A line for when the target's kind does not fit --style (a common slip)."""
+    if style == "project" and isinstance(target, type):
+        return ("the target is a class; for the tutorial's interface (Cls(word_dim, "
+                "hidden_dim, bptt_truncate) with .bptt(x, y)) add --style tutorial")  # fmt: skip
+    if style == "tutorial" and not isinstance(target, type):
+        return ("the target is not a class; for a function with manual_bptt.bptt's "
+                "signature use --style project (the default)")  # fmt: skip
+    return ""
