@@ -43,17 +43,20 @@ def worst_over(strategy, reference, examples: int) -> tuple[float, str, int]:
 
 
 def against_twin(case: Case) -> tuple[dict, dict]:
+    """(manual's gradients, the twin's) for one case."""
     manual = manual_bptt.bptt(case.params, case.x, case.y, **case.kwargs())
     return manual.grads, torch_reference.bptt(case.params, case.x, case.y, **case.kwargs()).grads
 
 
 def against_central_differences(case: Case) -> tuple[dict, dict]:
+    """(manual's gradients, central differences of the same objective) for one case."""
     manual = manual_bptt.bptt(case.params, case.x, case.y, **case.kwargs())
     objective = bptt_objective(case.params, case.x, case.y, **case.kwargs())
     return objective.batched_grads(manual.grads), central_differences(objective.f, objective.arrays)
 
 
 def main() -> None:
+    """Print the three worst differences (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--examples", type=int, default=2000)
     n = parser.parse_args().examples

@@ -33,6 +33,7 @@ BLOCKWISE_PARAMS = ("U", "W", "b")
 
 
 def relative(a: np.ndarray, e: np.ndarray) -> float:
+    """‖a − e‖∞ / ‖e‖∞ (0 when both are zero, inf when only e is)."""
     ref, diff = np.abs(e).max(initial=0.0), np.abs(a - e).max(initial=0.0)
     if ref == 0:
         return 0.0 if diff == 0 else float("inf")
@@ -40,6 +41,8 @@ def relative(a: np.ndarray, e: np.ndarray) -> float:
 
 
 def worst_contributions(strategy, names: tuple[str, ...], blockwise: bool, examples: int) -> dict:
+    """The worst relative difference of manual from twin contributions over ``examples``
+    cases: whole arrays, or (blockwise) each [t, k] block against its own size."""
     worst = {"error": 0.0, "where": "", "cases": 0, "arrays": 0}
 
     @settings(max_examples=examples, deadline=None, database=None,
@@ -97,6 +100,7 @@ def worst_clipping(dtype: type, sets: int, seed: int = 0) -> tuple[float, float]
 
 
 def main() -> None:
+    """Print the contribution and clipping measurements (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--examples", type=int, default=1000)
     parser.add_argument("--clip-sets", type=int, default=3000)

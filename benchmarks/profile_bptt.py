@@ -45,6 +45,7 @@ from run import (  # isort: skip
 
 
 def problem_for(size: str, dtype: str) -> Problem:
+    """run.py's problem for --size: 1-4 (full sizes), tutorial, window1 or window32."""
     if size == "tutorial":
         T, N, D, H, K, k = TUTORIAL
         return make_problem(T, N, D, H, K, "float64", tokens=True, truncate=k)
@@ -56,6 +57,7 @@ def problem_for(size: str, dtype: str) -> Problem:
 
 
 def median_seconds(f: Callable[[], object], repeats: int = 9) -> float:
+    """Median wall time of f over ``repeats`` calls, after one call to warm up."""
     f()
     times = []
     for _ in range(repeats):
@@ -204,6 +206,7 @@ def summarise(raw: str, top: int) -> None:
 
 
 def main() -> None:
+    """--products, --summarise, or a loop of bptt calls for a profiler to attach to."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -118,6 +118,8 @@ ROW_KINDS = ("full", "window", "tutorial", "memory")
 
 @dataclass(frozen=True)
 class Blas:
+    """numpy's BLAS as the header reports it: threads, and library/kernel or how found."""
+
     threads: int
     description: str  # library, version and kernel, or how the thread count was found
 
@@ -143,6 +145,7 @@ def numpy_blas() -> Blas:
 
 
 def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo (or what platform knows)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -154,6 +157,7 @@ def cpu_name() -> str:
 
 
 def machine_header(blas: Blas, repeats: int) -> str:
+    """The markdown lines above the table: machine, numpy and its BLAS, torch, the method."""
     openblas_env = ", ".join(f"{v}={os.environ.get(v, 'unset')}" for v in OPENBLAS_VARS)
     return "\n".join(
         [
@@ -212,6 +216,9 @@ def recurrent_matmul(N: int, H: int, dtype: str) -> Callable[[], object]:
 
 @dataclass(frozen=True)
 class Problem:
+    """One row's inputs: params (U, W, V, b, c), x (T, N, D) floats or (T, N) token ids,
+    y (T, N), and the window k (None for full BPTT)."""
+
     params: manual_bptt.Params
     x: np.ndarray
     y: np.ndarray
@@ -222,6 +229,8 @@ def make_problem(
     T: int, N: int, D: int, H: int, K: int, dtype: str, *, tokens: bool = False,
     truncate: int | None = None,
 ) -> Problem:  # fmt: skip
+    """Seeded weights from init_params, biases in (−0.1, 0.1), x ~ N(0, 1) (T, N, D) or
+    token ids (T, N) in [0, D), targets (T, N) in [0, K); all in ``dtype``."""
     rng = np.random.default_rng(0)
     p = manual_bptt.init_params(D, H, K, seed=0, dtype=dtype)
     params = manual_bptt.Params(
@@ -276,10 +285,12 @@ class NNRNNPath:
 
 
 def manual_call(p: Problem) -> Callable[[], object]:
+    """manual_bptt.bptt on p, as a call with no arguments."""
     return lambda: manual_bptt.bptt(p.params, p.x, p.y, truncate=p.truncate)
 
 
 def contenders(p: Problem, names: list[str]) -> dict[str, Callable[[], object]]:
+    """name → a call with no arguments, for the named contenders (see the module docstring)."""
     made: dict[str, Callable[[], object]] = {}
     for name in names:
         if name == "manual":
@@ -354,6 +365,7 @@ def time_interleaved(
 
 
 def warm_up_seconds(f: Callable[[], object]) -> float:
+    """Run f once (the warm-up) and return how long it took."""
     start = time.perf_counter()
     f()
     return time.perf_counter() - start
@@ -365,6 +377,8 @@ def warm_up_seconds(f: Callable[[], object]) -> float:
 
 @dataclass
 class Row:
+    """One measured row of the table (times in seconds, GFLOP/s, and what was skipped)."""
+
     kind: str
     dtype: str
     size: str
@@ -382,6 +396,8 @@ def run_row(
     kind: str, p: Problem, names: list[str], baseline: str, flops: float, size: str,
     args: argparse.Namespace,
 ) -> Row:  # fmt: skip
+    """Warm up, check that every contender computes manual's result, then time them in
+    interleaved rounds beside the recurrent matmul; skip the twin where too slow."""
     funcs = contenders(p, names)
     skipped = {}
     if "twin" in funcs:
@@ -450,6 +466,7 @@ def planned_rows(args: argparse.Namespace) -> list[Callable[[], Row]]:
 
 
 def fmt_time(seconds: float) -> str:
+    """Seconds as µs, ms or s, to three or four significant figures."""
     if seconds < 1e-3:
         return f"{seconds * 1e6:.0f} µs"
     return f"{seconds * 1e3:.2f} ms" if seconds < 1 else f"{seconds:.2f} s"
@@ -465,6 +482,7 @@ def ratio(row: Row, other: str) -> tuple[float, float, float]:
 
 
 def speedups(row: Row) -> str:
+    """ "2.1× (1.8–2.5) nn.RNN, …": manual against each other contender, as in the table."""
     parts = []
     for name in ("nn.RNN", "twin", "naive"):
         if name in row.times:
@@ -475,6 +493,7 @@ def speedups(row: Row) -> str:
 
 
 def table(rows: list[Row]) -> str:
+    """The markdown table of all rows."""
     lines = [
         (
             "| rows | dtype | size | manual | nn.RNN | twin | naive | manual is faster than "
@@ -509,6 +528,7 @@ def table(rows: list[Row]) -> str:
 
 
 def summary(row: Row) -> str:
+    """One line per row, printed as the rows finish."""
     return f"{row.kind:<13} {row.dtype:<8} {row.size:<34} {speedups(row)}"
 
 
@@ -526,6 +546,7 @@ def rss_kib(field_name: str) -> int:
 
 
 def reset_peak() -> None:
+    """Reset the process's peak RSS (VmHWM) to its current RSS."""
     # Writing 5 to clear_refs resets the peak (VmHWM) to the current RSS (Linux ≥ 4.0).
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
@@ -548,6 +569,7 @@ def memory_child(path: str, dtype: str) -> None:
 
 
 def memory_table(dtypes: list[str]) -> str:
+    """The peak-RSS table: each path in a fresh process (memory_child), per dtype."""
     T, N, D, H, K = FULL_SIZES[-1]
     lines = [
         (
@@ -575,6 +597,7 @@ def memory_table(dtypes: list[str]) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (see --help)."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -613,6 +636,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Run the rows asked for, print them as they finish, then the table and memory."""
     args = parse_args(argv)
     if args.unset_openblas_env and any(v in os.environ for v in OPENBLAS_VARS):
         # numpy reads these when it loads OpenBLAS, so run again in a clean process.
