@@ -156,8 +156,9 @@ def roofline(p: Problem) -> None:
     # All numpy products first, then all torch ones, each after a pause: one library's
     # BLAS threads spin for a while after a call, and would slow the other's (run.py
     # pauses for the same reason).
-    timed = {lib: [settled_seconds(f) for _, _, f in products(p, lib)] for lib in ceiling}
-    for i, (name, flops, _) in enumerate(products(p)):
+    listed = {lib: products(p, lib) for lib in ceiling}
+    timed = {lib: [settled_seconds(f) for _, _, f in listed[lib]] for lib in ceiling}
+    for i, (name, flops, _) in enumerate(listed["numpy"]):
         seconds = {lib: timed[lib][i] for lib in ceiling}
         counted = flops or step_flops
         cells = " ".join(
