@@ -1,4 +1,4 @@
-"""Measure the differences behind the tolerance policy in manual_bptt/compare.py.
+"""Measure the differences behind the tolerance policy in manual_bptt/checking/compare.py.
 
     python benchmarks/measure_tolerances.py [--examples 2000]
 
@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 
 import manual_bptt
 import torch_reference
-from manual_bptt.cases import Case
-from manual_bptt.gradcheck import bptt_objective, central_differences
-from manual_bptt.strategies import cases, float32_cases
+from manual_bptt.checking.cases import Case
+from manual_bptt.checking.gradcheck import bptt_objective, central_differences
+from manual_bptt.checking.strategies import cases, float32_cases
 
 
 def worst_over(strategy, reference, examples: int) -> tuple[float, str, int]:

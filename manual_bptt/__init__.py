@@ -18,22 +18,22 @@ This package never imports torch; ``torch_reference`` is its autograd twin.
 
 from manual_bptt.activations import ACTIVATIONS
 from manual_bptt.backward import bptt
-from manual_bptt.clipping import clip_grad_norm, clip_grad_value
+from manual_bptt.naive import naive_bptt
+from manual_bptt.network import ForwardResult, forward, loss
+from manual_bptt.params import Params, init_params
+from manual_bptt.result import GRAD_NAMES, BPTTResult
+from manual_bptt.vanishing.clipping import clip_grad_norm, clip_grad_value
 
 # The function, not its module, is manual_bptt.contributions (as torch_reference's);
-# the module stays importable by name: from manual_bptt.contributions import PARAMS.
-from manual_bptt.contributions import contribution_norms, contributions
-from manual_bptt.jacobians import (
+# the module stays importable by name: from manual_bptt.vanishing.decomposition import PARAMS.
+from manual_bptt.vanishing.decomposition import contribution_norms, contributions
+from manual_bptt.vanishing.jacobians import (
     hidden_jacobians,
     jacobian_row,
     product_bounds,
     sigma_max,
     spectral_norms,
 )
-from manual_bptt.naive import naive_bptt
-from manual_bptt.network import ForwardResult, forward, loss
-from manual_bptt.params import Params, init_params
-from manual_bptt.result import GRAD_NAMES, BPTTResult
 
 __all__ = [
     "ACTIVATIONS",

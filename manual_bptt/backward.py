@@ -7,15 +7,20 @@ gradients, and stacking the steps turns that sum into the inner dimension of a p
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from manual_bptt.inputs import Batch, prepare
-from manual_bptt.loss import loss_and_dlogits
+from manual_bptt.crossentropy import loss_and_dlogits
+from manual_bptt.inputs import Batch, Options, prepare
 from manual_bptt.network import Cache, rows_matmul, run_forward
 from manual_bptt.params import Params
 from manual_bptt.result import BPTTResult
 from manual_bptt.truncation import deltas
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 Array = NDArray[np.floating]
 
@@ -73,13 +78,7 @@ def bptt(
     params: Params,
     x: ArrayLike,
     y: ArrayLike,
-    *,
-    h0: ArrayLike | None = None,
-    mask: ArrayLike | None = None,
-    activation: str = "tanh",
-    truncate: int | None = None,
-    chunk: int | None = None,
-    reduction: str = "sum",
+    **options: Unpack[Options],
 ) -> BPTTResult:
     """Loss and gradients of the network by backpropagation through time, by hand.
 
@@ -102,10 +101,7 @@ def bptt(
     Raises:
         TypeError, ValueError: for any argument that does not fit, naming it.
     """
-    batch = prepare(
-        params, x, y, h0=h0, mask=mask, activation=activation,
-        truncate=truncate, chunk=chunk, reduction=reduction,
-    )  # fmt: skip
+    batch = prepare(params, x, y, **options)
     cache = run_forward(params, batch.x, batch.h0, batch.tokens, batch.activation)
     # ∂L/∂o is written over the logits o, our own array, which nothing needs afterwards.
     loss, dO = loss_and_dlogits(cache.o, batch.y, batch.mask, batch.loss_scale, out=cache.o)

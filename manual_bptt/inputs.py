@@ -10,6 +10,7 @@ Letters: T steps, N sequences in the batch, D input size, H hidden size, K class
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, TypedDict
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -18,6 +19,32 @@ from manual_bptt.activations import Activation, get_activation
 from manual_bptt.params import COMPLEX_DTYPE, Params
 
 REDUCTIONS = ("sum", "mean")
+
+
+class Options(TypedDict, total=False):
+    """The problem's options, the keyword arguments of ``bptt`` after (params, x, y).
+
+    Every public function that runs the network takes them as ``**options`` and hands
+    them to :func:`prepare`, the one place that reads and checks them.
+
+    Keys (all optional):
+        h0: initial state h_{−1}, (N, H) or (H,) to match x; zeros by default.
+        mask: m, (T, N) or (T,) of 0/1 (bool or numbers); all ones by default.
+        activation: φ: "tanh" (default), "sigmoid", "relu" or "identity".
+        truncate: window length k ≥ 0: the loss at step t reaches steps t … max(0, t−k).
+        chunk: chunk length k ≥ 1: losses reach back to the start of their chunk of k.
+        reduction: "sum" (default, equation (5)) or "mean" (divided by Σm; 0 if Σm = 0).
+    """
+
+    h0: ArrayLike | None
+    mask: ArrayLike | None
+    activation: str
+    truncate: int | None
+    chunk: int | None
+    reduction: str
+
+
+OPTION_NAMES = tuple(Options.__annotations__)
 
 
 @dataclass(frozen=True)
@@ -224,24 +251,23 @@ def prepare_inputs(
 
 
 def prepare(
-    params: Params,
-    x: ArrayLike,
-    y: ArrayLike,
-    *,
-    h0: ArrayLike | None = None,
-    mask: ArrayLike | None = None,
-    activation: str = "tanh",
-    truncate: int | None = None,
-    chunk: int | None = None,
-    reduction: str = "sum",
-    for_gradients: bool = True,
+    params: Params, x: ArrayLike, y: ArrayLike, *, for_gradients: bool = True, **options: Any
 ) -> Batch:
-    """Check every argument of ``bptt`` and return them as a :class:`Batch`.
+    """Check params, x, y and the :class:`Options`, and return them as a :class:`Batch`.
 
     Raises TypeError or ValueError naming the argument, what was expected and what was
-    given. The caller's arrays are never written to; they may be returned as views.
+    given (an unknown option is a TypeError that lists the known ones). The caller's
+    arrays are never written to; they may be returned as views.
     ``for_gradients=False`` (loss values only) also admits complex128 parameters.
     """
+    unknown = [name for name in options if name not in OPTION_NAMES]
+    if unknown:
+        raise TypeError(
+            f"unexpected keyword argument {unknown[0]!r}; the options after (params, x, y) "
+            f"are {', '.join(OPTION_NAMES)}"
+        )
+    activation = options.get("activation", "tanh")
+    reduction = options.get("reduction", "sum")
     if check_params(params).dtype == COMPLEX_DTYPE:
         if for_gradients:
             raise TypeError(
@@ -256,20 +282,20 @@ def prepare(
     act = get_activation(activation)
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}; got {reduction!r}")
-    k_window = _check_count("truncate", truncate, 0)
-    k_chunk = _check_count("chunk", chunk, 1)
+    k_window = _check_count("truncate", options.get("truncate"), 0)
+    k_chunk = _check_count("chunk", options.get("chunk"), 1)
     if k_window is not None and k_chunk is not None:
         raise ValueError(
             "give at most one of truncate (per-loss window) and chunk (framework-style "
             f"chunks); got truncate={k_window} and chunk={k_chunk}"
         )
-    xb, h0b, tokens, batched = prepare_inputs(params, x, h0=h0)
+    xb, h0b, tokens, batched = prepare_inputs(params, x, h0=options.get("h0"))
     T, N = xb.shape[0], xb.shape[1]
     return Batch(
         x=xb,
         y=_prepare_y(params, y, T, N, batched),
         h0=h0b,
-        mask=_prepare_mask(params, mask, T, N, batched),
+        mask=_prepare_mask(params, options.get("mask"), T, N, batched),
         tokens=tokens,
         batched=batched,
         activation=act,

@@ -9,12 +9,17 @@ check that the two agree.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numpy.typing import ArrayLike
 
-from manual_bptt.inputs import Batch, prepare
+from manual_bptt.inputs import Batch, Options, prepare
 from manual_bptt.params import Params
 from manual_bptt.result import BPTTResult
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 def first_reachable_step(t: int, batch: Batch) -> int:
@@ -80,13 +85,7 @@ def naive_bptt(
     params: Params,
     x: ArrayLike,
     y: ArrayLike,
-    *,
-    h0: ArrayLike | None = None,
-    mask: ArrayLike | None = None,
-    activation: str = "tanh",
-    truncate: int | None = None,
-    chunk: int | None = None,
-    reduction: str = "sum",
+    **options: Unpack[Options],
 ) -> BPTTResult:
     """The same loss and gradients as :func:`manual_bptt.bptt`, by the plain loops.
 
@@ -94,10 +93,7 @@ def naive_bptt(
     O(N · T · reach · H²) with Python loops over sequences, losses and steps, where
     reach is the number of steps a loss backpropagates into.
     """
-    batch = prepare(
-        params, x, y, h0=h0, mask=mask, activation=activation,
-        truncate=truncate, chunk=chunk, reduction=reduction,
-    )  # fmt: skip
+    batch = prepare(params, x, y, **options)
     dtype = params.dtype
     grads = {name: np.zeros_like(value) for name, value in params.as_dict().items()}
     grads["h0"] = np.zeros_like(batch.h0)

@@ -7,14 +7,18 @@ the output layer (3)–(4) for every step are each one matrix product.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from manual_bptt.activations import Activation, get_activation
-from manual_bptt.inputs import prepare, prepare_inputs
-from manual_bptt.loss import log_softmax, nll, softmax
+from manual_bptt.crossentropy import log_softmax, nll, softmax
+from manual_bptt.inputs import Options, prepare, prepare_inputs
 from manual_bptt.params import Params
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 @dataclass(frozen=True)
@@ -169,11 +173,7 @@ def loss(
     params: Params,
     x: ArrayLike,
     y: ArrayLike,
-    *,
-    h0: ArrayLike | None = None,
-    mask: ArrayLike | None = None,
-    activation: str = "tanh",
-    reduction: str = "sum",
+    **options: Unpack[Options],
 ) -> float | complex:
     """The loss L alone, equation (5), by the forward pass: what numerical checks evaluate.
 
@@ -181,10 +181,7 @@ def loss(
     parameters (the complex step, tanh, sigmoid or identity only) a complex, whose
     imaginary part carries the directional derivative.
     """
-    batch = prepare(
-        params, x, y, h0=h0, mask=mask, activation=activation,
-        reduction=reduction, for_gradients=False,
-    )  # fmt: skip
+    batch = prepare(params, x, y, for_gradients=False, **options)
     cache = run_forward(params, batch.x, batch.h0, batch.tokens, batch.activation)
     value = nll(log_softmax(cache.o), batch.y, batch.mask, batch.loss_scale)
     return complex(value) if np.iscomplexobj(value) else float(value)

@@ -76,19 +76,21 @@ def test_sweep_runs_and_reports_counts(capsys) -> None:
 
 
 def test_verify_reports_a_counterexample_and_a_reproduction(capsys) -> None:
-    code = main(["verify", "manual_bptt.gallery:DropsRecurrentTerm", "--style", "tutorial"])
+    code = main(
+        ["verify", "manual_bptt.checking.gallery:DropsRecurrentTerm", "--style", "tutorial"]
+    )
     out = capsys.readouterr().out
     assert code == 1
     assert "minimal counterexample" in out
     assert "MISMATCH" in out
     line = out.strip().splitlines()[-1]
-    assert line.startswith('python -c "from manual_bptt.cases import make_case')
+    assert line.startswith('python -c "from manual_bptt.checking.cases import make_case')
     rerun = subprocess.run(line, shell=True, capture_output=True, text=True, check=False)
     assert "wrong gradient" in rerun.stdout, rerun.stderr
 
 
 def test_verify_passes_correct_code_and_refuses_unloadable_names(capsys) -> None:
-    assert main(["verify", "manual_bptt.gallery:TutorialRNN", "--style", "tutorial",
+    assert main(["verify", "manual_bptt.checking.gallery:TutorialRNN", "--style", "tutorial",
                  "--examples", "30"]) == 0  # fmt: skip
     assert main(["verify", "no_such_module:thing"]) == 2
     assert main(["verify", "missing-colon"]) == 2
@@ -129,7 +131,7 @@ def test_code_that_fails_to_import_is_reported_in_one_line(tmp_path, capsys) -> 
 
 
 def test_a_class_verified_in_project_style_gets_a_hint(capsys) -> None:
-    assert main(["verify", "manual_bptt.gallery:TutorialRNN", "--examples", "5"]) == 1
+    assert main(["verify", "manual_bptt.checking.gallery:TutorialRNN", "--examples", "5"]) == 1
     assert "add --style tutorial" in capsys.readouterr().out
 
 

@@ -19,7 +19,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from manual_bptt.clipping import NORM_EPS, clip_grad_norm, clip_grad_value
+from manual_bptt.vanishing.clipping import NORM_EPS, clip_grad_norm, clip_grad_value
 
 ULPS = 16
 

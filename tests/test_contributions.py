@@ -11,11 +11,11 @@ from hypothesis import strategies as st
 
 import manual_bptt
 import torch_reference
-from manual_bptt.cases import Case, make_case
-from manual_bptt.compare import FLOAT64, Tolerance, assert_grads_close
-from manual_bptt.contributions import PARAMS, contribution_norms, contributions
-from manual_bptt.strategies import cases
-from manual_bptt.vanishing import with_sigma, worked_example
+from manual_bptt.checking.cases import Case, make_case
+from manual_bptt.checking.compare import FLOAT64, Tolerance, assert_grads_close
+from manual_bptt.checking.strategies import cases
+from manual_bptt.vanishing.decomposition import PARAMS, contribution_norms, contributions
+from manual_bptt.vanishing.study import with_sigma, worked_example
 
 small = cases(max_T=8, max_N=3, max_dim=5, max_scale=2.0)
 # One sequence and weight scale 0.1 to 1: no sum over a batch and no saturated softmax

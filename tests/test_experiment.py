@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from manual_bptt.experiment import Task, default_settings, make_batch, run_experiment
+from manual_bptt.vanishing.experiment import Task, default_settings, make_batch, run_experiment
 
 REDUCED = Task(L=6, T=14, hidden=24, steps=800, seed=0)
 

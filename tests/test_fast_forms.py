@@ -21,13 +21,13 @@ from hypothesis import strategies as st
 
 import manual_bptt
 from manual_bptt import network
-from manual_bptt.cases import Case
-from manual_bptt.compare import FLOAT64, tolerance_for
+from manual_bptt.checking.cases import Case
+from manual_bptt.checking.compare import FLOAT64, tolerance_for
+from manual_bptt.checking.strategies import cases, float32_cases
+from manual_bptt.crossentropy import log_softmax, loss_and_dlogits, nll, softmax
 from manual_bptt.inputs import Batch, prepare
-from manual_bptt.loss import log_softmax, loss_and_dlogits, nll, softmax
 from manual_bptt.naive import first_reachable_step
 from manual_bptt.network import Cache, rows_matmul, run_forward
-from manual_bptt.strategies import cases, float32_cases
 from manual_bptt.truncation import deltas
 
 

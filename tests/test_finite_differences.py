@@ -1,5 +1,5 @@
 """Independent checks that lean on nobody's autograd: finite differences and the
-complex step (manual_bptt/gradcheck.py) against manual_bptt.bptt.
+complex step (manual_bptt/checking/gradcheck.py) against manual_bptt.bptt.
 
 Truncated gradients are checked too, as the exact gradients of the loss with the
 states where the truncation cuts held constant (gradcheck.bptt_objective).
@@ -12,16 +12,16 @@ import pytest
 from hypothesis import given
 
 import manual_bptt
-from manual_bptt.cases import Case, make_case
-from manual_bptt.compare import FINITE_DIFFERENCE, FLOAT64, assert_grads_close
-from manual_bptt.gradcheck import (
+from manual_bptt.checking.cases import Case, make_case
+from manual_bptt.checking.compare import FINITE_DIFFERENCE, FLOAT64, assert_grads_close
+from manual_bptt.checking.gradcheck import (
     bptt_objective,
     central_differences,
     directional_check,
     gradcheck,
     step_size_errors,
 )
-from manual_bptt.strategies import cases
+from manual_bptt.checking.strategies import cases
 
 small_cases = cases(max_T=6, max_N=2, max_dim=4, max_scale=2.0)
 

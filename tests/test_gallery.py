@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pytest
 
-from manual_bptt import gallery
-from manual_bptt.verify import check_one, verify
+from manual_bptt.checking import gallery
+from manual_bptt.checking.verify import check_one, verify
 
 # Which gradients each slip corrupts (any one of them may be named first).
 TUTORIAL_EXPECTED = {
@@ -76,7 +76,7 @@ def test_the_gallery_has_at_least_eight_slips() -> None:
 
 
 def test_a_minimal_failure_reproduces_from_its_recipe() -> None:
-    from manual_bptt.cases import make_case
+    from manual_bptt.checking.cases import make_case
 
     report = verify(gallery.OnlyLastLoss, style="tutorial", max_examples=100)
     assert report.failure is not None

@@ -8,10 +8,11 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from manual_bptt.cases import Case, make_case
-from manual_bptt.compare import FLOAT64, assert_grads_close
+from manual_bptt.checking.cases import Case, make_case
+from manual_bptt.checking.compare import FLOAT64, assert_grads_close
+from manual_bptt.checking.strategies import cases
 from manual_bptt.inputs import prepare
-from manual_bptt.jacobians import (
+from manual_bptt.vanishing.jacobians import (
     critical_sigma,
     hidden_jacobians,
     jacobian_row,
@@ -19,8 +20,7 @@ from manual_bptt.jacobians import (
     sigma_max,
     spectral_norms,
 )
-from manual_bptt.strategies import cases
-from manual_bptt.vanishing import regimes, with_sigma
+from manual_bptt.vanishing.study import regimes, with_sigma
 from torch_reference.activations import ACTIVATIONS
 from torch_reference.backward import make_leaves
 from torch_reference.network import step

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 import manual_bptt
 import torch_reference
-from manual_bptt.cases import Case, make_case
-from manual_bptt.compare import FLOAT64, assert_grads_close
-from manual_bptt.strategies import cases
+from manual_bptt.checking.cases import Case, make_case
+from manual_bptt.checking.compare import FLOAT64, assert_grads_close
+from manual_bptt.checking.strategies import cases
 
 full_cases = cases(truncation=False, max_T=24)
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from hypothesis import given
 
 import manual_bptt
-from manual_bptt.cases import Case
-from manual_bptt.compare import FLOAT32, FLOAT64, assert_grads_close
-from manual_bptt.strategies import cases, float32_cases
+from manual_bptt.checking.cases import Case
+from manual_bptt.checking.compare import FLOAT32, FLOAT64, assert_grads_close
+from manual_bptt.checking.strategies import cases, float32_cases
 
 
 @given(cases(max_T=20))

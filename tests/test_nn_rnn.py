@@ -15,9 +15,9 @@ import torch.nn.functional as F
 from hypothesis import given
 
 import torch_reference
-from manual_bptt.cases import Case
-from manual_bptt.compare import FLOAT64, assert_grads_close
-from manual_bptt.strategies import cases
+from manual_bptt.checking.cases import Case
+from manual_bptt.checking.compare import FLOAT64, assert_grads_close
+from manual_bptt.checking.strategies import cases
 
 
 def nn_rnn_loss_and_grads(case: Case) -> tuple[float, dict[str, np.ndarray]]:

@@ -13,7 +13,7 @@ import pytest
 import manual_bptt
 import torch_reference
 from manual_bptt import Params
-from manual_bptt.compare import FLOAT64, assert_grads_close
+from manual_bptt.checking.compare import FLOAT64, assert_grads_close
 
 FIXTURES = sorted((Path(__file__).parent / "data").glob("*.npz"))
 FACES = [manual_bptt.bptt, manual_bptt.naive_bptt, torch_reference.bptt]

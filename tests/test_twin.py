@@ -15,9 +15,9 @@ from hypothesis import given, settings
 
 import manual_bptt
 import torch_reference
-from manual_bptt.cases import Case
-from manual_bptt.compare import FLOAT32, FLOAT64, Tolerance, assert_grads_close
-from manual_bptt.strategies import cases, float32_cases
+from manual_bptt.checking.cases import Case
+from manual_bptt.checking.compare import FLOAT32, FLOAT64, Tolerance, assert_grads_close
+from manual_bptt.checking.strategies import cases, float32_cases
 
 
 def assert_agree(case: Case, tol: Tolerance) -> None:

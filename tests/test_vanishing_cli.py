@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from manual_bptt.cli import main
-from manual_bptt.contributions import contribution_norms
-from manual_bptt.vanishing import FACTORS, STUDY_ACTIVATIONS, study_case
+from manual_bptt.vanishing.decomposition import contribution_norms
+from manual_bptt.vanishing.study import FACTORS, STUDY_ACTIVATIONS, study_case
 
 PICTURES = ("heatmap.png", "decay.png", "jacobians.png")
 
@@ -81,7 +81,7 @@ def test_report_gives_the_worked_example_and_its_sum(written: Path) -> None:
 
 def test_experiment_flag_appends_the_long_range_table(tmp_path: Path, monkeypatch) -> None:
     pytest.importorskip("matplotlib")
-    from manual_bptt import experiment
+    from manual_bptt.vanishing import experiment
 
     tiny = experiment.Task(L=3, T=6, hidden=8, steps=5)
     monkeypatch.setattr(experiment, "Task", lambda seed: replace(tiny, seed=seed))

@@ -7,7 +7,7 @@ signature and the result type of :func:`manual_bptt.bptt`; the computation is it
 from torch_reference.backward import bptt
 
 # The function, not its module, is torch_reference.contributions (as manual_bptt's).
-from torch_reference.contributions import contributions
+from torch_reference.decomposition import contributions
 from torch_reference.network import Leaves
 
 __all__ = ["Leaves", "bptt", "contributions"]

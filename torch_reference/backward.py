@@ -7,16 +7,21 @@ computation is not: nothing here calls manual_bptt's network, loss or backward.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
-from manual_bptt.inputs import Batch, prepare
+from manual_bptt.inputs import Batch, Options, prepare
 from manual_bptt.params import Params
 from manual_bptt.result import BPTTResult
 from torch_reference.activations import ACTIVATIONS
 from torch_reference.network import Leaves
 from torch_reference.truncation import chunked_loss, window_loss
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 def _leaf(arr: np.ndarray) -> torch.Tensor:
@@ -42,13 +47,7 @@ def bptt(
     params: Params,
     x: ArrayLike,
     y: ArrayLike,
-    *,
-    h0: ArrayLike | None = None,
-    mask: ArrayLike | None = None,
-    activation: str = "tanh",
-    truncate: int | None = None,
-    chunk: int | None = None,
-    reduction: str = "sum",
+    **options: Unpack[Options],
 ) -> BPTTResult:
     """Loss and gradients by torch.autograd; arguments, shapes and result exactly as
     :func:`manual_bptt.bptt`.
@@ -56,10 +55,7 @@ def bptt(
     Truncation is realised with ``detach`` (see truncation.py). Arrays cross the
     boundary as copies: NumPy in, NumPy out, in the parameters' dtype.
     """
-    batch = prepare(
-        params, x, y, h0=h0, mask=mask, activation=activation,
-        truncate=truncate, chunk=chunk, reduction=reduction,
-    )  # fmt: skip
+    batch = prepare(params, x, y, **options)
     leaves = make_leaves(params, batch)
     phi = ACTIVATIONS[batch.activation.name]
     y_t = torch.tensor(batch.y, dtype=torch.long)

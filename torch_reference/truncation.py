@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import torch
 
-from torch_reference.loss import step_loss
+from torch_reference.crossentropy import step_loss
 from torch_reference.network import Leaves, logits, step
 
 Phi = Callable[[torch.Tensor], torch.Tensor]

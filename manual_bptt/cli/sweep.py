@@ -4,7 +4,7 @@ Draws random problems (T up to 40, N up to 6, D, H, K up to 16, every activation
 float or token inputs, batched or not, h0, masks, both reductions, full BPTT, window
 truncation and chunks, weight scales from 1e-3 to 4), runs manual_bptt.bptt and the
 autograd twin on each, and compares loss and gradients under the tolerance policy of
-manual_bptt/compare.py. Prints how many examples ran and the comparison that came
+manual_bptt/checking/compare.py. Prints how many examples ran and the comparison that came
 closest to its tolerance; on a failure, the minimal (shrunk) counterexample and a line that reproduces it.
 Exit code 0 when all agree, 1 otherwise.
 """
@@ -16,9 +16,9 @@ import time
 from typing import Any
 
 import manual_bptt
-from manual_bptt.commands import positive_int
-from manual_bptt.strategies import cases
-from manual_bptt.verify import describe, reproduction, verify
+from manual_bptt.checking.strategies import cases
+from manual_bptt.checking.verify import describe, reproduction, verify
+from manual_bptt.cli.arguments import positive_int
 
 PROFILES = {"quick": 100, "ci": 500, "thorough": 5000}
 

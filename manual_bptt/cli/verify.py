@@ -16,7 +16,7 @@ Styles:
             of token ids; no biases, zero initial state, tanh; bptt_truncate = k means
             the loss at step t reaches steps t, t-1, ..., max(0, t-k).
 
-Example: bptt verify manual_bptt.gallery:ForgetsTanhDerivative --style tutorial
+Example: bptt verify manual_bptt.checking.gallery:ForgetsTanhDerivative --style tutorial
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ import argparse
 import sys
 from typing import Any
 
-from manual_bptt.commands import positive_int
-from manual_bptt.verify import STYLES, describe, load, reproduction, verify
+from manual_bptt.checking.verify import STYLES, describe, load, reproduction, verify
+from manual_bptt.cli.arguments import positive_int
 
 
 def register(sub: Any) -> None:

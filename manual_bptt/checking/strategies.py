@@ -3,7 +3,7 @@
 The tests, ``bptt sweep`` and ``bptt verify`` all draw from here. Following
 hypothesis.extra.numpy's habit, a case draws its sizes and options first and its
 arrays second (from a drawn seed), so that a failure shrinks to small sizes and simple
-options and is reproduced by a short line of Python (:meth:`manual_bptt.cases.Case.reproduction`).
+options and is reproduced by a short line of Python (:meth:`manual_bptt.checking.cases.Case.reproduction`).
 
 Imports hypothesis, which ``pip install manual-bptt`` brings; not imported by
 ``import manual_bptt``.
@@ -16,7 +16,7 @@ from typing import Any
 from hypothesis import strategies as st
 
 from manual_bptt.activations import ACTIVATIONS
-from manual_bptt.cases import Case, make_case
+from manual_bptt.checking.cases import Case, make_case
 
 
 @st.composite

@@ -20,10 +20,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from manual_bptt.backward import bptt
-from manual_bptt.clipping import clip_grad_norm
 from manual_bptt.network import forward
 from manual_bptt.params import PARAM_NAMES, Params, init_params
 from manual_bptt.progress import Progress
+from manual_bptt.vanishing.clipping import clip_grad_norm
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The loss at one step in PyTorch, equation (5): the twin of manual_bptt/loss.py."""
+"""The loss at one step in PyTorch, equation (5): the twin of manual_bptt/crossentropy.py."""
 
 from __future__ import annotations
 

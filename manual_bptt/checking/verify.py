@@ -11,7 +11,7 @@ Two interfaces are understood:
   [0, D), no biases, zero initial state, tanh, and ``bptt_truncate`` meaning the core's
   ``truncate`` (the loss at t reaches steps t … max(0, t−k)).
 
-Hypothesis draws problems (sizes, seeds, options; manual_bptt/strategies.py), compares
+Hypothesis draws problems (sizes, seeds, options; manual_bptt/checking/strategies.py), compares
 every gradient with torch_reference.bptt, and on failure shrinks to a minimal problem.
 The code under test must also leave its inputs, and its own parameters, unchanged.
 """
@@ -31,10 +31,10 @@ import numpy as np
 from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
-from manual_bptt.cases import Case
-from manual_bptt.compare import Agreement, compare_grads, tolerance_for
+from manual_bptt.checking.cases import Case
+from manual_bptt.checking.compare import Agreement, compare_grads, tolerance_for
+from manual_bptt.checking.strategies import cases, tutorial_cases
 from manual_bptt.progress import Progress
-from manual_bptt.strategies import cases, tutorial_cases
 
 STYLES = ("project", "tutorial")
 
@@ -262,8 +262,8 @@ def reproduction(report: Report) -> str:
     assert report.failure is not None
     args = ", ".join(f"{k}={v!r}" for k, v in report.failure.case.recipe.items())
     return (
-        'python -c "from manual_bptt.cases import make_case; '
-        "from manual_bptt.verify import check_one, load, describe; "
+        'python -c "from manual_bptt.checking.cases import make_case; '
+        "from manual_bptt.checking.verify import check_one, load, describe; "
         f"print(describe(check_one(load('{report.target}'), '{report.style}', "
         f'make_case({args}))))"'
     )

@@ -1,6 +1,6 @@
 """The numbers behind ``bptt vanishing``: decay with lag, Jacobians against their bound,
 and the classic 3-step worked example. Plots are in plots.py; the command in
-commands/vanishing.py.
+cli/vanishing.py.
 
 Every picture is drawn from one small network (:func:`study_case`) whose recurrent
 matrix is rescaled to a chosen σ_max(W) = factor/γ: factor < 1 is below the critical
@@ -16,17 +16,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from manual_bptt.backward import bptt
-from manual_bptt.cases import Case, make_case
-from manual_bptt.contributions import contribution_norms, contributions
-from manual_bptt.jacobians import (
+from manual_bptt.checking.cases import Case, make_case
+from manual_bptt.params import Params
+from manual_bptt.progress import Progress
+from manual_bptt.vanishing.decomposition import contribution_norms, contributions
+from manual_bptt.vanishing.jacobians import (
     critical_sigma,
     jacobian_row,
     product_bounds,
     sigma_max,
     spectral_norms,
 )
-from manual_bptt.params import Params
-from manual_bptt.progress import Progress
 
 # σ_max(W) = factor/γ for the decay and Jacobian pictures: one below the critical value,
 # two above it (at 1.6/γ saturation still wins for every φ here; at 3/γ relu explodes).

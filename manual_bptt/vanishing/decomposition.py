@@ -21,25 +21,30 @@ WildML tutorial's ∂E_3/∂U = Σ_k ∂E_3/∂U via step k worked example).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from manual_bptt.inputs import Batch, prepare
-from manual_bptt.loss import loss_and_dlogits
+from manual_bptt.crossentropy import loss_and_dlogits
+from manual_bptt.inputs import Batch, Options, prepare
 from manual_bptt.naive import first_reachable_step
 from manual_bptt.network import Cache, rows_matmul, run_forward
 from manual_bptt.params import Params
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 PARAMS = ("U", "W", "V", "b", "c", "h0", "x")
 Array = NDArray[np.floating]
 
 
-def _setup(params: Params, x: Any, y: Any, param: str, **kwargs: Any) -> tuple[Batch, Cache, Array]:
+def _setup(
+    params: Params, x: ArrayLike, y: ArrayLike, param: str, options: Options
+) -> tuple[Batch, Cache, Array]:
     if param not in PARAMS:
         raise ValueError(f"param must be one of {PARAMS}; got {param!r}")
-    batch = prepare(params, x, y, **kwargs)
+    batch = prepare(params, x, y, **options)
     if param == "x" and batch.tokens:
         raise ValueError('param="x" needs float inputs; token ids have no gradient')
     cache = run_forward(params, batch.x, batch.h0, batch.tokens, batch.activation)
@@ -82,12 +87,7 @@ def contributions(
     y: ArrayLike,
     *,
     param: str = "U",
-    h0: ArrayLike | None = None,
-    mask: ArrayLike | None = None,
-    activation: str = "tanh",
-    truncate: int | None = None,
-    chunk: int | None = None,
-    reduction: str = "sum",
+    **options: Unpack[Options],
 ) -> Array:
     """[t, k]: the part of ∂E_t/∂θ that enters through θ's use at step k.
 
@@ -101,10 +101,7 @@ def contributions(
     for x_k, so [t, k] = ∂E_t/∂x_k). Memory T² times θ's size: for long sequences use
     :func:`contribution_norms`.
     """
-    batch, cache, dO = _setup(
-        params, x, y, param, h0=h0, mask=mask, activation=activation,
-        truncate=truncate, chunk=chunk, reduction=reduction,
-    )  # fmt: skip
+    batch, cache, dO = _setup(params, x, y, param, options)
     T, N = batch.T, batch.N
     shapes = {"U": params.U.shape, "W": params.W.shape, "V": params.V.shape,
               "b": params.b.shape, "c": params.c.shape, "h0": (N, params.H),
@@ -156,12 +153,7 @@ def contribution_norms(
     y: ArrayLike,
     *,
     param: str = "U",
-    h0: ArrayLike | None = None,
-    mask: ArrayLike | None = None,
-    activation: str = "tanh",
-    truncate: int | None = None,
-    chunk: int | None = None,
-    reduction: str = "sum",
+    **options: Unpack[Options],
 ) -> NDArray[np.float64]:
     """(T, T) Frobenius norms ‖[t, k]‖ of :func:`contributions`, without building them.
 
@@ -172,10 +164,7 @@ def contribution_norms(
     smallest numbers survive the squaring. So memory is O(T·N·(H + D + K + N) + T²)
     rather than T² times θ's size, and T in the hundreds is fine.
     """
-    batch, cache, dO = _setup(
-        params, x, y, param, h0=h0, mask=mask, activation=activation,
-        truncate=truncate, chunk=chunk, reduction=reduction,
-    )  # fmt: skip
+    batch, cache, dO = _setup(params, x, y, param, options)
     T = batch.T
     norms = np.zeros((T, T))
     steps = np.arange(T)

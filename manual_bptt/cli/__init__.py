@@ -1,6 +1,6 @@
 """The ``bptt`` command (also ``python -m manual_bptt``).
 
-Each subcommand lives in manual_bptt/commands/<name>.py and provides
+Each subcommand lives in manual_bptt/cli/<name>.py and provides
 ``register(subparsers)``, which adds its parser and sets ``run`` (args → exit code).
 With no subcommand, ``check`` runs on its built-in default network.
 """
@@ -12,7 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-# Module names under manual_bptt.commands, in the order --help lists them.
+# Module names under manual_bptt.cli, in the order --help lists them.
 COMMAND_MODULES = ("check", "sweep", "verify", "epsilon_plot", "vanishing")
 DEFAULT_COMMAND = "check"
 
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMAND_MODULES:
-        importlib.import_module(f"manual_bptt.commands.{name}").register(sub)
+        importlib.import_module(f"manual_bptt.cli.{name}").register(sub)
     return parser
 
 

@@ -9,7 +9,7 @@ Finite differences check truncated gradients too: a truncated gradient is the ex
 gradient of the loss with the states where the truncation cuts held constant (see
 manual_bptt.gradcheck.bptt_objective), and that function is what gets differenced.
 
-Tolerances (manual_bptt/compare.py): every entry |Δ| ≤ atol + rtol·‖reference‖∞;
+Tolerances (manual_bptt/checking/compare.py): every entry |Δ| ≤ atol + rtol·‖reference‖∞;
 float64 vs autograd 1e-12 + 1e-10·‖g‖∞, float32 vs autograd 1e-6 + 1e-4·‖g‖∞,
 against central differences (ε = 1e-6) 1e-7 + 1e-6·‖g‖∞.
 """
@@ -23,10 +23,16 @@ from dataclasses import asdict
 from typing import Any
 
 from manual_bptt.activations import ACTIVATIONS
-from manual_bptt.cases import Case, make_case
-from manual_bptt.commands import nonnegative_int, positive_float, positive_int
-from manual_bptt.compare import FINITE_DIFFERENCE, FLOAT32, Agreement, compare_grads, tolerance_for
-from manual_bptt.gradcheck import bptt_objective, central_differences, directional_check
+from manual_bptt.checking.cases import Case, make_case
+from manual_bptt.checking.compare import (
+    FINITE_DIFFERENCE,
+    FLOAT32,
+    Agreement,
+    compare_grads,
+    tolerance_for,
+)
+from manual_bptt.checking.gradcheck import bptt_objective, central_differences, directional_check
+from manual_bptt.cli.arguments import nonnegative_int, positive_float, positive_int
 from manual_bptt.progress import Progress
 
 DEFAULTS = {"T": 12, "N": 3, "D": 8, "H": 16, "K": 5}

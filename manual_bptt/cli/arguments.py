@@ -1,4 +1,4 @@
-"""Subcommands of ``bptt``: one module each, see manual_bptt/cli.py.
+"""Argument types shared by the subcommands of ``bptt`` (one module each in manual_bptt/cli/).
 
 The argument types below let argparse refuse a bad number with a one-line message
 (``bptt check: error: argument --chunk: must be an integer ≥ 1; got 0``) before any

@@ -16,8 +16,8 @@ import sys
 from typing import Any
 
 import manual_bptt
-from manual_bptt.cases import make_case
-from manual_bptt.gradcheck import bptt_objective, step_size_errors
+from manual_bptt.checking.cases import make_case
+from manual_bptt.checking.gradcheck import bptt_objective, step_size_errors
 
 
 def register(sub: Any) -> None:
@@ -38,7 +38,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from manual_bptt.plots import epsilon_plot, png_path
+    from manual_bptt.cli.plots import epsilon_plot, png_path
 
     try:
         png_path(args.out)

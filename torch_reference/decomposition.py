@@ -1,4 +1,4 @@
-"""Per-(loss, step) contributions by autograd: the twin of manual_bptt/contributions.py.
+"""Per-(loss, step) contributions by autograd: the twin of manual_bptt/vanishing/decomposition.py.
 
 Independent of the manual code: θ is given one copy per step, θ_k, each used at its own
 step only, so ∂E_t/∂θ_k (one autograd call per loss) is exactly the part of ∂E_t/∂θ
@@ -8,18 +8,21 @@ each loss E_t is recomputed from the state entering its first reachable step.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
-from manual_bptt.inputs import Batch, prepare
+from manual_bptt.inputs import Batch, Options, prepare
 from manual_bptt.params import Params
 from torch_reference.activations import ACTIVATIONS
 from torch_reference.backward import make_leaves
-from torch_reference.loss import step_loss
+from torch_reference.crossentropy import step_loss
 from torch_reference.network import Leaves, logits, step
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 
 def first_step_reached(t: int, batch: Batch) -> int:
@@ -38,18 +41,10 @@ def contributions(
     y: ArrayLike,
     *,
     param: str = "U",
-    h0: ArrayLike | None = None,
-    mask: ArrayLike | None = None,
-    activation: str = "tanh",
-    truncate: int | None = None,
-    chunk: int | None = None,
-    reduction: str = "sum",
+    **options: Unpack[Options],
 ) -> np.ndarray:
     """Same arguments, shapes and meaning as manual_bptt.contributions."""
-    batch = prepare(
-        params, x, y, h0=h0, mask=mask, activation=activation,
-        truncate=truncate, chunk=chunk, reduction=reduction,
-    )  # fmt: skip
+    batch = prepare(params, x, y, **options)
     if param == "x" and batch.tokens:
         raise ValueError('param="x" needs float inputs; token ids have no gradient')
     T = batch.T

@@ -4,10 +4,10 @@ Every class or function here except :class:`TutorialRNN` is deliberately WRONG, 
 small, realistic slip said in its docstring. ``bptt verify`` catches each of them and
 shrinks it to a small counterexample (tests/test_gallery.py proves it):
 
-    bptt verify manual_bptt.gallery:ForgetsTanhDerivative --style tutorial
+    bptt verify manual_bptt.checking.gallery:ForgetsTanhDerivative --style tutorial
 
 The tutorial-style classes share the classic tutorial's interface (see
-manual_bptt/verify.py): ``Cls(word_dim, hidden_dim, bptt_truncate)``, U (H, D),
+manual_bptt/checking/verify.py): ``Cls(word_dim, hidden_dim, bptt_truncate)``, U (H, D),
 V (D, H), W (H, H), ``bptt(x, y) -> [dU, dV, dW]`` for one sequence of token ids.
 The project-style functions have manual_bptt.bptt's signature.
 """
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from manual_bptt.backward import grad_U
+from manual_bptt.crossentropy import loss_and_dlogits
 from manual_bptt.inputs import Batch, prepare
-from manual_bptt.loss import loss_and_dlogits
 from manual_bptt.network import Cache, rows_matmul, run_forward
 from manual_bptt.params import Params
 from manual_bptt.result import BPTTResult

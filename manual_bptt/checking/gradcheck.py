@@ -22,18 +22,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from manual_bptt.compare import FINITE_DIFFERENCE, Agreement, Tolerance, compare_grads
-from manual_bptt.inputs import prepare
-from manual_bptt.loss import log_softmax, nll
+from manual_bptt.checking.compare import FINITE_DIFFERENCE, Agreement, Tolerance, compare_grads
+from manual_bptt.crossentropy import log_softmax, nll
+from manual_bptt.inputs import Options, prepare
 from manual_bptt.naive import first_reachable_step
 from manual_bptt.network import run_forward
 from manual_bptt.params import PARAM_NAMES, Params
 from manual_bptt.progress import Progress
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 Arrays = Mapping[str, NDArray[Any]]
 Objective = Callable[[Arrays], float | complex]
@@ -193,13 +196,7 @@ def bptt_objective(
     params: Params,
     x: Any,
     y: Any,
-    *,
-    h0: Any = None,
-    mask: Any = None,
-    activation: str = "tanh",
-    truncate: int | None = None,
-    chunk: int | None = None,
-    reduction: str = "sum",
+    **options: Unpack[Options],
 ) -> BPTTObjective:
     """The function whose exact gradient bptt computes, for the same arguments.
 
@@ -218,10 +215,7 @@ def bptt_objective(
     truncated gradient, so finite differences of f check it. Costs O(T·reach) steps
     per call: fine for the small problems one checks this way.
     """
-    batch = prepare(
-        params, x, y, h0=h0, mask=mask, activation=activation,
-        truncate=truncate, chunk=chunk, reduction=reduction,
-    )  # fmt: skip
+    batch = prepare(params, x, y, **options)
     arrays: dict[str, NDArray[Any]] = {
         k: np.array(v, dtype=np.float64) for k, v in params.as_dict().items()
     }

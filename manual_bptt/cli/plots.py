@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from manual_bptt.gradcheck import StepSizeErrors
+from manual_bptt.checking.gradcheck import StepSizeErrors
 
 if TYPE_CHECKING:
-    from manual_bptt.vanishing import Regime
+    from manual_bptt.vanishing.study import Regime
 
 MISSING_MATPLOTLIB = (
     "plots need matplotlib, which is an optional extra: "

@@ -64,7 +64,7 @@ class Case:
     def reproduction(self) -> str:
         """A line of Python that rebuilds this case."""
         args = ", ".join(f"{k}={v!r}" for k, v in self.recipe.items())
-        return f"from manual_bptt.cases import make_case; case = make_case({args})"
+        return f"from manual_bptt.checking.cases import make_case; case = make_case({args})"
 
 
 def make_case(

@@ -53,10 +53,11 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from manual_bptt import plots, vanishing
-    from manual_bptt.contributions import contribution_norms
-    from manual_bptt.jacobians import sigma_max
+    from manual_bptt.cli import plots
     from manual_bptt.progress import Progress
+    from manual_bptt.vanishing import study as vanishing
+    from manual_bptt.vanishing.decomposition import contribution_norms
+    from manual_bptt.vanishing.jacobians import sigma_max
 
     if not 2 <= args.T <= MAX_T:
         raise SystemExit(f"bptt vanishing: --T must be between 2 and {MAX_T}; got {args.T}")
@@ -144,7 +145,7 @@ def _report(args: argparse.Namespace, norms: np.ndarray, sigma: float, regimes: 
 
 
 def _gamma_table() -> str:
-    from manual_bptt.jacobians import critical_sigma
+    from manual_bptt.vanishing.jacobians import critical_sigma
 
     rows = [[a, f"{1 / critical_sigma(a):g}", f"{critical_sigma(a):g}"]
             for a in ("tanh", "sigmoid", "relu")]  # fmt: skip
@@ -217,7 +218,7 @@ def _example_section(example: Any) -> list[str]:
 
 
 def _experiment_section(seed: int) -> list[str]:
-    from manual_bptt.experiment import Task, run_experiment, table
+    from manual_bptt.vanishing.experiment import Task, run_experiment, table
 
     task = Task(seed=seed)
     start = time.perf_counter()
