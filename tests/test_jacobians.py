@@ -22,8 +22,7 @@ from manual_bptt.vanishing.jacobians import (
 )
 from manual_bptt.vanishing.study import regimes, with_sigma
 from torch_reference.activations import ACTIVATIONS
-from torch_reference.backward import make_leaves
-from torch_reference.network import step
+from torch_reference.network import make_leaves, step
 
 
 def torch_jacobian(case: Case, t: int, k: int) -> np.ndarray:

@@ -13,34 +13,15 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
-from manual_bptt.inputs import Batch, Options, prepare
+from manual_bptt.inputs import Options, prepare
 from manual_bptt.params import Params
 from manual_bptt.result import BPTTResult
 from torch_reference.activations import ACTIVATIONS
-from torch_reference.network import Leaves
+from torch_reference.network import make_leaves
 from torch_reference.truncation import chunked_loss, window_loss
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
-
-
-def _leaf(arr: np.ndarray) -> torch.Tensor:
-    # torch.tensor copies, so autograd never shares memory with the caller's array.
-    return torch.tensor(arr, requires_grad=True)
-
-
-def make_leaves(params: Params, batch: Batch) -> Leaves:
-    """Copy the parameters, h0 and float x into fresh tensors that require grad."""
-    return Leaves(
-        U=_leaf(params.U),
-        W=_leaf(params.W),
-        V=_leaf(params.V),
-        b=_leaf(params.b),
-        c=_leaf(params.c),
-        h0=_leaf(batch.h0),
-        x=None if batch.tokens else _leaf(batch.x),
-        tokens=torch.tensor(batch.x, dtype=torch.long) if batch.tokens else None,
-    )
 
 
 def bptt(

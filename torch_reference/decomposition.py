@@ -17,9 +17,8 @@ from numpy.typing import ArrayLike
 from manual_bptt.inputs import Batch, Options, prepare
 from manual_bptt.params import Params
 from torch_reference.activations import ACTIVATIONS
-from torch_reference.backward import make_leaves
 from torch_reference.crossentropy import step_loss
-from torch_reference.network import Leaves, logits, step
+from torch_reference.network import Leaves, logits, make_leaves, step
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack

@@ -9,7 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
+
+from manual_bptt.inputs import Batch
+from manual_bptt.params import Params
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,25 @@ class Leaves:
     h0: torch.Tensor
     x: torch.Tensor | None
     tokens: torch.Tensor | None
+
+
+def _leaf(arr: np.ndarray) -> torch.Tensor:
+    # torch.tensor copies, so autograd never shares memory with the caller's array.
+    return torch.tensor(arr, requires_grad=True)
+
+
+def make_leaves(params: Params, batch: Batch) -> Leaves:
+    """Copy the parameters, h0 and float x into fresh tensors that require grad."""
+    return Leaves(
+        U=_leaf(params.U),
+        W=_leaf(params.W),
+        V=_leaf(params.V),
+        b=_leaf(params.b),
+        c=_leaf(params.c),
+        h0=_leaf(batch.h0),
+        x=None if batch.tokens else _leaf(batch.x),
+        tokens=torch.tensor(batch.x, dtype=torch.long) if batch.tokens else None,
+    )
 
 
 def step(
