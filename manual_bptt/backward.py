@@ -35,10 +35,8 @@ def grad_U(batch: Batch, delta: Array, D: int) -> Array:
 
     For token ids x_t is one-hot, so Δ_t is added to column x_t: one scatter-add over
     all (step, sequence) pairs (np.add.at adds repeated columns, where plain indexing
-    would keep only the last). The sum is built as ∂L/∂Uᵀ (D, H), one contiguous row
-    per token, and returned as its transpose (an F-ordered (H, D) view): the scatter
-    then touches one row per token instead of one cache line in each of H rows, which
-    at the tutorial's vocabulary of 8000 saves faulting in the whole fresh array.
+    would keep only the last). The sum is built as ∂L/∂Uᵀ (D, H), one row per token,
+    and returned as its transpose, an F-ordered (H, D) view (docs/performance.md: why).
     """
     if not batch.tokens:
         return _rows(delta).T @ _rows(batch.x)
@@ -62,15 +60,15 @@ def backward(params: Params, batch: Batch, cache: Cache, dO: Array) -> dict[str,
     g = rows_matmul(dO, params.V)  # Vᵀ ∂L/∂o_t for every t: (T, N, H), our own array
     delta = deltas(g, cache.dphi, params.W, batch.truncate, batch.chunk, overwrite_g=True)
     grads = {
-        "U": grad_U(batch, delta, params.D),
-        "W": _rows(delta).T @ _rows(cache.h_prev),
-        "V": _rows(dO).T @ _rows(cache.h),
-        "b": delta.sum(axis=(0, 1)),
-        "c": dO.sum(axis=(0, 1)),
-        "h0": delta[0] @ params.W,
+        "U": grad_U(batch, delta, params.D),  # (10) Σ_t Δ_t x_tᵀ
+        "W": _rows(delta).T @ _rows(cache.h_prev),  # (11) Σ_t Δ_t h_{t−1}ᵀ
+        "V": _rows(dO).T @ _rows(cache.h),  # (8) Σ_t ∂L/∂o_t h_tᵀ
+        "b": delta.sum(axis=(0, 1)),  # (11) Σ_t Δ_t
+        "c": dO.sum(axis=(0, 1)),  # (9) Σ_t ∂L/∂o_t
+        "h0": delta[0] @ params.W,  # (12) Wᵀ Δ_0
     }
     if not batch.tokens:
-        grads["x"] = rows_matmul(delta, params.U)
+        grads["x"] = rows_matmul(delta, params.U)  # (12) ∂L/∂x_t = Uᵀ Δ_t
     return grads
 
 

@@ -47,7 +47,7 @@ def loss_and_dlogits(
     where s = ``scale`` is 1 for reduction="sum" and 1/Σm for "mean".
     Returns (L as a float, ∂L/∂o of shape (T, N, K) in o's dtype). ∂L/∂o is a new
     array unless ``out`` is given: ``out=o`` writes it over the logits (bptt does so,
-    as nothing needs o afterwards, which saves a (T, N, K) array and its page faults).
+    as nothing needs o afterwards, which saves a (T, N, K) array).
 
     The same numbers as :func:`log_softmax` and :func:`nll`, in fewer passes over the
     (T, N, K) array: log ŷ_t[y] = (o_t[y] − max o_t) − log Σ exp(o_t − max o_t), and

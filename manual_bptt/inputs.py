@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from manual_bptt.activations import Activation, get_activation
+from manual_bptt.arraychecks import first_index, first_non_finite, is_integer
 from manual_bptt.params import COMPLEX_DTYPE, Params
 
 REDUCTIONS = ("sum", "mean")
@@ -105,8 +106,8 @@ def _array(name: str, value: object) -> np.ndarray:
 
 
 def _check_finite(name: str, arr: np.ndarray) -> None:
-    if not np.all(np.isfinite(arr)):
-        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+    bad = first_non_finite(arr)
+    if bad is not None:
         raise ValueError(f"{name} must be finite; entry {bad} is {arr[bad]}")
 
 
@@ -117,7 +118,7 @@ def _is_int(arr: np.ndarray) -> bool:
 def _check_range(name: str, arr: np.ndarray, upper: int, letter: str) -> None:
     if arr.size and (arr.min() < 0 or arr.max() >= upper):
         bad_mask = (arr < 0) | (arr >= upper)
-        bad = tuple(int(i) for i in np.argwhere(bad_mask)[0])
+        bad = first_index(bad_mask)
         raise ValueError(
             f"{name} must hold integers in [0, {letter}) = [0, {upper}); entry {bad} is {arr[bad]}"
         )
@@ -213,7 +214,7 @@ def _prepare_mask(params: Params, mask: object, T: int, N: int, batched: bool) -
     if not (arr.dtype == np.bool_ or _is_int(arr) or np.issubdtype(arr.dtype, np.floating)):
         raise TypeError(f"mask must be bool or 0/1 numbers; got dtype {arr.dtype}")
     if not np.all((arr == 0) | (arr == 1)):
-        bad = tuple(int(i) for i in np.argwhere((arr != 0) & (arr != 1))[0])
+        bad = first_index((arr != 0) & (arr != 1))
         raise ValueError(f"mask must hold only 0 and 1; entry {bad} is {arr[bad]}")
     out = arr.astype(params.dtype)
     return out if batched else out[:, None]
@@ -222,7 +223,7 @@ def _prepare_mask(params: Params, mask: object, T: int, N: int, batched: bool) -
 def _check_count(name: str, value: object, least: int) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+    if not is_integer(value):
         raise TypeError(f"{name} must be an integer or None; got {type(value).__name__} {value!r}")
     k = int(value)
     if k < least:

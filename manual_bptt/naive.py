@@ -42,15 +42,15 @@ def _one_sequence(params: Params, batch: Batch, n: int, grads: dict[str, np.ndar
         # U x_t: a column of U for a token id, a matrix-vector product otherwise.
         return U[:, batch.x[t, n]] if batch.tokens else U @ batch.x[t, n]
 
-    # Forward: (1)–(4), keeping h_{−1} … h_{T−1} (s[t + 1] = h_t) and a_t.
-    s = [batch.h0[n]]
+    # Forward: (1)–(4), keeping h_{−1} … h_{T−1} (states[t + 1] = h_t) and a_t.
+    states = [batch.h0[n]]
     a = []
     for t in range(T):
-        a.append(b + W @ s[t] + input_column(t))  # (1)
-        s.append(act.phi(a[t]))  # (2)
+        a.append(b + W @ states[t] + input_column(t))  # (1)
+        states.append(act.phi(a[t]))  # (2)
     loss = 0.0
     for t in range(T - 1, -1, -1):
-        o = c + V @ s[t + 1]  # (3)
+        o = c + V @ states[t + 1]  # (3)
         # (4) log ŷ_t = o_t − max − log Σ exp(o_t − max): stable for logits of ±1e4,
         # where ŷ itself can underflow to 0 and log ŷ would be −inf.
         log_y_hat = o - o.max() - np.log(np.exp(o - o.max()).sum())
@@ -62,12 +62,12 @@ def _one_sequence(params: Params, batch: Batch, n: int, grads: dict[str, np.ndar
         delta_o = y_hat.copy()
         delta_o[batch.y[t, n]] -= 1.0
         delta_o *= scale * m
-        grads["V"] += np.outer(delta_o, s[t + 1])  # (8), += because V is used at every t
+        grads["V"] += np.outer(delta_o, states[t + 1])  # (8), += because V is used at every t
         grads["c"] += delta_o  # (9)
         # δ^{(t)}_t = Vᵀ ∂E_t/∂o_t ⊙ φ'(a_t), then back one step at a time.
-        delta = (V.T @ delta_o) * act.dphi(a[t], s[t + 1])
+        delta = (V.T @ delta_o) * act.dphi(a[t], states[t + 1])
         for k in range(t, first_reachable_step(t, batch) - 1, -1):
-            grads["W"] += np.outer(delta, s[k])  # (11), s[k] is h_{k−1}
+            grads["W"] += np.outer(delta, states[k])  # (11), states[k] is h_{k−1}
             grads["b"] += delta
             if batch.tokens:
                 grads["U"][:, batch.x[k, n]] += delta  # (10), one-hot x_k
@@ -77,7 +77,7 @@ def _one_sequence(params: Params, batch: Batch, n: int, grads: dict[str, np.ndar
             if k == 0:
                 grads["h0"][n] += W.T @ delta  # (12), the window reached h_{−1}
             else:
-                delta = (W.T @ delta) * act.dphi(a[k - 1], s[k])  # (7) one step back
+                delta = (W.T @ delta) * act.dphi(a[k - 1], states[k])  # (7) one step back
     return loss
 
 

@@ -56,14 +56,13 @@ def rows_matmul(stacked: NDArray, matrix: NDArray) -> NDArray:
     """(T, N, A) @ (A, B) → (T, N, B) as one (T·N, A) @ (A, B) product.
 
     numpy's matmul on a 3-D array runs one small product per step; folding the steps
-    into rows gives the BLAS one large product instead, which is several times faster.
+    into rows gives the BLAS one large product instead.
     """
     T, N, A = stacked.shape
     return (stacked.reshape(T * N, A) @ matrix).reshape(T, N, matrix.shape[1])
 
 
-# How many numbers of a and h run_forward hands to φ' at once: 2^16, which in float64
-# is 512 KiB each, within a core's L2 cache on current CPUs.
+# How many numbers of a and h run_forward hands to φ' at once (docs/performance.md: why).
 DPHI_BLOCK = 1 << 16
 
 
@@ -79,10 +78,8 @@ def run_forward(
     """Equations (1)–(3) on checked, batched inputs; see :func:`forward` for shapes.
 
     φ'(a_t) is taken during the loop, for the last few steps at a time (about
-    DPHI_BLOCK numbers), while those a_t and h_t are still in the CPU's cache: cheaper
-    than one more pass over (T, N, H) arrays afterwards, and than one small call per
-    step when N·H is small. Unless ``keep_a``, φ'(a_t) is written over a_t, which
-    nothing needs after that.
+    DPHI_BLOCK numbers), rather than in one more pass over (T, N, H) arrays afterwards.
+    Unless ``keep_a``, φ'(a_t) is written over a_t, which nothing needs after that.
     """
     T, N = x.shape[0], x.shape[1]
     # (1) a_t = b + W h_{t−1} + U x_t: the U x_t + b part for all t in one product.
@@ -94,11 +91,8 @@ def run_forward(
     states[0] = h0
     dphi = np.empty_like(a) if keep_a else a
     block = max(1, DPHI_BLOCK // (N * params.H))  # steps per φ' call
-    # W h_{t−1} is computed as the row product h_{t−1} @ Wᵀ. With Wᵀ copied to C order
-    # (H² numbers, once) OpenBLAS runs its plain kernel instead of its transposed one:
-    # per step at N = 64, H = 1024, 10–15% (float64) and 30–50% (float32) faster on an
-    # AMD EPYC, 20–30% (float32) and within noise (float64) on an Intel Xeon.
-    # `python benchmarks/profile_bptt.py --products` shows both.
+    # W h_{t−1} as the row product h_{t−1} @ Wᵀ, with Wᵀ copied to C order once
+    # (docs/performance.md: why).
     WT = np.ascontiguousarray(params.W.T)
     recurrent = np.empty_like(a[0])  # W h_{t−1}, reused every step
     for t in range(T):

@@ -7,6 +7,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
+from manual_bptt.arraychecks import first_non_finite, is_integer
+
 PARAM_NAMES = ("U", "W", "V", "b", "c")
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # complex128 parameters are accepted for the complex-step derivative only: forward and
@@ -71,8 +73,8 @@ class Params:
             raise ValueError(f"D, H and K must be at least 1; got D={D}, H={H}, K={K}")
         for f in fields(self):
             value = getattr(self, f.name)
-            if not np.all(np.isfinite(value)):
-                bad = tuple(int(i) for i in np.argwhere(~np.isfinite(value))[0])
+            bad = first_non_finite(value)
+            if bad is not None:
                 raise ValueError(f"Params.{f.name} must be finite; entry {bad} is {value[bad]}")
 
     @property
@@ -128,7 +130,7 @@ def init_params(
     Returns Params with U (H, D), W (H, H), V (K, H), b (H,), c (K,) of ``dtype``.
     """
     for name, value in (("D", D), ("H", H), ("K", K)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        if not is_integer(value) or value < 1:
             raise ValueError(f"{name} must be an integer ≥ 1; got {value!r}")
     if scheme not in INIT_SCHEMES:
         raise ValueError(f"scheme must be one of {INIT_SCHEMES}; got {scheme!r}")

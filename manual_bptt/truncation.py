@@ -60,24 +60,24 @@ def deltas_window(
     """Δ for window truncation: the loss at step s reaches steps s, s−1, …, max(0, s−k).
 
     Δ_t = Σ_{s = t}^{min(t + k, T − 1)} δ^{(s)}_t, computed lag by lag. For lag
-    ℓ = s − t, let D^ℓ_t = δ^{(t+ℓ)}_t (the gradient of the loss ℓ steps later):
+    ℓ = s − t, let Λ^ℓ_t = δ^{(t+ℓ)}_t (the gradient of the loss ℓ steps later):
 
-        D^0_t = g_t ⊙ φ'(a_t),   D^ℓ_t = (Wᵀ D^{ℓ−1}_{t+1}) ⊙ φ'(a_t),   Δ = Σ_ℓ D^ℓ.
+        Λ^0_t = g_t ⊙ φ'(a_t),   Λ^ℓ_t = (Wᵀ Λ^{ℓ−1}_{t+1}) ⊙ φ'(a_t),   Δ = Σ_ℓ Λ^ℓ.
 
     Each lag is one matrix product over all steps and sequences at once, so the Python
     loop runs min(k, T − 1) times rather than once per (loss, step) pair; the naive
     double loop in naive.py computes the same thing and the tests check they agree.
     The lags take turns in two buffers, so no array is allocated per lag.
 
-    ``out`` may be g itself (Δ starts as D^0 = g ⊙ φ', written over g).
+    ``out`` may be g itself (Δ starts as Λ^0 = g ⊙ φ', written over g).
     """
     T, N, H = g.shape
-    total = np.multiply(g, dphi, out=out)  # Δ, so far D^0
-    lag_delta = total  # D^{ℓ−1}: read below before total changes
+    total = np.multiply(g, dphi, out=out)  # Δ, so far Λ^0
+    lag_delta = total  # Λ^{ℓ−1}: read below before total changes
     lags = min(truncate, T - 1)
     buffers = [np.empty((T - 1, N, H), dtype=g.dtype) for _ in range(min(lags, 2))]
     for lag in range(1, lags + 1):
-        # D^ℓ_t for t = 0 … T−1−ℓ comes from D^{ℓ−1}_{t+1}, t+1 = 1 … T−ℓ: one product
+        # Λ^ℓ_t for t = 0 … T−1−ℓ comes from Λ^{ℓ−1}_{t+1}, t+1 = 1 … T−ℓ: one product
         # over all (T−ℓ)·N rows.
         rows = (T - lag) * N
         nxt = buffers[(lag - 1) % 2][: T - lag]

@@ -15,7 +15,7 @@ from numpy.typing import ArrayLike
 
 from manual_bptt.inputs import Options, prepare
 from manual_bptt.params import Params
-from manual_bptt.result import BPTTResult
+from manual_bptt.result import GRAD_NAMES, BPTTResult
 from torch_reference.activations import ACTIVATIONS
 from torch_reference.network import make_leaves
 from torch_reference.truncation import chunked_loss, window_loss
@@ -48,7 +48,7 @@ def bptt(
     loss = total * batch.loss_scale
     loss.backward()
     grads = {}
-    for name in ("U", "W", "V", "b", "c", "h0", "x"):
+    for name in GRAD_NAMES:
         leaf = getattr(leaves, name)
         if leaf is None:
             continue

@@ -15,7 +15,7 @@ import torch
 from numpy.typing import ArrayLike
 
 from manual_bptt.inputs import Batch, Options, prepare
-from manual_bptt.params import Params
+from manual_bptt.params import PARAM_NAMES, Params
 from torch_reference.activations import ACTIVATIONS
 from torch_reference.crossentropy import step_loss
 from torch_reference.network import Leaves, logits, make_leaves, step
@@ -51,7 +51,7 @@ def contributions(
     phi = ACTIVATIONS[batch.activation.name]
     y_t = torch.tensor(batch.y, dtype=torch.long)
     mask_t = torch.tensor(batch.mask)
-    per_step = param in ("U", "W", "V", "b", "c")
+    per_step = param in PARAM_NAMES
     copies = (
         [getattr(base, param).detach().clone().requires_grad_() for _ in range(T)]
         if per_step

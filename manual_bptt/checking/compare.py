@@ -42,8 +42,10 @@ FLOAT64 = Tolerance(rtol=1e-10, atol=1e-12)
 
 # float32, only on the bounded domain of strategies.float32_cases (weight scale ≤ 1,
 # T ≤ 20): over 1,600 random cases the worst difference needed rtol 7.5e-6 beside
-# atol 1e-7 (7.3e-5 with no atol at all). Outside that domain long chains drift by
-# percents (DEVELOPERS' survey: 16% in dW at scale 3) and no bound is honest.
+# atol 1e-7 (7.3e-5 with no atol at all). The policy is stated for that domain only:
+# saturating and exploding chains lose float32 digits with T and scale, and
+# benchmarks/measure_tolerances.py's last row measures how many (float32 against
+# float64 at weight scales 2.5–3, T ≤ 40: 1.2e-5 of max(1, ‖g‖∞) over 200 cases).
 FLOAT32 = Tolerance(rtol=1e-4, atol=1e-6)
 
 # Central differences in float64 (ε = 1e-6: truncation O(ε²), round-off ≈ 1e-10·|L|)

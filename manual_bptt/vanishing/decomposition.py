@@ -8,7 +8,8 @@ which it was used; the [t, k] term is the part that enters through the use at st
     x:  Uᵀ δ^{(t)}_k = ∂E_t/∂x_k         h0: Wᵀ δ^{(t)}_0 (at k = 0 only)
 
 with δ^{(t)}_k = ∂E_t/∂a_k (truncation.py), zero where the truncation does not let
-loss t reach step k (the window t−k_trunc ≤ k ≤ t, or t's own chunk) and for k > t.
+loss t reach step k (outside its window when ``truncate`` is given, or outside its own
+chunk when ``chunk`` is) and for k > t.
 Summed over t and k these give the total (truncated) gradient, summed over n for the
 parameters. The sums over the batch are inside each term: [t, k] is one (H, D) array
 for U, not one per sequence.
@@ -31,11 +32,12 @@ from manual_bptt.inputs import Batch, Options, prepare
 from manual_bptt.naive import first_reachable_step
 from manual_bptt.network import Cache, rows_matmul, run_forward
 from manual_bptt.params import Params
+from manual_bptt.result import GRAD_NAMES
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-PARAMS = ("U", "W", "V", "b", "c", "h0", "x")
+PARAMS = GRAD_NAMES  # θ ∈ {U, W, V, b, c, h0, x}: every argument bptt differentiates
 Array = NDArray[np.floating]
 
 
@@ -53,11 +55,11 @@ def _setup(
 
 
 def lag_deltas(params: Params, batch: Batch, cache: Cache, dO: Array) -> Iterator[Array]:
-    """For lag ℓ = 0, 1, …: D^ℓ (T−ℓ, N, H) with D^ℓ[k] = δ^{(k+ℓ)}_k = ∂E_{k+ℓ}/∂a_k,
+    """For lag ℓ = 0, 1, …: Λ^ℓ (T−ℓ, N, H) with Λ^ℓ[k] = δ^{(k+ℓ)}_k = ∂E_{k+ℓ}/∂a_k,
     zero where loss k+ℓ may not reach step k. One product per lag over all steps."""
     T = batch.T
     reach = np.array([first_reachable_step(t, batch) for t in range(T)])
-    lag_delta = rows_matmul(dO, params.V) * cache.dphi  # D^0
+    lag_delta = rows_matmul(dO, params.V) * cache.dphi  # Λ^0
     for lag in range(T):
         if lag > 0:
             H = lag_delta.shape[-1]
@@ -114,17 +116,17 @@ def contributions(
         )
         return out
     z = _term_inputs(params, batch, cache, param)
-    for lag, D in enumerate(lag_deltas(params, batch, cache, dO)):
+    for lag, lagged in enumerate(lag_deltas(params, batch, cache, dO)):
         k = steps[: T - lag]
         if param == "b":
-            out[k + lag, k] = D.sum(axis=1)
+            out[k + lag, k] = lagged.sum(axis=1)
         elif param == "h0":
-            out[lag, 0] = D[0] @ params.W  # only step 0 passes into h0
+            out[lag, 0] = lagged[0] @ params.W  # only step 0 passes into h0
         elif param == "x":
-            out[k + lag, k] = D @ params.U
+            out[k + lag, k] = lagged @ params.U
         else:
             assert z is not None
-            out[k + lag, k] = np.einsum("knh,knd->khd", D, z[: T - lag])
+            out[k + lag, k] = np.einsum("knh,knd->khd", lagged, z[: T - lag])
     if param in ("x", "h0") and not batch.batched:
         return out[:, :, 0]  # (T, T, N = 1, ·) → (T, T, ·), like bptt's unbatched grads
     return out
@@ -186,17 +188,17 @@ def contribution_norms(
         z_s, z_scale = _scaled(z)
         z_gram = np.einsum("knd,kmd->knm", z_s, z_s)
     UUt = params.U @ params.U.T
-    for lag, D in enumerate(lag_deltas(params, batch, cache, dO)):
+    for lag, lagged in enumerate(lag_deltas(params, batch, cache, dO)):
         k = steps[: T - lag]
-        D_s, scale = _scaled(D)
+        lagged_s, scale = _scaled(lagged)
         if param == "h0":  # only step 0 passes into h0: [lag, 0] = Wᵀ δ^{(lag)}_0
-            g, g_scale = _scaled((D_s[0] @ params.W)[None])
+            g, g_scale = _scaled((lagged_s[0] @ params.W)[None])
             norms[lag, 0] = scale[0] * g_scale[0] * float(np.sqrt(np.sum(g * g)))
             continue
         if param == "x":  # ‖Uᵀδ‖² = δᵀ (U Uᵀ) δ, summed over the batch
-            squared = np.einsum("knh,knh->k", D_s @ UUt, D_s)
+            squared = np.einsum("knh,knh->k", lagged_s @ UUt, lagged_s)
         else:
-            gram = np.einsum("knh,kmh->knm", D_s, D_s)
+            gram = np.einsum("knh,kmh->knm", lagged_s, lagged_s)
             squared = (
                 (gram * z_gram[: T - lag]).sum(axis=(1, 2))
                 if z_gram is not None

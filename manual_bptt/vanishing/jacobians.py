@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from manual_bptt.activations import get_activation
+from manual_bptt.arraychecks import is_integer
 from manual_bptt.inputs import prepare_inputs
 from manual_bptt.network import run_forward
 from manual_bptt.params import Params
@@ -31,7 +32,7 @@ def _sequence_dphi(
     act = get_activation(activation)
     xb, h0b, tokens, _ = prepare_inputs(params, x, h0=h0)
     N = xb.shape[1]
-    if isinstance(n, bool) or not isinstance(n, int | np.integer) or not 0 <= n < N:
+    if not is_integer(n) or not 0 <= n < N:
         raise ValueError(f"n must index a sequence in [0, N) = [0, {N}); got {n!r}")
     return run_forward(params, xb, h0b, tokens, act).dphi[:, n]
 
@@ -78,7 +79,7 @@ def jacobian_row(
     dphi = _sequence_dphi(params, x, h0, activation, n)
     T, H = dphi.shape
     t = T - 1 if t is None else t
-    if isinstance(t, bool) or not isinstance(t, int | np.integer) or not 0 <= t < T:
+    if not is_integer(t) or not 0 <= t < T:
         raise ValueError(f"t must be a step in [0, T) = [0, {T}); got {t!r}")
     R = np.zeros((T, H, H), dtype=params.dtype)
     R[t] = np.eye(H)
