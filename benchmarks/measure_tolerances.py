@@ -46,22 +46,22 @@ def worst_over(strategy, reference, examples: int) -> tuple[float, str, int]:
 
 def against_twin(case: Case) -> tuple[dict, dict]:
     """(manual's gradients, the twin's) for one case."""
-    manual = manual_bptt.bptt(case.params, case.x, case.y, **case.kwargs())
-    return manual.grads, torch_reference.bptt(case.params, case.x, case.y, **case.kwargs()).grads
+    manual = case.call(manual_bptt.bptt)
+    return manual.grads, case.call(torch_reference.bptt).grads
 
 
 def against_central_differences(case: Case) -> tuple[dict, dict]:
     """(manual's gradients, central differences of the same objective) for one case."""
-    manual = manual_bptt.bptt(case.params, case.x, case.y, **case.kwargs())
-    objective = bptt_objective(case.params, case.x, case.y, **case.kwargs())
+    manual = case.call(manual_bptt.bptt)
+    objective = case.call(bptt_objective)
     return objective.batched_grads(manual.grads), central_differences(objective.f, objective.arrays)
 
 
 def against_float64(case: Case) -> tuple[dict, dict]:
     """(manual's float32 gradients, manual's float64 gradients of the same problem)."""
-    manual = manual_bptt.bptt(case.params, case.x, case.y, **case.kwargs())
+    manual = case.call(manual_bptt.bptt)
     wide = make_case(**{**case.recipe, "dtype": "float64"})
-    return manual.grads, manual_bptt.bptt(wide.params, wide.x, wide.y, **wide.kwargs()).grads
+    return manual.grads, wide.call(manual_bptt.bptt).grads
 
 
 def main() -> None:

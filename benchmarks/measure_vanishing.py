@@ -53,10 +53,8 @@ def worst_contributions(strategy, names: tuple[str, ...], blockwise: bool, examp
         for param in names:
             if param == "x" and np.issubdtype(case.x.dtype, np.integer):
                 continue
-            a = contributions(case.params, case.x, case.y, param=param, **case.kwargs())
-            e = torch_reference.contributions(
-                case.params, case.x, case.y, param=param, **case.kwargs()
-            )
+            a = case.call(contributions, param=param)
+            e = case.call(torch_reference.contributions, param=param)
             worst["arrays"] += 1
             T = case.T
             if blockwise:

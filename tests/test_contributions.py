@@ -42,20 +42,16 @@ def params_for(case: Case, names: tuple[str, ...] = PARAMS) -> list[str]:
 @given(small, st.data())
 def test_contributions_equal_autograd_per_step_copies(case: Case, data: st.DataObject) -> None:
     param = data.draw(st.sampled_from(params_for(case)), label="param")
-    mine = contributions(case.params, case.x, case.y, param=param, **case.kwargs())
-    theirs = torch_reference.contributions(
-        case.params, case.x, case.y, param=param, **case.kwargs()
-    )
+    mine = case.call(contributions, param=param)
+    theirs = case.call(torch_reference.contributions, param=param)
     assert_grads_close({param: mine}, {param: theirs}, FLOAT64, case.describe())
 
 
 @given(one_sequence, st.data())
 def test_every_block_down_to_the_smallest_equals_autograd(case: Case, data: st.DataObject) -> None:
     param = data.draw(st.sampled_from(BLOCKWISE_PARAMS), label="param")
-    mine = contributions(case.params, case.x, case.y, param=param, **case.kwargs())
-    theirs = torch_reference.contributions(
-        case.params, case.x, case.y, param=param, **case.kwargs()
-    )
+    mine = case.call(contributions, param=param)
+    theirs = case.call(torch_reference.contributions, param=param)
     T = case.T
     mine, theirs = mine.reshape(T, T, -1), theirs.reshape(T, T, -1)
     for t in range(T):
@@ -68,10 +64,10 @@ def test_every_block_down_to_the_smallest_equals_autograd(case: Case, data: st.D
 @given(small)
 def test_contributions_sum_to_the_total_truncated_gradient(case: Case) -> None:
     before = {k: v.copy() for k, v in case.params.as_dict().items()}
-    total = manual_bptt.bptt(case.params, case.x, case.y, **case.kwargs()).grads
+    total = case.call(manual_bptt.bptt).grads
     summed = {}
     for param in params_for(case):
-        parts = contributions(case.params, case.x, case.y, param=param, **case.kwargs())
+        parts = case.call(contributions, param=param)
         # For x, [t, k] is ∂E_t/∂x_k: summed over the losses t it is ∂L/∂x_k.
         summed[param] = parts.sum(axis=0) if param == "x" else parts.sum(axis=(0, 1))
         assert not np.any(np.triu(parts.reshape(case.T, case.T, -1).any(-1), 1)), "k > t"
@@ -83,15 +79,15 @@ def test_contributions_sum_to_the_total_truncated_gradient(case: Case) -> None:
 @given(small, st.data())
 def test_norms_only_form_equals_norms_of_the_full_form(case: Case, data: st.DataObject) -> None:
     param = data.draw(st.sampled_from(params_for(case)), label="param")
-    full = contributions(case.params, case.x, case.y, param=param, **case.kwargs())
+    full = case.call(contributions, param=param)
     expected = np.linalg.norm(full.reshape(case.T, case.T, -1), axis=-1)
-    got = contribution_norms(case.params, case.x, case.y, param=param, **case.kwargs())
+    got = case.call(contribution_norms, param=param)
     assert_grads_close({param: got}, {param: expected}, FLOAT64, case.describe())
 
 
 def test_window_truncation_keeps_exactly_the_band() -> None:
     case = make_case(T=9, N=2, D=3, H=4, K=3, seed=4, truncate=2)
-    norms = contribution_norms(case.params, case.x, case.y, param="W", **case.kwargs())
+    norms = case.call(contribution_norms, param="W")
     t, k = np.indices(norms.shape)
     assert np.all(norms[(k > t) | (k < t - 2)] == 0)
     assert np.all(norms[(k <= t) & (k >= t - 2) & (k > 0)] > 0)  # W h_{−1} = 0 at k = 0
@@ -99,7 +95,7 @@ def test_window_truncation_keeps_exactly_the_band() -> None:
 
 def test_chunked_truncation_keeps_exactly_the_blocks_of_its_chunks() -> None:
     case = make_case(T=10, N=2, D=3, H=4, K=3, seed=5, chunk=4)
-    norms = contribution_norms(case.params, case.x, case.y, param="U", **case.kwargs())
+    norms = case.call(contribution_norms, param="U")
     t, k = np.indices(norms.shape)
     same_chunk = (t // 4 == k // 4) & (k <= t)
     assert np.all(norms[~same_chunk] == 0)

@@ -27,8 +27,8 @@ small_cases = cases(max_T=6, max_N=2, max_dim=4, max_scale=2.0)
 
 
 def objective_and_grads(case: Case):
-    result = manual_bptt.bptt(case.params, case.x, case.y, **case.kwargs())
-    objective = bptt_objective(case.params, case.x, case.y, **case.kwargs())
+    result = case.call(manual_bptt.bptt)
+    objective = case.call(bptt_objective)
     return objective, objective.batched_grads(result.grads), result
 
 

@@ -44,7 +44,7 @@ def torch_jacobian(case: Case, t: int, k: int) -> np.ndarray:
     return torch.autograd.functional.jacobian(h_t_from_h_k, h[0].detach()).numpy()
 
 
-@given(cases(max_T=6, max_N=2, max_dim=5, tokens=False, batched=True, truncation=False,
+@given(cases(max_T=6, max_N=2, max_dim=5, tokens=False, batched=True, modes=("full",),
              activations=("tanh", "sigmoid", "relu", "identity")))  # fmt: skip
 def test_hidden_jacobians_equal_autograd(case: Case) -> None:
     J = hidden_jacobians(case.params, case.x, h0=case.h0, activation=case.activation)
@@ -55,7 +55,7 @@ def test_hidden_jacobians_equal_autograd(case: Case) -> None:
             assert_grads_close({f"J[{t},{k}]": J[t, k]}, {f"J[{t},{k}]": expected}, FLOAT64)
 
 
-@given(cases(max_T=10, max_N=2, max_dim=6, truncation=False))
+@given(cases(max_T=10, max_N=2, max_dim=6, modes=("full",)))
 def test_spectral_norms_never_exceed_the_product_bound(case: Case) -> None:
     kw = {"h0": case.h0, "activation": case.activation}
     norms = spectral_norms(hidden_jacobians(case.params, case.x, **kw))
@@ -88,7 +88,7 @@ def test_above_the_critical_sigma_is_necessary_but_not_sufficient_to_explode() -
     assert saturated < 1e-5
 
 
-@given(cases(max_T=8, max_N=3, max_dim=5, truncation=False, batched=True), st.data())
+@given(cases(max_T=8, max_N=3, max_dim=5, modes=("full",), batched=True), st.data())
 def test_one_row_equals_that_row_of_the_full_jacobian_table(
     case: Case, data: st.DataObject
 ) -> None:

@@ -18,15 +18,15 @@ from manual_bptt.checking.strategies import cases, float32_cases
 
 @given(cases(max_T=20))
 def test_vectorised_equals_naive_loops(case: Case) -> None:
-    fast = manual_bptt.bptt(case.params, case.x, case.y, **case.kwargs())
-    slow = manual_bptt.naive_bptt(case.params, case.x, case.y, **case.kwargs())
+    fast = case.call(manual_bptt.bptt)
+    slow = case.call(manual_bptt.naive_bptt)
     assert abs(fast.loss - slow.loss) <= FLOAT64.atol + FLOAT64.rtol * abs(slow.loss)
     assert_grads_close(fast.grads, slow.grads, FLOAT64, case.reproduction())
 
 
 @given(float32_cases(max_T=12))
 def test_vectorised_equals_naive_loops_float32(case: Case) -> None:
-    fast = manual_bptt.bptt(case.params, case.x, case.y, **case.kwargs())
-    slow = manual_bptt.naive_bptt(case.params, case.x, case.y, **case.kwargs())
+    fast = case.call(manual_bptt.bptt)
+    slow = case.call(manual_bptt.naive_bptt)
     assert all(g.dtype == case.params.dtype for g in slow.grads.values())
     assert_grads_close(fast.grads, slow.grads, FLOAT32, case.reproduction())

@@ -21,8 +21,8 @@ from manual_bptt.checking.strategies import cases, float32_cases
 
 
 def assert_agree(case: Case, tol: Tolerance) -> None:
-    manual = manual_bptt.bptt(case.params, case.x, case.y, **case.kwargs())
-    twin = torch_reference.bptt(case.params, case.x, case.y, **case.kwargs())
+    manual = case.call(manual_bptt.bptt)
+    twin = case.call(torch_reference.bptt)
     context = f"manual vs autograd for {case.reproduction()}"
     assert math.isfinite(manual.loss), context
     assert math.isclose(manual.loss, twin.loss, rel_tol=tol.rtol, abs_tol=tol.atol), (

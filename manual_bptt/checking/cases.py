@@ -6,13 +6,16 @@ build their problems here, so that any case can be rebuilt from one line of Pyth
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
 from manual_bptt.params import Params, init_params
+
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,11 @@ class Case:
     chunk: int | None
     reduction: str
     recipe: dict[str, Any] = field(repr=False)
+
+    def call(self, face: Callable[..., R], **changes: Any) -> R:
+        """``face(params, x, y, **options)`` on this case, with ``changes`` to the options:
+        how every test and tool runs a bptt-shaped function on a case."""
+        return face(self.params, self.x, self.y, **{**self.kwargs(), **changes})
 
     def kwargs(self) -> dict[str, Any]:
         """The keyword arguments of ``bptt`` after (params, x, y)."""

@@ -18,6 +18,9 @@ from hypothesis import strategies as st
 from manual_bptt.activations import ACTIVATIONS
 from manual_bptt.checking.cases import Case, make_case
 
+# Full BPTT, window truncation, chunked truncation.
+MODES = ("full", "truncate", "chunk")
+
 
 @st.composite
 def cases(
@@ -30,7 +33,7 @@ def cases(
     min_scale: float = 1e-3,
     max_scale: float = 4.0,
     activations: tuple[str, ...] = tuple(ACTIVATIONS),
-    truncation: bool = True,
+    modes: tuple[str, ...] = MODES,
     min_T: int = 1,
     batched: bool | None = None,
     tokens: bool | None = None,
@@ -41,7 +44,8 @@ def cases(
     T in [min_T, max_T]; N in [1, max_N]; D, H, K in [1, max_dim]; weight scale in
     [min_scale, max_scale] (1 is the usual initialisation, 4 saturates tanh and
     explodes relu); float or token inputs, batched or not; h0 and mask given or not;
-    reduction; and full BPTT, truncate in [0, T+2] or chunk in [1, T+2].
+    reduction; and, among ``modes``, full BPTT ("full"), truncate in [0, T+2]
+    ("truncate") or chunk in [1, T+2] ("chunk").
     ``batched``, ``tokens`` and ``with_mask`` fix that choice when not None (cheaper
     than filtering, which Hypothesis's health checks rightly dislike).
     """
@@ -53,7 +57,9 @@ def cases(
     batched = choose(batched, "batched")
     N = draw(st.integers(1, max_N), label="N") if batched else 1
     D, H, K = (draw(st.integers(1, max_dim), label=name) for name in "DHK")
-    mode = draw(st.sampled_from(["full", "truncate", "chunk"] if truncation else ["full"]))
+    if not modes or set(modes) - set(MODES):
+        raise ValueError(f"modes must be a non-empty subset of {MODES}; got {modes!r}")
+    mode = draw(st.sampled_from(modes), label="mode")
     truncate = draw(st.integers(0, T + 2), label="truncate") if mode == "truncate" else None
     chunk = draw(st.integers(1, T + 2), label="chunk") if mode == "chunk" else None
     return make_case(

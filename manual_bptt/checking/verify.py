@@ -111,13 +111,13 @@ def load(spec: str) -> Any:
 def _expected(case: Case) -> dict[str, np.ndarray]:
     import torch_reference
 
-    return dict(torch_reference.bptt(case.params, case.x, case.y, **case.kwargs()).grads)
+    return dict(case.call(torch_reference.bptt).grads)
 
 
 def _call_project(target: Callable[..., Any], case: Case) -> tuple[dict, list[str]]:
     """Run a project-style target; return its grads and what it changed."""
     before = copy.deepcopy(case)
-    result = target(case.params, case.x, case.y, **case.kwargs())
+    result = case.call(target)
     changed = [
         name
         for name in ("x", "y", "h0", "mask")

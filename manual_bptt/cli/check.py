@@ -100,8 +100,8 @@ def check_case(case: Case, fd: str = "full", bar: Progress | None = None) -> dic
     import manual_bptt
     import torch_reference
 
-    manual = manual_bptt.bptt(case.params, case.x, case.y, **case.kwargs())
-    twin = torch_reference.bptt(case.params, case.x, case.y, **case.kwargs())
+    manual = case.call(manual_bptt.bptt)
+    twin = case.call(torch_reference.bptt)
     result: dict[str, Any] = {
         "loss": manual.loss,
         "twin_loss": twin.loss,
@@ -109,7 +109,7 @@ def check_case(case: Case, fd: str = "full", bar: Progress | None = None) -> dic
         "fd": None,
     }
     if fd != "off":
-        objective = bptt_objective(case.params, case.x, case.y, **case.kwargs())
+        objective = case.call(bptt_objective)
         grads = objective.batched_grads(manual.grads)
         # float32 gradients carry float32 rounding: judge them by the looser policy.
         tol = FLOAT32 if case.params.dtype == FLOAT32_DTYPE else FINITE_DIFFERENCE
@@ -123,7 +123,7 @@ def check_case(case: Case, fd: str = "full", bar: Progress | None = None) -> dic
 
 def fd_evaluations(case: Case) -> int:
     """How many entries central differences will perturb (for the progress bar)."""
-    arrays = bptt_objective(case.params, case.x, case.y, **case.kwargs()).arrays
+    arrays = case.call(bptt_objective).arrays
     return sum(a.size for a in arrays.values())
 
 

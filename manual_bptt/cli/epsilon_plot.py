@@ -48,8 +48,8 @@ def run(args: argparse.Namespace) -> int:
 
     case = make_case(T=12, N=3, D=8, H=16, K=5, seed=args.seed, activation=args.activation,
                      with_h0=True)  # fmt: skip
-    result = manual_bptt.bptt(case.params, case.x, case.y, **case.kwargs())
-    objective = bptt_objective(case.params, case.x, case.y, **case.kwargs())
+    result = case.call(manual_bptt.bptt)
+    objective = case.call(bptt_objective)
     errors = step_size_errors(objective, result.grads, seed=args.seed,
                               with_complex=args.activation != "relu")  # fmt: skip
     title = f"Numerical derivatives of L, {args.activation} RNN (T=12, N=3, D=8, H=16, K=5)"
