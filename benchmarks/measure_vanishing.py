@@ -2,14 +2,14 @@
 
     python benchmarks/measure_vanishing.py [--examples 1000] [--clip-sets 3000]
 
-Contributions (tests/test_contributions.py), over random problems drawn by the test
+Contributions (tests/test_contributions_vs_autograd.py), over random problems drawn by the test
 suite's strategies, manual_bptt.contributions against torch_reference.contributions:
   - whole array: ‖a − e‖∞ / ‖e‖∞ of the (T, T, …) contributions of every parameter
     (the FLOAT64 policy), cases(max_T=12, max_N=3, max_dim=6), every weight scale to 4;
   - block by block: the worst ‖a_b − e_b‖∞ / ‖e_b‖∞ over single [t, k] blocks of U, W
     and b (δ x_kᵀ, δ h_{k−1}ᵀ and δ themselves), one sequence, weight scale 0.1 to 1
     (the BLOCKWISE tolerance).
-Clipping (tests/test_clipping.py): clip_grad_norm against torch.nn.utils.clip_grad_norm_
+Clipping (tests/test_clipping_vs_torch.py): clip_grad_norm against torch.nn.utils.clip_grad_norm_
 on random gradient sets (1 to 5 arrays of up to 1,600 entries, scales 1e-6 to 1e3),
 the worst relative difference of the norm and of the clipped entries, in units in the
 last place of float64 and of float32.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -85,7 +86,11 @@ def test_verify_reports_a_counterexample_and_a_reproduction(capsys) -> None:
     assert "MISMATCH" in out
     line = out.strip().splitlines()[-1]
     assert line.startswith('python -c "from manual_bptt.checking.cases import make_case')
-    rerun = subprocess.run(line, shell=True, capture_output=True, text=True, check=False)
+    program, *arguments = shlex.split(line)  # this interpreter, not whichever python is on PATH
+    assert program == "python"
+    rerun = subprocess.run(
+        [sys.executable, *arguments], capture_output=True, text=True, check=False
+    )
     assert "wrong gradient" in rerun.stdout, rerun.stderr
 
 

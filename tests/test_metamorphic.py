@@ -1,7 +1,7 @@
 """Properties that relate one call to another, with no reference implementation.
 
 Each names the property it proves. They hold for both faces (manual and twin) where
-cheap; the twin's side is covered in test_twin.py by agreement.
+cheap; the twin's side is covered in test_manual_vs_autograd.py by agreement.
 """
 
 from __future__ import annotations
@@ -19,18 +19,17 @@ import torch_reference
 from manual_bptt.checking.cases import Case, make_case
 from manual_bptt.checking.compare import FLOAT64, assert_grads_close
 from manual_bptt.checking.strategies import cases
+from tests.helpers import FACES, assert_results_agree, every_face
 
 full_cases = cases(modes=("full",), max_T=24)
 
 
 def run(case: Case, **changes: object) -> manual_bptt.BPTTResult:
-    kwargs = {**case.kwargs(), **changes}
-    return manual_bptt.bptt(case.params, case.x, case.y, **kwargs)
+    return case.call(manual_bptt.bptt, **changes)
 
 
 def assert_same(a: manual_bptt.BPTTResult, b: manual_bptt.BPTTResult, why: str) -> None:
-    assert abs(a.loss - b.loss) <= FLOAT64.atol + FLOAT64.rtol * abs(b.loss), why
-    assert_grads_close(a.grads, b.grads, FLOAT64, why)
+    assert_results_agree(a, b, FLOAT64, why)
 
 
 @given(full_cases, st.integers(0, 5))
@@ -50,11 +49,12 @@ def test_chunk_1_equals_truncate_0(case: Case) -> None:
     assert_same(run(case, chunk=1), run(case, truncate=0), "chunk=1 vs truncate=0")
 
 
-@given(cases(max_T=24, min_T=3))
+@given(cases(max_T=24, min_T=3, modes=("truncate", "chunk")))
 def test_truncation_changes_recurrent_gradients_only(case: Case) -> None:
     """V and c never see the recurrence: every truncation leaves their gradients alone."""
     full = run(case, truncate=None, chunk=None)
     cut = run(case)
+    assert case.truncate is not None or case.chunk is not None  # never full against full
     assert_grads_close({k: cut.grads[k] for k in "Vc"}, {k: full.grads[k] for k in "Vc"}, FLOAT64)
     assert cut.loss == full.loss  # truncation changes gradients, never the loss
 
@@ -87,9 +87,8 @@ def test_sum_reduction_batch_gradient_is_sum_over_sequences(case: Case) -> None:
 @given(cases(max_T=16), st.sampled_from(["sum", "mean"]))
 def test_all_zero_mask_gives_zero_loss_and_zero_gradients(case: Case, reduction: str) -> None:
     mask = np.zeros(case.y.shape, dtype=bool)
-    for face in (manual_bptt.bptt, manual_bptt.naive_bptt, torch_reference.bptt):
-        result = face(case.params, case.x, case.y, **{**case.kwargs(), "mask": mask,
-                                                      "reduction": reduction})  # fmt: skip
+    for face in FACES.values():
+        result = case.call(face, mask=mask, reduction=reduction)
         assert result.loss == 0.0, face.__module__
         if face is not torch_reference.bptt:  # and not −0.0, which would print as "-0"
             assert not np.signbit(result.loss), face.__module__
@@ -137,10 +136,7 @@ def test_token_ids_equal_one_hot_float_inputs(case: Case) -> None:
     assert_grads_close(tokens.grads, without_x, FLOAT64, "token ids vs one-hot")
 
 
-FACES = [manual_bptt.bptt, manual_bptt.naive_bptt, torch_reference.bptt]
-
-
-@pytest.mark.parametrize("face", FACES, ids=lambda f: f.__module__)
+@every_face
 @given(case=cases(max_T=12))
 def test_no_argument_is_changed_by_a_call(face, case: Case) -> None:
     before = copy.deepcopy(case)
@@ -157,10 +153,7 @@ def test_no_argument_is_changed_by_a_call(face, case: Case) -> None:
 
 @given(cases(max_T=12, modes=("full",)))
 def test_forward_loss_and_bptt_loss_agree(case: Case) -> None:
-    kwargs = {k: v for k, v in case.kwargs().items() if k not in ("truncate", "chunk")}
-    assert manual_bptt.loss(case.params, case.x, case.y, **kwargs) == pytest.approx(
-        run(case).loss, rel=1e-12, abs=1e-12
-    )
+    assert case.call(manual_bptt.loss) == pytest.approx(run(case).loss, rel=1e-12, abs=1e-12)
 
 
 @pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "identity"])
@@ -169,8 +162,8 @@ def test_huge_logits_give_finite_loss_and_gradients(activation: str, dtype: str)
     case = make_case(T=5, N=2, D=3, H=4, K=6, seed=7, activation=activation, dtype=dtype)
     params = dataclasses.replace(case.params, c=np.array([1e4, -1e4, 0, 5e3, -5e3, 1e4],
                                                          dtype=dtype))  # fmt: skip
-    for face in FACES:
-        result = face(params, case.x, case.y, **case.kwargs())
+    for face in FACES.values():
+        result = dataclasses.replace(case, params=params).call(face)
         assert np.isfinite(result.loss), face.__module__
         for name, g in result.grads.items():
             assert np.all(np.isfinite(g)), f"{face.__module__}: grads[{name!r}]"
@@ -179,7 +172,7 @@ def test_huge_logits_give_finite_loss_and_gradients(activation: str, dtype: str)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_results_keep_the_inputs_dtype(dtype: str) -> None:
     case = make_case(T=4, N=2, D=3, H=4, K=5, seed=1, dtype=dtype, with_h0=True)
-    for face in FACES:
+    for face in FACES.values():
         result = case.call(face)
         assert {g.dtype for g in result.grads.values()} == {np.dtype(dtype)}, face.__module__
     fwd = manual_bptt.forward(case.params, case.x)

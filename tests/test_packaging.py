@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 import subprocess
 import sys
 
-import manual_bptt
+import pytest
 
 
 def run_python(code: str) -> subprocess.CompletedProcess[str]:
@@ -20,6 +22,33 @@ def test_importing_manual_bptt_does_not_import_torch() -> None:
     assert probe.stdout.strip() == "False"
 
 
-def test_public_names_are_exported() -> None:
-    for name in ("Params", "init_params", "forward", "loss", "bptt", "naive_bptt", "BPTTResult"):
-        assert hasattr(manual_bptt, name), name
+# Every name the README documents at the top level, and nothing else in __all__.
+PUBLIC = {
+    "manual_bptt": {
+        "ACTIVATIONS", "GRAD_NAMES", "BPTTResult", "ForwardResult", "Params", "bptt",
+        "clip_grad_norm", "clip_grad_value", "contribution_norms", "contributions", "forward",
+        "hidden_jacobians", "init_params", "jacobian_row", "loss", "naive_bptt",
+        "product_bounds", "sigma_max", "spectral_norms",
+    },
+    "torch_reference": {"Leaves", "bptt", "contributions"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("package", sorted(PUBLIC))
+def test_every_public_name_is_exported_and_callable_or_data(package: str) -> None:
+    module = importlib.import_module(package)
+    assert set(module.__all__) == PUBLIC[package]
+    for name in PUBLIC[package]:
+        assert hasattr(module, name), f"{package}.{name}"
+
+
+def test_no_module_name_shadows_a_function_of_its_package() -> None:
+    """import manual_bptt.X must give the module X, never a function of the same name."""
+    for package in ("manual_bptt", "torch_reference"):
+        root = importlib.import_module(package)
+        for info in pkgutil.walk_packages(root.__path__, prefix=f"{package}."):
+            if info.name.endswith(".__main__"):  # importing it would run the command
+                continue
+            module = importlib.import_module(info.name)
+            parent, _, leaf = info.name.rpartition(".")
+            assert getattr(importlib.import_module(parent), leaf) is module, info.name

@@ -11,7 +11,7 @@ the mapping or the arrays they are given. They follow torch.nn.utils (read in to
   (max_norm + 1e-6), and a zero gradient divides safely.
 - clip_grad_value_: every entry clamped to [−clip_value, clip_value].
 
-tests/test_clipping.py checks both against torch; the only difference is the order in
+tests/test_clipping_vs_torch.py checks both against torch; the only difference is the order in
 which the squares are summed, a few units in the last place (the test says how many).
 """
 

@@ -3,7 +3,7 @@
 Each fixture is one .npz holding a seeded problem's arrays themselves (so that a change
 in how cases are drawn cannot move them), its options as JSON, and the expected loss
 and gradients in float64, computed by torch_reference (autograd) and checked against
-manual_bptt before writing. tests/test_regression.py compares both faces with them, so
+manual_bptt before writing. tests/test_regression_fixtures.py compares both faces with them, so
 that a numeric change is caught even if the two implementations drift together.
 Regenerate only when a change of numbers is intended, and say why in the commit.
 """

@@ -10,20 +10,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import manual_bptt
-import torch_reference
-from manual_bptt import Params
-from manual_bptt.checking.compare import FLOAT64, assert_grads_close
+from manual_bptt import BPTTResult, Params
+from manual_bptt.checking.compare import FLOAT64
+from tests.data.make_fixtures import RECIPES
+from tests.helpers import assert_results_agree, every_face
 
 FIXTURES = sorted((Path(__file__).parent / "data").glob("*.npz"))
-FACES = [manual_bptt.bptt, manual_bptt.naive_bptt, torch_reference.bptt]
 
 
-def test_fixtures_are_present() -> None:
-    assert len(FIXTURES) >= 5, "run python tests/data/make_fixtures.py"
+def test_every_recipe_has_its_fixture_and_no_fixture_is_stray() -> None:
+    stored = {path.stem for path in FIXTURES}
+    assert stored == set(RECIPES), (
+        f"missing {sorted(set(RECIPES) - stored)}, stray {sorted(stored - set(RECIPES))}: "
+        "run python tests/data/make_fixtures.py"
+    )
 
 
-@pytest.mark.parametrize("face", FACES, ids=lambda f: f.__module__)
+@every_face
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.stem)
 def test_stored_case_gives_stored_loss_and_gradients(face, path: Path) -> None:
     with np.load(path) as data:
@@ -33,6 +36,6 @@ def test_stored_case_gives_stored_loss_and_gradients(face, path: Path) -> None:
     result = face(
         params, stored["x"], stored["y"], h0=stored.get("h0"), mask=stored.get("mask"), **options
     )
-    expected = {k[len("grad_") :]: v for k, v in stored.items() if k.startswith("grad_")}
-    assert result.loss == pytest.approx(float(stored["loss"]), rel=FLOAT64.rtol, abs=FLOAT64.atol)
-    assert_grads_close(result.grads, expected, FLOAT64, f"{path.name} on {face.__module__}")
+    grads = {k[len("grad_") :]: v for k, v in stored.items() if k.startswith("grad_")}
+    expected = BPTTResult(loss=float(stored["loss"]), grads=grads)
+    assert_results_agree(result, expected, FLOAT64, f"{path.name} on {face.__module__}")

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import manual_bptt
 from manual_bptt import network
 from manual_bptt.checking.cases import Case
-from manual_bptt.checking.compare import FLOAT64, tolerance_for
+from manual_bptt.checking.compare import FLOAT64, agreement, tolerance_for
 from manual_bptt.checking.strategies import cases, float32_cases
 from manual_bptt.crossentropy import log_softmax, loss_and_dlogits, nll, softmax
 from manual_bptt.inputs import Batch, prepare
@@ -37,10 +37,9 @@ def setup(case: Case) -> tuple[Batch, Cache]:
 
 
 def assert_close(got: np.ndarray, want: np.ndarray, what: str) -> None:
-    tol = tolerance_for(want.dtype)
-    allowed = tol.atol + tol.rtol * float(np.max(np.abs(want), initial=0.0))
-    worst = float(np.max(np.abs(got - want), initial=0.0))
-    assert worst <= allowed, f"{what}: max |Δ| {worst:.3g} > allowed {allowed:.3g}"
+    """got agrees with want under the policy for want's dtype (compare.py's format)."""
+    result = agreement(what, got, want, tolerance_for(want.dtype))
+    assert result.passed, result.describe()
 
 
 @given(cases(), st.sampled_from([1.0, 1e4]))

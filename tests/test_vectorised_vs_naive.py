@@ -12,21 +12,21 @@ from hypothesis import given
 
 import manual_bptt
 from manual_bptt.checking.cases import Case
-from manual_bptt.checking.compare import FLOAT32, FLOAT64, assert_grads_close
+from manual_bptt.checking.compare import FLOAT32, FLOAT64
 from manual_bptt.checking.strategies import cases, float32_cases
+from tests.helpers import assert_results_agree
 
 
 @given(cases(max_T=20))
 def test_vectorised_equals_naive_loops(case: Case) -> None:
     fast = case.call(manual_bptt.bptt)
     slow = case.call(manual_bptt.naive_bptt)
-    assert abs(fast.loss - slow.loss) <= FLOAT64.atol + FLOAT64.rtol * abs(slow.loss)
-    assert_grads_close(fast.grads, slow.grads, FLOAT64, case.reproduction())
+    assert_results_agree(fast, slow, FLOAT64, f"vectorised vs naive for {case.reproduction()}")
 
 
 @given(float32_cases(max_T=12))
 def test_vectorised_equals_naive_loops_float32(case: Case) -> None:
     fast = case.call(manual_bptt.bptt)
     slow = case.call(manual_bptt.naive_bptt)
-    assert all(g.dtype == case.params.dtype for g in slow.grads.values())
-    assert_grads_close(fast.grads, slow.grads, FLOAT32, case.reproduction())
+    assert {g.dtype for g in slow.grads.values()} == {case.params.dtype}
+    assert_results_agree(fast, slow, FLOAT32, f"vectorised vs naive for {case.reproduction()}")
