@@ -95,8 +95,19 @@ def test_verify_reports_a_counterexample_and_a_reproduction(capsys) -> None:
 
 
 def test_verify_passes_correct_code_and_refuses_unloadable_names(capsys) -> None:
-    assert main(["verify", "manual_bptt.checking.gallery:TutorialRNN", "--style", "tutorial",
-                 "--examples", "30"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "verify",
+                "manual_bptt.checking.gallery:TutorialRNN",
+                "--style",
+                "tutorial",
+                "--examples",
+                "30",
+            ]
+        )
+        == 0
+    )
     assert main(["verify", "no_such_module:thing"]) == 2
     assert main(["verify", "missing-colon"]) == 2
 
@@ -112,18 +123,24 @@ def test_epsilon_plot_writes_a_png(tmp_path: Path, capsys) -> None:
 def test_python_m_manual_bptt_runs_the_check() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "manual_bptt", "--full", "--fd", "off"],
-        capture_output=True, text=True, timeout=300, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "all gradients agree" in result.stdout
 
 
-def test_missing_matplotlib_gives_a_clear_message(monkeypatch, tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize("command", ["epsilon-plot", "vanishing"])
+def test_missing_matplotlib_says_how_to_install_it(monkeypatch, tmp_path, capsys, command) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if it were not installed
-    assert main(["epsilon-plot", "--out", str(tmp_path / "e.png")]) == 2
+    out = tmp_path / ("e.png" if command == "epsilon-plot" else "v")
+    assert main([command, "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert "plots need matplotlib" in err
     assert "pip install" in err
+    assert not out.exists()  # failed before any work or any file
 
 
 def test_code_that_fails_to_import_is_reported_in_one_line(tmp_path, capsys) -> None:

@@ -33,10 +33,12 @@ def gradient_sets(draw: st.DrawFn, dtype: str = "float64") -> dict[str, np.ndarr
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     count = draw(st.integers(1, 5))
     scale = draw(st.floats(1e-6, 1e3))
-    shapes = [tuple(draw(st.lists(st.integers(1, 6), min_size=0, max_size=3)))
-              for _ in range(count)]  # fmt: skip
-    return {f"g{i}": np.array(rng.normal(size=s) * scale, dtype=dtype)
-            for i, s in enumerate(shapes)}  # fmt: skip
+    shapes = [
+        tuple(draw(st.lists(st.integers(1, 6), min_size=0, max_size=3))) for _ in range(count)
+    ]
+    return {
+        f"g{i}": np.array(rng.normal(size=s) * scale, dtype=dtype) for i, s in enumerate(shapes)
+    }
 
 
 def torch_clip(

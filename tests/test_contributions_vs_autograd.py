@@ -56,9 +56,12 @@ def test_every_block_down_to_the_smallest_equals_autograd(case: Case, data: st.D
     mine, theirs = mine.reshape(T, T, -1), theirs.reshape(T, T, -1)
     for t in range(T):
         for k in range(T):
-            assert_grads_close({f"{param}[{t},{k}]": mine[t, k]},
-                               {f"{param}[{t},{k}]": theirs[t, k]}, BLOCKWISE,
-                               case.describe())  # fmt: skip
+            assert_grads_close(
+                {f"{param}[{t},{k}]": mine[t, k]},
+                {f"{param}[{t},{k}]": theirs[t, k]},
+                BLOCKWISE,
+                case.describe(),
+            )
 
 
 @given(small)
@@ -139,8 +142,11 @@ def test_norms_only_form_keeps_norms_whose_squares_would_underflow(param: str) -
     expected = scaled_norms(full)
     assert 0 < expected[expected > 0].min() < 1e-200  # squares of these underflow to 0
     got = contribution_norms(params, case.x, case.y, param=param, h0=case.h0)
-    assert_grads_close({param: got / np.where(expected > 0, expected, 1.0)},
-                       {param: (expected > 0).astype(float)}, FLOAT64)  # fmt: skip
+    assert_grads_close(
+        {param: got / np.where(expected > 0, expected, 1.0)},
+        {param: (expected > 0).astype(float)},
+        FLOAT64,
+    )
 
 
 def test_classic_three_step_example_by_the_chain_rule_written_out() -> None:

@@ -44,8 +44,17 @@ def torch_jacobian(case: Case, t: int, k: int) -> np.ndarray:
     return torch.autograd.functional.jacobian(h_t_from_h_k, h[0].detach()).numpy()
 
 
-@given(cases(max_T=6, max_N=2, max_dim=5, tokens=False, batched=True, modes=("full",),
-             activations=("tanh", "sigmoid", "relu", "identity")))  # fmt: skip
+@given(
+    cases(
+        max_T=6,
+        max_N=2,
+        max_dim=5,
+        tokens=False,
+        batched=True,
+        modes=("full",),
+        activations=("tanh", "sigmoid", "relu", "identity"),
+    )
+)
 def test_hidden_jacobians_equal_autograd(case: Case) -> None:
     J = hidden_jacobians(case.params, case.x, h0=case.h0, activation=case.activation)
     T = case.T

@@ -121,8 +121,9 @@ def test_unbatched_equals_batch_of_one(case: Case) -> None:
     assert flat.grads["h0"].shape == (case.params.H,)
     if "x" in flat.grads:
         assert flat.grads["x"].shape == (case.T, case.params.D)
-    squeezed = {k: (g[0] if k == "h0" else g[:, 0] if k == "x" else g)
-                for k, g in batched.grads.items()}  # fmt: skip
+    squeezed = {
+        k: (g[0] if k == "h0" else g[:, 0] if k == "x" else g) for k, g in batched.grads.items()
+    }
     assert_grads_close(flat.grads, squeezed, FLOAT64, "unbatched vs N = 1")
 
 
@@ -160,8 +161,9 @@ def test_forward_loss_and_bptt_loss_agree(case: Case) -> None:
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 def test_huge_logits_give_finite_loss_and_gradients(activation: str, dtype: str) -> None:
     case = make_case(T=5, N=2, D=3, H=4, K=6, seed=7, activation=activation, dtype=dtype)
-    params = dataclasses.replace(case.params, c=np.array([1e4, -1e4, 0, 5e3, -5e3, 1e4],
-                                                         dtype=dtype))  # fmt: skip
+    params = dataclasses.replace(
+        case.params, c=np.array([1e4, -1e4, 0, 5e3, -5e3, 1e4], dtype=dtype)
+    )
     for face in FACES.values():
         result = dataclasses.replace(case, params=params).call(face)
         assert np.isfinite(result.loss), face.__module__

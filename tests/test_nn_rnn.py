@@ -59,9 +59,10 @@ def nn_rnn_loss_and_grads(case: Case) -> tuple[float, dict[str, np.ndarray]]:
     # The second bias receives the same gradient as the first: both enter a_t once
     # (nn.RNN sums them in different orders, so equal up to rounding).
     assert_grads_close(
-        {"bias_hh": rnn.bias_hh_l0.grad.numpy()}, {"bias_hh": rnn.bias_ih_l0.grad.numpy()},
+        {"bias_hh": rnn.bias_hh_l0.grad.numpy()},
+        {"bias_hh": rnn.bias_ih_l0.grad.numpy()},
         FLOAT64,
-    )  # fmt: skip
+    )
     grads = {
         "U": rnn.weight_ih_l0.grad.numpy(),
         "W": rnn.weight_hh_l0.grad.numpy(),

@@ -25,13 +25,28 @@ def test_importing_manual_bptt_does_not_import_torch() -> None:
 # Every name the README documents at the top level, and nothing else in __all__.
 PUBLIC = {
     "manual_bptt": {
-        "ACTIVATIONS", "GRAD_NAMES", "BPTTResult", "ForwardResult", "Params", "bptt",
-        "clip_grad_norm", "clip_grad_value", "contribution_norms", "contributions", "forward",
-        "hidden_jacobians", "init_params", "jacobian_row", "loss", "naive_bptt",
-        "product_bounds", "sigma_max", "spectral_norms",
+        "ACTIVATIONS",
+        "GRAD_NAMES",
+        "BPTTResult",
+        "ForwardResult",
+        "Params",
+        "bptt",
+        "clip_grad_norm",
+        "clip_grad_value",
+        "contribution_norms",
+        "contributions",
+        "forward",
+        "hidden_jacobians",
+        "init_params",
+        "jacobian_row",
+        "loss",
+        "naive_bptt",
+        "product_bounds",
+        "sigma_max",
+        "spectral_norms",
     },
     "torch_reference": {"Leaves", "bptt", "contributions"},
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("package", sorted(PUBLIC))

@@ -142,8 +142,10 @@ def test_complex_parameters_are_for_the_complex_step_only(good) -> None:
 def test_init_params_refuses_bad_sizes_and_options(kwargs, error, phrase) -> None:
     sizes = {"D": D, "H": H, "K": K}
     with pytest.raises(error, match=re.escape(phrase)):
-        init_params(**{**sizes, **{k: v for k, v in kwargs.items() if k in sizes}},
-                    **{k: v for k, v in kwargs.items() if k not in sizes})  # fmt: skip
+        init_params(
+            **{**sizes, **{k: v for k, v in kwargs.items() if k in sizes}},
+            **{k: v for k, v in kwargs.items() if k not in sizes},
+        )
 
 
 def test_forward_checks_its_inputs_too() -> None:

@@ -223,8 +223,9 @@ def bptt_objective(
     if not batch.tokens:
         arrays["x"] = np.array(batch.x, dtype=np.float64)
     float_params = params.astype(np.float64)
-    frozen = run_forward(float_params, arrays.get("x", batch.x), arrays["h0"], batch.tokens,
-                         batch.activation).h_prev  # S_s, (T, N, H)  # fmt: skip
+    frozen = run_forward(
+        float_params, arrays.get("x", batch.x), arrays["h0"], batch.tokens, batch.activation
+    ).h_prev  # S_s, (T, N, H)
     mask = batch.mask.astype(np.float64)
     scale = batch.loss_scale
     reach = [first_reachable_step(t, batch) for t in range(batch.T)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import Any
 
 
 def _bounded(kind: type, low: float, strict: bool) -> Callable[[str], int | float]:
@@ -29,3 +30,16 @@ def _bounded(kind: type, low: float, strict: bool) -> Callable[[str], int | floa
 positive_int = _bounded(int, 1, strict=False)  # ≥ 1: sizes, chunk, example counts
 nonnegative_int = _bounded(int, 0, strict=False)  # ≥ 0: truncate
 positive_float = _bounded(float, 0, strict=True)  # > 0: weight scale
+
+
+def add_command(
+    sub: Any, name: str, summary: str, doc: str | None, run: Callable[[argparse.Namespace], int]
+) -> argparse.ArgumentParser:
+    """Add subcommand ``name`` to ``sub``: ``summary`` in ``bptt --help``, its module's
+    docstring ``doc`` as ``bptt name --help``'s text (kept as written), and ``run``
+    (args → exit code) as what it does. Returns its parser, for its arguments."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=summary, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.set_defaults(run=run)
+    return parser

@@ -32,7 +32,7 @@ from manual_bptt.checking.compare import (
     tolerance_for,
 )
 from manual_bptt.checking.gradcheck import bptt_objective, central_differences, directional_check
-from manual_bptt.cli.arguments import nonnegative_int, positive_float, positive_int
+from manual_bptt.cli.arguments import add_command, nonnegative_int, positive_float, positive_int
 from manual_bptt.progress import Progress
 
 DEFAULTS = {"T": 12, "N": 3, "D": 8, "H": 16, "K": 5}
@@ -43,37 +43,44 @@ FLOAT32_DTYPE = "float32"
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "check",
-        help="manual gradients against autograd and finite differences (the default command)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "manual gradients against autograd and finite differences (the default command)",
+        __doc__,
+        run,
     )
     for name, value in DEFAULTS.items():
-        p.add_argument(f"--{name}", type=positive_int, default=value,
-                       help=f"{WHAT[name]} (default {value})")  # fmt: skip
+        p.add_argument(
+            f"--{name}", type=positive_int, default=value, help=f"{WHAT[name]} (default {value})"
+        )
     p.add_argument("--activation", choices=list(ACTIVATIONS), default="tanh")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
-        "--truncate", type=nonnegative_int, metavar="K",
+        "--truncate",
+        type=nonnegative_int,
+        metavar="K",
         help=f"check only window truncation with this k (default: full BPTT, "
         f"truncate={DEFAULT_WINDOW} and chunk={DEFAULT_CHUNK})",
-    )  # fmt: skip
-    mode.add_argument("--chunk", type=positive_int, metavar="K",
-                      help="check only chunks of this length (≥ 1)")  # fmt: skip
+    )
+    mode.add_argument(
+        "--chunk", type=positive_int, metavar="K", help="check only chunks of this length (≥ 1)"
+    )
     mode.add_argument("--full", action="store_true", help="check only full BPTT")
     p.add_argument("--seed", type=int, default=0, help="seed of weights and data (default 0)")
-    p.add_argument("--scale", type=positive_float, default=1.0,
-                   help="weight scale, > 0 (default 1)")  # fmt: skip
+    p.add_argument(
+        "--scale", type=positive_float, default=1.0, help="weight scale, > 0 (default 1)"
+    )
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     p.add_argument("--tokens", action="store_true", help="integer token inputs, not floats")
     p.add_argument(
-        "--fd", choices=["full", "fast", "off"], default="full",
+        "--fd",
+        choices=["full", "fast", "off"],
+        default="full",
         help="finite differences: every entry (full, default), one random direction per "
         "gradient (fast), or none",
-    )  # fmt: skip
+    )
     p.add_argument("--json", action="store_true", help="print JSON instead of tables")
-    p.set_defaults(run=run)
 
 
 def modes(args: argparse.Namespace) -> list[tuple[str, int | None, int | None]]:
@@ -131,11 +138,22 @@ def run(args: argparse.Namespace) -> int:
     sizes = {name: getattr(args, name) for name in DEFAULTS}  # each ≥ 1 (positive_int)
     started = time.perf_counter()
     cases = [
-        (label, make_case(**sizes, seed=args.seed, scale=args.scale, activation=args.activation,
-                          tokens=args.tokens, with_h0=True, dtype=args.dtype,
-                          truncate=truncate, chunk=chunk))
+        (
+            label,
+            make_case(
+                **sizes,
+                seed=args.seed,
+                scale=args.scale,
+                activation=args.activation,
+                tokens=args.tokens,
+                with_h0=True,
+                dtype=args.dtype,
+                truncate=truncate,
+                chunk=chunk,
+            ),
+        )
         for label, truncate, chunk in modes(args)
-    ]  # fmt: skip
+    ]
     total = sum(fd_evaluations(case) for _, case in cases) if args.fd == "full" else 0
     bar = Progress(total, "finite differences", enabled=None if total else False)
     results = []
@@ -146,13 +164,27 @@ def run(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     if args.json:
         out = [
-            {**r, "twin": [asdict(a) for a in r["twin"]],
-             "fd": None if r["fd"] is None else [asdict(a) for a in r["fd"]]}
+            {
+                **r,
+                "twin": [asdict(a) for a in r["twin"]],
+                "fd": None if r["fd"] is None else [asdict(a) for a in r["fd"]],
+            }
             for r in results
-        ]  # fmt: skip
-        print(json.dumps({"sizes": sizes, "activation": args.activation, "dtype": args.dtype,
-                          "seed": args.seed, "fd": args.fd, "passed": ok, "seconds": elapsed,
-                          "modes": out}))  # fmt: skip
+        ]
+        print(
+            json.dumps(
+                {
+                    "sizes": sizes,
+                    "activation": args.activation,
+                    "dtype": args.dtype,
+                    "seed": args.seed,
+                    "fd": args.fd,
+                    "passed": ok,
+                    "seconds": elapsed,
+                    "modes": out,
+                }
+            )
+        )
     else:
         print_tables(sizes, args, results)
         verdict = "all gradients agree" if ok else "SOME GRADIENTS DISAGREE"

@@ -18,14 +18,16 @@ from typing import Any
 import manual_bptt
 from manual_bptt.checking.cases import make_case
 from manual_bptt.checking.gradcheck import bptt_objective, step_size_errors
+from manual_bptt.cli.arguments import add_command
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "epsilon-plot",
-        help="plot the error of finite differences and the complex step against step size",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "plot the error of finite differences and the complex step against step size",
+        __doc__,
+        run,
     )
     p.add_argument(
         "--out",
@@ -34,7 +36,6 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--activation", choices=["tanh", "sigmoid", "identity", "relu"], default="tanh")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, data and v (default 0)")
-    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,18 +47,25 @@ def run(args: argparse.Namespace) -> int:
         print(f"bptt epsilon-plot: --out: {err}", file=sys.stderr)
         return 2
 
-    case = make_case(T=12, N=3, D=8, H=16, K=5, seed=args.seed, activation=args.activation,
-                     with_h0=True)  # fmt: skip
+    case = make_case(
+        T=12, N=3, D=8, H=16, K=5, seed=args.seed, activation=args.activation, with_h0=True
+    )
     result = case.call(manual_bptt.bptt)
     objective = case.call(bptt_objective)
-    errors = step_size_errors(objective, result.grads, seed=args.seed,
-                              with_complex=args.activation != "relu")  # fmt: skip
+    errors = step_size_errors(
+        objective, result.grads, seed=args.seed, with_complex=args.activation != "relu"
+    )
     title = f"Numerical derivatives of L, {args.activation} RNN (T=12, N=3, D=8, H=16, K=5)"
     path = epsilon_plot(errors, args.out, title=title)
     best = errors.eps[errors.central.argmin()]
-    print(f"wrote {path}: central differences are best at ε ≈ {best:.0e} "
-          f"(error {errors.central.min():.1e}); forward at ε ≈ "
-          f"{errors.eps[errors.forward.argmin()]:.0e} (error {errors.forward.min():.1e})"
-          + ("" if errors.complex is None else
-             f"; complex step {errors.complex[errors.eps <= 1e-8].max():.1e} for h ≤ 1e-8"))  # fmt: skip
+    print(
+        f"wrote {path}: central differences are best at ε ≈ {best:.0e} "
+        f"(error {errors.central.min():.1e}); forward at ε ≈ "
+        f"{errors.eps[errors.forward.argmin()]:.0e} (error {errors.forward.min():.1e})"
+        + (
+            ""
+            if errors.complex is None
+            else f"; complex step {errors.complex[errors.eps <= 1e-8].max():.1e} for h ≤ 1e-8"
+        )
+    )
     return 0

@@ -46,8 +46,9 @@ def epsilon_plot(errors: StepSizeErrors, path: str | Path, *, title: str = "") -
     if errors.complex is not None:
         ax.loglog(errors.eps, np.maximum(errors.complex, floor), "^-", ms=3, label="complex step")
     u = np.finfo(np.float64).eps / 2
-    ax.axhline(u * abs(errors.reference), color="grey", ls=":", lw=1,
-               label="u·|⟨∇L, v⟩| (round-off level)")  # fmt: skip
+    ax.axhline(
+        u * abs(errors.reference), color="grey", ls=":", lw=1, label="u·|⟨∇L, v⟩| (round-off level)"
+    )
     ax.set_ylim(max(1e-18, u * abs(errors.reference) / 100), None)
     ax.set_xlabel("step size ε (h for the complex step)")
     ax.set_ylabel("|numerical − analytic| of ⟨∇L, v⟩")
@@ -68,9 +69,14 @@ def contribution_heatmap(norms: np.ndarray, path: str | Path, *, title: str, par
     if finite.size == 0:
         raise ValueError("every contribution is zero: there is nothing to draw on a log scale")
     fig, ax = plt.subplots(figsize=(6.4, 5.4), dpi=100)
-    image = ax.imshow(shown, origin="lower", cmap="viridis", interpolation="nearest",
-                      norm=LogNorm(vmin=finite.min(), vmax=finite.max()),
-                      extent=(-0.5, T - 0.5, -0.5, T - 0.5))  # fmt: skip
+    image = ax.imshow(
+        shown,
+        origin="lower",
+        cmap="viridis",
+        interpolation="nearest",
+        norm=LogNorm(vmin=finite.min(), vmax=finite.max()),
+        extent=(-0.5, T - 0.5, -0.5, T - 0.5),
+    )
     fig.colorbar(image, ax=ax, label=f"‖∂E_t/∂{param} via step k‖ (log scale)")
     ax.set_xlabel(f"step k where {param} is used")
     ax.set_ylabel("loss E_t at step t")
@@ -87,8 +93,14 @@ def decay_plot(
     fig, panels = _panels(plt, regimes)
     for ax, rows in panels:
         for i, r in enumerate(rows):
-            ax.semilogy(np.arange(len(r.decay)), r.decay / r.decay[0], "-", color=f"C{i}",
-                        lw=1.8, label=_factor_label(r))  # fmt: skip
+            ax.semilogy(
+                np.arange(len(r.decay)),
+                r.decay / r.decay[0],
+                "-",
+                color=f"C{i}",
+                lw=1.8,
+                label=_factor_label(r),
+            )
         ax.axhline(1.0, color="grey", lw=0.8, ls=":")
         ax.set_xlabel("lag t − k (steps back from the loss)")
     panels[0][0].set_ylabel(f"median ‖∂E_t/∂{param} via step k‖ / lag 0")
@@ -118,13 +130,15 @@ def _panels(plt: Any, regimes: Sequence[Regime]) -> tuple[Any, list[tuple[Any, l
     groups: dict[str, list[Regime]] = {}
     for r in regimes:
         groups.setdefault(r.activation, []).append(r)
-    fig, axes = plt.subplots(1, len(groups), figsize=(4.0 * len(groups), 4.1), dpi=90,
-                             sharey=True, squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(
+        1, len(groups), figsize=(4.0 * len(groups), 4.1), dpi=90, sharey=True, squeeze=False
+    )
     panels = list(zip(axes[0], groups.values(), strict=True))
     for ax, rows in panels:
         sigmas = ", ".join(f"{r.sigma:g}" for r in rows)
-        ax.set_title(f"{rows[0].activation}: γ = {rows[0].gamma:g}, σ_max(W) = {sigmas}",
-                     fontsize=10)  # fmt: skip
+        ax.set_title(
+            f"{rows[0].activation}: γ = {rows[0].gamma:g}, σ_max(W) = {sigmas}", fontsize=10
+        )
         ax.grid(True, which="major", alpha=0.3)
     return fig, panels
 
@@ -139,8 +153,9 @@ def _finish(fig: Any, plt: Any, panels: list, title: str, path: str | Path) -> P
     for ax, _ in panels:
         _decade_ticks(ax)
     handles, labels = panels[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 3), fontsize=8.5,
-               frameon=False)  # fmt: skip
+    fig.legend(
+        handles, labels, loc="lower center", ncol=min(len(labels), 3), fontsize=8.5, frameon=False
+    )
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.1 if len(labels) <= 3 else 0.14, 1, 1))
     return _save(fig, plt, path, tight=False)

@@ -18,41 +18,51 @@ from typing import Any
 import manual_bptt
 from manual_bptt.checking.strategies import cases
 from manual_bptt.checking.verify import describe, reproduction, verify
-from manual_bptt.cli.arguments import positive_int
+from manual_bptt.cli.arguments import add_command, positive_int
 
 PROFILES = {"quick": 100, "ci": 500, "thorough": 5000}
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "sweep",
-        help="search many random problems for a manual-vs-autograd disagreement",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "search many random problems for a manual-vs-autograd disagreement",
+        __doc__,
+        run,
     )
     p.add_argument(
-        "--examples", type=positive_int,
+        "--examples",
+        type=positive_int,
         help="problems to try (default: the profile's count)",
-    )  # fmt: skip
+    )
     p.add_argument(
-        "--profile", choices=list(PROFILES), default="quick",
+        "--profile",
+        choices=list(PROFILES),
+        default="quick",
         help=", ".join(f"{k}: {v} examples" for k, v in PROFILES.items()) + " (default quick)",
-    )  # fmt: skip
+    )
     p.add_argument("--seed", type=int, default=0, help="Hypothesis seed (default 0)")
-    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     examples = args.examples or PROFILES[args.profile]
     started = time.perf_counter()
     report = verify(
-        manual_bptt.bptt, style="project", max_examples=examples, random_seed=args.seed,
-        name="manual_bptt:bptt", show_progress=None, strategy=cases(),
-    )  # fmt: skip
+        manual_bptt.bptt,
+        style="project",
+        max_examples=examples,
+        random_seed=args.seed,
+        name="manual_bptt:bptt",
+        show_progress=None,
+        strategy=cases(),
+    )
     seconds = time.perf_counter() - started
     if report.failure is None:
-        print(f"manual_bptt.bptt agrees with autograd on all {report.examples} examples "
-              f"({seconds:.0f} s, seed {args.seed})")  # fmt: skip
+        print(
+            f"manual_bptt.bptt agrees with autograd on all {report.examples} examples "
+            f"({seconds:.0f} s, seed {args.seed})"
+        )
         if report.closest is not None:
             print(f"closest to its tolerance: {report.closest.describe()}")
         return 0

@@ -32,24 +32,33 @@ import numpy as np
 MAX_T = 500  # the nine Jacobian rows and contribution maps stay well under a second each
 DRAWN = ("U", "W", "b", "x")  # the parameters used at every step, whose parts can decay
 
+from manual_bptt.cli.arguments import add_command
+
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "vanishing",
-        help="measure and plot vanishing/exploding gradients into a folder",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "measure and plot vanishing/exploding gradients into a folder",
+        __doc__,
+        run,
     )
     p.add_argument("--out", default="vanishing", help="output folder (default ./vanishing)")
     p.add_argument("--T", type=int, default=40, help=f"steps, 2 to {MAX_T} (default 40)")
     p.add_argument("--seed", type=int, default=0, help="seed of the network and inputs (default 0)")
-    p.add_argument("--param", default="U", choices=DRAWN,
-                   help="θ whose contributions are drawn (default U); V and c are used by "
-                   "their own step's loss only and h0 at step 0 only, so they have no "
-                   "decay to draw")  # fmt: skip
-    p.add_argument("--experiment", action="store_true",
-                   help="also run the long-range experiment (about a minute)")  # fmt: skip
-    p.set_defaults(run=run)
+    p.add_argument(
+        "--param",
+        default="U",
+        choices=DRAWN,
+        help="θ whose contributions are drawn (default U); V and c are used by "
+        "their own step's loss only and h0 at step 0 only, so they have no "
+        "decay to draw",
+    )
+    p.add_argument(
+        "--experiment",
+        action="store_true",
+        help="also run the long-range experiment (about a minute)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,21 +75,26 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         print(f"bptt vanishing: --out must be a folder; {out} is a file", file=sys.stderr)
         return 2
-    bar = Progress(1 + len(vanishing.FACTORS) * len(vanishing.STUDY_ACTIVATIONS),
-                   "bptt vanishing")  # fmt: skip
+    bar = Progress(1 + len(vanishing.FACTORS) * len(vanishing.STUDY_ACTIVATIONS), "bptt vanishing")
     case = vanishing.study_case(args.T, "tanh", args.seed)
     norms = contribution_norms(case.params, case.x, case.y, param=args.param)
     sigma = sigma_max(case.params.W)
     bar.update()
     regimes = vanishing.regimes(args.T, args.seed, param=args.param, progress=bar)
     bar.close()
-    plots.contribution_heatmap(norms, out / "heatmap.png", param=args.param,
-                               title=f"How much of each loss's gradient comes from step k\n"
-                               f"tanh RNN, T = {args.T}, σ_max(W) = {sigma:.2f}")  # fmt: skip
-    plots.decay_plot(regimes, out / "decay.png", param=args.param,
-                     title="How far back a loss's gradient reaches")  # fmt: skip
-    plots.jacobian_plot(regimes, out / "jacobians.png",
-                        title=f"∂h_t/∂h_k for t = {args.T - 1} and its bound")  # fmt: skip
+    plots.contribution_heatmap(
+        norms,
+        out / "heatmap.png",
+        param=args.param,
+        title=f"How much of each loss's gradient comes from step k\n"
+        f"tanh RNN, T = {args.T}, σ_max(W) = {sigma:.2f}",
+    )
+    plots.decay_plot(
+        regimes, out / "decay.png", param=args.param, title="How far back a loss's gradient reaches"
+    )
+    plots.jacobian_plot(
+        regimes, out / "jacobians.png", title=f"∂h_t/∂h_k for t = {args.T - 1} and its bound"
+    )
     _write_csvs(out, norms, regimes)
     report = _report(args, norms, sigma, regimes, vanishing.worked_example(args.seed))
     if args.experiment:
@@ -90,8 +104,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(args: argparse.Namespace, norms: np.ndarray, sigma: float, regimes: list,
-            example: Any) -> list[str]:  # fmt: skip
+def _report(
+    args: argparse.Namespace, norms: np.ndarray, sigma: float, regimes: list, example: Any
+) -> list[str]:
     T, p = args.T, args.param
     step = max(1, T // 8)
     return [
@@ -147,8 +162,10 @@ def _report(args: argparse.Namespace, norms: np.ndarray, sigma: float, regimes: 
 def _gamma_table() -> str:
     from manual_bptt.vanishing.jacobians import critical_sigma
 
-    rows = [[a, f"{1 / critical_sigma(a):g}", f"{critical_sigma(a):g}"]
-            for a in ("tanh", "sigmoid", "relu")]  # fmt: skip
+    rows = [
+        [a, f"{1 / critical_sigma(a):g}", f"{critical_sigma(a):g}"]
+        for a in ("tanh", "sigmoid", "relu")
+    ]
     return _table(["activation", "γ", "critical σ_max(W) = 1/γ"], rows)
 
 
@@ -156,11 +173,28 @@ def _conditions_table(regimes: list) -> str:
     rows = []
     for r in regimes:
         lag = len(r.jacobian) - 1
-        rows.append([r.activation, f"{r.sigma:.3g} ({r.factor:g}/γ)", f"{r.gamma * r.sigma:.3g}",
-                     f"{r.jacobian[lag]:.2e}", f"{r.bound[lag]:.2e}",
-                     f"{(r.gamma * r.sigma) ** lag:.2e}", f"{r.rate:.3f}", r.verdict])  # fmt: skip
-    head = ["activation", "σ_max(W)", "γ·σ_max", "‖∂h_t/∂h_0‖₂", "Π bound",
-            "(γσ)^(t−k)", "rate per step", "verdict"]  # fmt: skip
+        rows.append(
+            [
+                r.activation,
+                f"{r.sigma:.3g} ({r.factor:g}/γ)",
+                f"{r.gamma * r.sigma:.3g}",
+                f"{r.jacobian[lag]:.2e}",
+                f"{r.bound[lag]:.2e}",
+                f"{(r.gamma * r.sigma) ** lag:.2e}",
+                f"{r.rate:.3f}",
+                r.verdict,
+            ]
+        )
+    head = [
+        "activation",
+        "σ_max(W)",
+        "γ·σ_max",
+        "‖∂h_t/∂h_0‖₂",
+        "Π bound",
+        "(γσ)^(t−k)",
+        "rate per step",
+        "verdict",
+    ]
     return _table(head, rows)
 
 
@@ -168,10 +202,14 @@ def _conditions_summary(regimes: list) -> str:
     below = [r for r in regimes if r.below_critical]
     above = [r for r in regimes if not r.below_critical]
     all_vanish = all(r.verdict == "vanishes" for r in below)
-    exploding = ", ".join(f"{r.activation} at {r.factor:g}/γ" for r in above
-                          if r.verdict == "explodes") or "none"  # fmt: skip
-    vanishing = ", ".join(f"{r.activation} at {r.factor:g}/γ" for r in above
-                          if r.verdict == "vanishes") or "none"  # fmt: skip
+    exploding = (
+        ", ".join(f"{r.activation} at {r.factor:g}/γ" for r in above if r.verdict == "explodes")
+        or "none"
+    )
+    vanishing = (
+        ", ".join(f"{r.activation} at {r.factor:g}/γ" for r in above if r.verdict == "vanishes")
+        or "none"
+    )
     below_text = (
         "every network vanishes, as the bound guarantees"
         if all_vanish
@@ -199,11 +237,20 @@ def _example_section(example: Any) -> list[str]:
         "",
     ]
     for k, (part, norm) in enumerate(zip(example.components, example.norms, strict=True)):
-        lines += [f"via step {k} (‖·‖_F = {norm:.6g}):", "", "```",
-                  np.array2string(part, precision=5, suppress_small=True), "```", ""]  # fmt: skip
+        lines += [
+            f"via step {k} (‖·‖_F = {norm:.6g}):",
+            "",
+            "```",
+            np.array2string(part, precision=5, suppress_small=True),
+            "```",
+            "",
+        ]
     T = example.parts.shape[0]
-    per_loss = [[f"E_{t}"] + [f"{np.linalg.norm(example.parts[t, k]):.4g}" if k <= t else ""
-                              for k in range(T)] for t in range(T)]  # fmt: skip
+    per_loss = [
+        [f"E_{t}"]
+        + [f"{np.linalg.norm(example.parts[t, k]):.4g}" if k <= t else "" for k in range(T)]
+        for t in range(T)
+    ]
     lines += [
         "‖∂E_t/∂U via step k‖ for every loss:",
         "",
@@ -224,22 +271,43 @@ def _experiment_section(seed: int) -> list[str]:
     start = time.perf_counter()
     rows = run_experiment(task)
     wall = time.perf_counter() - start
-    return ["", "## The long-range experiment", "", table(rows, task), "",
-            f"Wall time {wall:.0f} s."]  # fmt: skip
+    return [
+        "",
+        "## The long-range experiment",
+        "",
+        table(rows, task),
+        "",
+        f"Wall time {wall:.0f} s.",
+    ]
 
 
 def _write_csvs(out: Path, norms: np.ndarray, regimes: list) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    np.savetxt(out / "heatmap.csv", norms, fmt="%.6e", delimiter=",",
-               header="row t (loss), column k (step): ‖∂E_t/∂θ via step k‖")  # fmt: skip
+    np.savetxt(
+        out / "heatmap.csv",
+        norms,
+        fmt="%.6e",
+        delimiter=",",
+        header="row t (loss), column k (step): ‖∂E_t/∂θ via step k‖",
+    )
     lags = np.arange(len(regimes[0].decay))
     names = [f"{r.activation} {r.factor:g}/γ" for r in regimes]
-    np.savetxt(out / "decay.csv", np.column_stack([lags] + [r.decay for r in regimes]),
-               fmt="%.6e", delimiter=",", header="lag," + ",".join(names))  # fmt: skip
+    np.savetxt(
+        out / "decay.csv",
+        np.column_stack([lags] + [r.decay for r in regimes]),
+        fmt="%.6e",
+        delimiter=",",
+        header="lag," + ",".join(names),
+    )
     columns = [c for r in regimes for c in (r.jacobian, r.bound)]
     head = ",".join(f"{n} {q}" for n in names for q in ("norm", "bound"))
-    np.savetxt(out / "jacobians.csv", np.column_stack([lags, *columns]), fmt="%.6e",
-               delimiter=",", header="lag," + head)  # fmt: skip
+    np.savetxt(
+        out / "jacobians.csv",
+        np.column_stack([lags, *columns]),
+        fmt="%.6e",
+        delimiter=",",
+        header="lag," + head,
+    )
 
 
 def _every(step: int) -> str:
@@ -266,8 +334,18 @@ def _lag_table(regimes: list, values: Any, quantities: list[str] | None = None) 
     rows = []
     for r in regimes:
         for q, series in zip(quantities, values(r), strict=True):
-            rows.append([r.activation, f"{r.factor:g}/γ = {r.sigma:.3g}", *([q] if q else []),
-                         *(f"{series[lag]:.1e}" for lag in lags)])  # fmt: skip
-    head = ["activation", "σ_max(W)", *(["quantity"] if quantities != [""] else []),
-            *(f"lag {lag}" for lag in lags)]  # fmt: skip
+            rows.append(
+                [
+                    r.activation,
+                    f"{r.factor:g}/γ = {r.sigma:.3g}",
+                    *([q] if q else []),
+                    *(f"{series[lag]:.1e}" for lag in lags),
+                ]
+            )
+    head = [
+        "activation",
+        "σ_max(W)",
+        *(["quantity"] if quantities != [""] else []),
+        *(f"lag {lag}" for lag in lags),
+    ]
     return _table(head, rows)

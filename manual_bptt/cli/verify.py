@@ -26,24 +26,25 @@ import sys
 from typing import Any
 
 from manual_bptt.checking.verify import STYLES, describe, load, reproduction, verify
-from manual_bptt.cli.arguments import positive_int
+from manual_bptt.cli.arguments import add_command, positive_int
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
+    p = add_command(
+        sub,
         "verify",
-        help="property-test your own BPTT (a function or a tutorial-style class)",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "property-test your own BPTT (a function or a tutorial-style class)",
+        __doc__,
+        run,
     )
     p.add_argument(
         "target", metavar="MODULE:OBJECT", help="e.g. mycode:MyRNN or path/to/file.py:bptt"
     )
     p.add_argument("--style", choices=STYLES, default="project", help="interface (default project)")
-    p.add_argument("--examples", type=positive_int, default=200,
-                   help="problems to try (default 200)")  # fmt: skip
+    p.add_argument(
+        "--examples", type=positive_int, default=200, help="problems to try (default 200)"
+    )
     p.add_argument("--seed", type=int, default=0, help="Hypothesis seed (default 0)")
-    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,17 +54,23 @@ def run(args: argparse.Namespace) -> int:
         print(f"bptt verify: cannot load {args.target}: {err}", file=sys.stderr)
         return 2
     report = verify(
-        target, style=args.style, max_examples=args.examples, random_seed=args.seed,
-        name=args.target, show_progress=None,
-    )  # fmt: skip
+        target,
+        style=args.style,
+        max_examples=args.examples,
+        random_seed=args.seed,
+        name=args.target,
+        show_progress=None,
+    )
     if report.failure is None:
         print(
             f"{args.target} ({args.style} style): all {report.examples} examples agree "
             "with autograd, and no call changed its inputs"
         )
         return 0
-    print(f"{args.target} ({args.style} style): FAILED; {report.examples} calls in all, "
-          "finding the failure and shrinking it")  # fmt: skip
+    print(
+        f"{args.target} ({args.style} style): FAILED; {report.examples} calls in all, "
+        "finding the failure and shrinking it"
+    )
     print("minimal counterexample, shrunk by Hypothesis:")
     print(describe(report.failure))
     print("reproduce:")
@@ -77,9 +84,13 @@ def run(args: argparse.Namespace) -> int:
 def style_hint(target: Any, style: str) -> str:
     """A line for when the target's kind does not fit --style (a common slip)."""
     if style == "project" and isinstance(target, type):
-        return ("the target is a class; for the tutorial's interface (Cls(word_dim, "
-                "hidden_dim, bptt_truncate) with .bptt(x, y)) add --style tutorial")  # fmt: skip
+        return (
+            "the target is a class; for the tutorial's interface (Cls(word_dim, "
+            "hidden_dim, bptt_truncate) with .bptt(x, y)) add --style tutorial"
+        )
     if style == "tutorial" and not isinstance(target, type):
-        return ("the target is not a class; for a function with manual_bptt.bptt's "
-                "signature use --style project (the default)")  # fmt: skip
+        return (
+            "the target is not a class; for a function with manual_bptt.bptt's "
+            "signature use --style project (the default)"
+        )
     return ""

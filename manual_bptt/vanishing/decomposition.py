@@ -105,9 +105,15 @@ def contributions(
     """
     batch, cache, dO = _setup(params, x, y, param, options)
     T, N = batch.T, batch.N
-    shapes = {"U": params.U.shape, "W": params.W.shape, "V": params.V.shape,
-              "b": params.b.shape, "c": params.c.shape, "h0": (N, params.H),
-              "x": (N, params.D)}  # fmt: skip
+    shapes = {
+        "U": params.U.shape,
+        "W": params.W.shape,
+        "V": params.V.shape,
+        "b": params.b.shape,
+        "c": params.c.shape,
+        "h0": (N, params.H),
+        "x": (N, params.D),
+    }
     out = np.zeros((T, T, *shapes[param]), dtype=params.dtype)
     steps = np.arange(T)
     if param in ("V", "c"):  # used at step t only, by loss t only

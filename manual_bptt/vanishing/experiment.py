@@ -91,13 +91,21 @@ def accuracy(params: Params, task: Task, setting: Setting, rng: np.random.Genera
 def train(task: Task, setting: Setting, progress: Progress | None = None) -> tuple[float, float]:
     """Train one setting; return (held-out accuracy, final training loss per step)."""
     rng = np.random.default_rng(task.seed)
-    params = init_params(task.symbols, task.hidden, task.symbols, seed=task.seed,
-                         scheme=setting.scheme)  # fmt: skip
+    params = init_params(
+        task.symbols, task.hidden, task.symbols, seed=task.seed, scheme=setting.scheme
+    )
     loss = float("nan")
     for _ in range(task.steps):
         x, y, mask = make_batch(task, rng)
-        result = bptt(params, x, y, mask=mask, activation=setting.activation,
-                      truncate=setting.truncate, reduction="mean")  # fmt: skip
+        result = bptt(
+            params,
+            x,
+            y,
+            mask=mask,
+            activation=setting.activation,
+            truncate=setting.truncate,
+            reduction="mean",
+        )
         grads, _ = clip_grad_norm({k: result.grads[k] for k in PARAM_NAMES}, task.max_norm)
         params = Params(**{k: getattr(params, k) - task.lr * grads[k] for k in PARAM_NAMES})
         loss = result.loss
@@ -118,8 +126,9 @@ def run_experiment(
     rows = []
     for setting in settings:
         acc, loss = train(task, setting, bar)
-        rows.append({"setting": setting.label, "truncate": setting.truncate,
-                     "accuracy": acc, "loss": loss})  # fmt: skip
+        rows.append(
+            {"setting": setting.label, "truncate": setting.truncate, "accuracy": acc, "loss": loss}
+        )
     bar.close()
     return rows
 

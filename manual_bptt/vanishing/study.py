@@ -137,8 +137,16 @@ def regimes(
             jac = spectral_norms(jacobian_row(params, case.x, activation=activation))
             bound = product_bounds(params, case.x, activation=activation)[T - 1]
             # Index by lag ℓ = (T − 1) − k: reverse the row.
-            out.append(Regime(activation, factor, sigma, decay_by_lag(norms),
-                              jac[::-1].copy(), bound[::-1].copy()))  # fmt: skip
+            out.append(
+                Regime(
+                    activation,
+                    factor,
+                    sigma,
+                    decay_by_lag(norms),
+                    jac[::-1].copy(),
+                    bound[::-1].copy(),
+                )
+            )
             if progress is not None:
                 progress.update()
     return out
