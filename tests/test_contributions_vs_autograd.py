@@ -15,7 +15,7 @@ from manual_bptt.checking.cases import Case, make_case
 from manual_bptt.checking.compare import FLOAT64, Tolerance, assert_grads_close
 from manual_bptt.checking.strategies import cases
 from manual_bptt.vanishing.decomposition import PARAMS, contribution_norms, contributions
-from manual_bptt.vanishing.study import with_sigma, worked_example
+from manual_bptt.vanishing.study import kravets_example, tutorial_example, with_sigma
 
 small = cases(max_T=8, max_N=3, max_dim=5, max_scale=2.0)
 # One sequence and weight scale 0.1 to 1: no sum over a batch and no saturated softmax
@@ -149,10 +149,10 @@ def test_norms_only_form_keeps_norms_whose_squares_would_underflow(param: str) -
     )
 
 
-def test_classic_three_step_example_by_the_chain_rule_written_out() -> None:
+def test_kravets_three_step_example_by_the_chain_rule_written_out() -> None:
     """∂E_2/∂U via step k = δ_k x_kᵀ, δ_2 = Vᵀ(ŷ_2 − y_2) ⊙ (1 − h_2²), δ_k = Wᵀ δ_{k+1} ⊙
     (1 − h_k²), computed here line by line from the forward pass alone."""
-    example = worked_example()
+    example = kravets_example()
     p, x, y = example.params, example.x, example.y
     fwd = manual_bptt.forward(p, x)
     one_hot = np.eye(p.D)
@@ -167,6 +167,31 @@ def test_classic_three_step_example_by_the_chain_rule_written_out() -> None:
     assert example.total_error < 1e-12  # every part of every loss adds up to bptt's ∂L/∂U
     theirs = torch_reference.contributions(p, x, y, param="U")
     assert_grads_close({"U": example.parts}, {"U": theirs}, FLOAT64)
+
+
+@pytest.mark.parametrize("with_h0", [False, True])
+def test_tutorial_example_dE3_dW_in_four_parts_by_the_chain_rule(with_h0: bool) -> None:
+    """∂E_3/∂W via step k = δ_k h_{k−1}ᵀ (the tutorial's ∂E_3/∂ŷ_3 ∂ŷ_3/∂s_3 ∂s_3/∂s_k
+    ∂s_k/∂W), line by line; the k = 0 part is exactly zero when h_{−1} = 0, not otherwise."""
+    example = tutorial_example(with_h0=with_h0)
+    p, x, y = example.params, example.x, example.y
+    assert not p.b.any() and not p.c.any()  # the tutorial's network has no biases
+    fwd = manual_bptt.forward(p, x, h0=example.h0)
+    states = [fwd.h0, *fwd.h]  # states[k] = h_{k−1}
+    delta = p.V.T @ (fwd.y_hat[3] - np.eye(p.K)[y[3]]) * (1 - fwd.h[3] ** 2)
+    by_hand = [np.outer(delta, states[3])]
+    for k in (2, 1, 0):
+        delta = p.W.T @ delta * (1 - fwd.h[k] ** 2)
+        by_hand.insert(0, np.outer(delta, states[k]))
+    assert example.components.shape == (4, p.H, p.H)
+    assert_grads_close({"∂E_3/∂W": example.components}, {"∂E_3/∂W": np.array(by_hand)}, FLOAT64)
+    if with_h0:
+        assert example.norms[0] > 0
+    else:
+        assert not example.components[0].any()  # exactly 0.0: h_{−1} = 0 multiplies it
+    assert example.total_error < 1e-12
+    theirs = torch_reference.contributions(p, x, y, param="W", h0=example.h0)
+    assert_grads_close({"W": example.parts}, {"W": theirs}, FLOAT64)
 
 
 def test_unknown_param_and_x_of_tokens_are_refused() -> None:

@@ -70,17 +70,23 @@ def test_report_states_the_conditions_and_shows_them_on_examples(written: Path) 
         "## heatmap.png",
         "## decay.png",
         "## jacobians.png",
-        "## The 3-step worked example",
+        "## Kravets's 3-step example: ∂E/∂U over the three inputs",
+        "## The tutorial's example: ∂E_3/∂W in four parts",
     ):
         assert section in report
     assert "## The long-range experiment" not in report  # only with --experiment
 
 
-def test_report_gives_the_worked_example_and_its_sum(written: Path) -> None:
+def test_report_gives_both_worked_examples_and_their_sums(written: Path) -> None:
     report = (written / "report.md").read_text()
+    kravets, tutorial = report.split("## Kravets's 3-step example")[1].split("## The tutorial's")
     for k in range(3):
-        assert f"via step {k} (‖·‖_F = " in report
-    assert "All components of all losses sum to bptt's ∂L/∂U" in report
+        assert f"∂E_2/∂U via step {k}: ‖·‖_F = " in kravets
+    assert "All parts of all losses sum to bptt's ∂L/∂U" in kravets
+    for k in range(4):
+        assert f"∂E_3/∂W via step {k}: ‖·‖_F = " in tutorial
+    assert "∂E_3/∂W via step 0: ‖·‖_F = 0\n" in tutorial  # zero initial state: exactly 0
+    assert "All parts of all losses sum to bptt's ∂L/∂W" in tutorial
 
 
 def test_experiment_flag_appends_the_long_range_table(tmp_path: Path, monkeypatch) -> None:

@@ -9,7 +9,7 @@ Writes to the output folder (--out, default ./vanishing):
   jacobians.png  ‖∂h_t/∂h_k‖₂ against the lag for the same nine networks, with the
                  product bound Π_j ‖diag φ'(a_j)‖₂·‖W‖₂
   report.md      the numbers behind every picture, the conditions shown on examples, the
-                 classic 3-step worked example and, with --experiment, the long-range
+                 two classic worked examples and, with --experiment, the long-range
                  table (about a minute more on two cores)
   *.csv          the full matrices and curves behind the pictures
 
@@ -96,7 +96,11 @@ def run(args: argparse.Namespace) -> int:
         regimes, out / "jacobians.png", title=f"∂h_t/∂h_k for t = {args.T - 1} and its bound"
     )
     _write_csvs(out, norms, regimes)
-    report = _report(args, norms, sigma, regimes, vanishing.worked_example(args.seed))
+    report = _report(args, norms, sigma, regimes)
+    report += _kravets_section(vanishing.kravets_example(args.seed))
+    report += _tutorial_section(
+        vanishing.tutorial_example(args.seed), vanishing.tutorial_example(args.seed, with_h0=True)
+    )
     if args.experiment:
         report += _experiment_section(args.seed)
     (out / "report.md").write_text("\n".join(report) + "\n")
@@ -104,9 +108,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(
-    args: argparse.Namespace, norms: np.ndarray, sigma: float, regimes: list, example: Any
-) -> list[str]:
+def _report(args: argparse.Namespace, norms: np.ndarray, sigma: float, regimes: list) -> list[str]:
     T, p = args.T, args.param
     step = max(1, T // 8)
     return [
@@ -155,7 +157,6 @@ def _report(
         "",
         _lag_table(regimes, lambda r: [r.jacobian, r.bound], ["‖∂h_t/∂h_k‖₂", "bound"]),
         "",
-        *_example_section(example),
     ]
 
 
@@ -222,46 +223,75 @@ def _conditions_summary(regimes: list) -> str:
     )
 
 
-def _example_section(example: Any) -> list[str]:
-    lines = [
-        "## The 3-step worked example",
-        "",
-        (
-            "The classic tutorial splits ∂E_3/∂U (steps counted from 1) into one part per "
-            "step at which U was used. Here steps count from 0, so the last loss is E_2: "
-            f"tanh, token inputs x = {example.x.tolist()}, targets y = "
-            f"{example.y.tolist()}, D = K = 4, H = 3, h_(−1) = 0. ∂E_2/∂U via step k = "
-            "δ^(2)_k x_kᵀ with δ^(2)_2 = Vᵀ(ŷ_2 − y_2) ⊙ φ'(a_2) and δ^(2)_k = "
-            "Wᵀ δ^(2)_(k+1) ⊙ φ'(a_k):"
-        ),
-        "",
-    ]
+def _parts(example: Any, with_values: bool = True) -> list[str]:
+    """Each part of the last loss's gradient with its norm (and its entries)."""
+    t, name = len(example.components) - 1, example.param
+    lines = []
     for k, (part, norm) in enumerate(zip(example.components, example.norms, strict=True)):
-        lines += [
-            f"via step {k} (‖·‖_F = {norm:.6g}):",
-            "",
-            "```",
-            np.array2string(part, precision=5, suppress_small=True),
-            "```",
-            "",
-        ]
-    T = example.parts.shape[0]
+        lines += [f"∂E_{t}/∂{name} via step {k}: ‖·‖_F = {norm:.6g}", ""]
+        if with_values:
+            lines += ["```", np.array2string(part, precision=5, suppress_small=True), "```", ""]
+    return lines
+
+
+def _every_loss(example: Any) -> list[str]:
+    T, name = example.parts.shape[0], example.param
     per_loss = [
         [f"E_{t}"]
         + [f"{np.linalg.norm(example.parts[t, k]):.4g}" if k <= t else "" for k in range(T)]
         for t in range(T)
     ]
-    lines += [
-        "‖∂E_t/∂U via step k‖ for every loss:",
+    return [
+        f"‖∂E_t/∂{name} via step k‖ for every loss:",
         "",
         _table(["loss \\ via step", *map(str, range(T))], per_loss),
         "",
         (
-            "All components of all losses sum to bptt's ∂L/∂U: max |Σ_{t,k} − ∂L/∂U| = "
-            f"{example.total_error:.1e}."
+            f"All parts of all losses sum to bptt's ∂L/∂{name}: max |Σ_{{t,k}} − ∂L/∂{name}| "
+            f"= {example.total_error:.1e}."
         ),
+        "",
     ]
-    return lines
+
+
+def _kravets_section(example: Any) -> list[str]:
+    return [
+        "## Kravets's 3-step example: ∂E/∂U over the three inputs",
+        "",
+        (
+            'A. Kravets ("Backpropagation and Vanishing Gradient Problem in RNN") splits the '
+            "loss at the third of three steps over the inputs X₁, X₂, X₃ with respect to "
+            "W_xh, which is our U. Steps count from 1 there and from 0 here, so that loss is "
+            f"E_2: tanh, token inputs x = {example.x.tolist()}, targets y = "
+            f"{example.y.tolist()}, D = K = 4, H = 3, h_(−1) = 0. ∂E_2/∂U via step k = "
+            "δ^(2)_k x_kᵀ with δ^(2)_2 = Vᵀ(ŷ_2 − y_2) ⊙ φ'(a_2) and δ^(2)_k = "
+            "Wᵀ δ^(2)_(k+1) ⊙ φ'(a_k):"
+        ),
+        "",
+        *_parts(example),
+        *_every_loss(example),
+    ]
+
+
+def _tutorial_section(zero_h0: Any, with_h0: Any) -> list[str]:
+    first = float(np.abs(zero_h0.components[0]).max())
+    return [
+        "## The tutorial's example: ∂E_3/∂W in four parts",
+        "",
+        (
+            "The WildML tutorial (part 3) writes ∂E_3/∂W = Σ_(k=0)^(3) ∂E_3/∂ŷ_3 · ∂ŷ_3/∂s_3 · "
+            "∂s_3/∂s_k · ∂s_k/∂W, with steps counted from 0 and its s our h: no biases, tanh, "
+            f"tokens x = {zero_h0.x.tolist()}, targets y = {zero_h0.y.tolist()}, D = K = 4, "
+            "H = 3. Part k is δ^(3)_k h_(k−1)ᵀ; the k = 0 part multiplies h_(−1), so with the "
+            f"tutorial's zero initial state it is exactly zero (largest entry {first:g}):"
+        ),
+        "",
+        *_parts(zero_h0, with_values=False),
+        "With an initial state h_(−1) drawn in (−1, 1) the k = 0 part is no longer zero:",
+        "",
+        *_parts(with_h0, with_values=False),
+        *_every_loss(with_h0),
+    ]
 
 
 def _experiment_section(seed: int) -> list[str]:

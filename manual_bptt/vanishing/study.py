@@ -1,5 +1,5 @@
 """The numbers behind ``bptt vanishing``: decay with lag, Jacobians against their bound,
-and the classic 3-step worked example. Plots are in plots.py; the command in
+and the two classic worked examples (Kravets's ∂E/∂U, the tutorial's ∂E_3/∂W). Plots are in plots.py; the command in
 cli/vanishing.py.
 
 Every picture is drawn from one small network (:func:`study_case`) whose recurrent
@@ -154,43 +154,79 @@ def regimes(
 
 @dataclass(frozen=True)
 class WorkedExample:
-    """The classic 3-step example (the tutorial's ∂E_3/∂U, counting steps from 1; here
-    the last loss is E_2, steps counted from 0).
+    """One loss's gradient split by the step at which θ is used, as a classic example does.
 
     Attributes:
-        params: U (H, D), W (H, H), V (K, H), b (H,), c (K,) with D = K = 4, H = 3.
-        x: the tokens 0, 1, 2, (T,) = (3,); y: the next tokens 1, 2, 3, as a language
-            model's targets.
-        parts: (3, 3, H, D) all contributions [t, k] to ∂E_t/∂U (tanh, h_{−1} = 0).
-        total: (H, D) bptt's ∂L/∂U.
+        param: θ, "U" or "W".
+        params: U (H, D), W (H, H), V (K, H), b (H,), c (K,).
+        x: token ids (T,); y: targets (T,); h0: h_{−1} (H,), or None for zeros.
+        parts: (T, T, *θ's shape), every contribution [t, k] to ∂E_t/∂θ.
+        total: θ's gradient from bptt, the sum that every part adds up to.
     """
 
+    param: str
     params: Params
     x: NDArray[np.integer]
     y: NDArray[np.integer]
+    h0: NDArray[np.floating] | None
     parts: NDArray[np.floating]
     total: NDArray[np.floating]
 
     @property
     def components(self) -> NDArray[np.floating]:
-        """(3, H, D): ∂E_2/∂U via steps 0, 1 and 2."""
-        return self.parts[2]
+        """(T, *θ's shape): ∂E_{T−1}/∂θ via steps 0, …, T−1 (the last loss's parts)."""
+        return self.parts[-1]
 
     @property
     def norms(self) -> NDArray[np.float64]:
-        """(3,) Frobenius norms of the three components."""
-        return np.linalg.norm(self.components.reshape(3, -1), axis=1)
+        """(T,) Frobenius norms of the components."""
+        return np.linalg.norm(self.components.reshape(len(self.components), -1), axis=1)
 
     @property
     def total_error(self) -> float:
-        """max |Σ_{t,k} [t, k] − ∂L/∂U|."""
+        """max |Σ_{t,k} [t, k] − ∂L/∂θ|."""
         return float(np.abs(self.parts.sum(axis=(0, 1)) - self.total).max())
 
 
-def worked_example(seed: int = 0) -> WorkedExample:
-    """A 3-step network split the way the tutorial splits ∂E_3/∂U = Σ_k ∂E_3/∂U via k."""
-    params = make_case(T=3, N=1, D=4, H=3, K=4, seed=seed).params
-    x, y = np.arange(3), np.arange(1, 4)
-    parts = contributions(params, x, y, param="U")
-    total = bptt(params, x, y).grads["U"]
-    return WorkedExample(params, x, y, parts, total)
+def _worked(param: str, case: Case, x: NDArray, y: NDArray, h0: NDArray | None) -> WorkedExample:
+    parts = contributions(case.params, x, y, param=param, h0=h0)
+    total = bptt(case.params, x, y, h0=h0).grads[param]
+    return WorkedExample(param, case.params, x, y, h0, parts, total)
+
+
+def kravets_example(seed: int = 0) -> WorkedExample:
+    """Kravets's three-step example: the loss at the third step split over the three
+    inputs X₁, X₂, X₃ with respect to W_xh, which is our U (steps counted from 1 there,
+    from 0 here, so the loss is E_2): ∂E_2/∂U = Σ_{k=0}^{2} δ^{(2)}_k x_kᵀ.
+
+    D = K = 4, H = 3, tanh, the tokens 0, 1, 2 with the next tokens 1, 2, 3 as targets,
+    h_{−1} = 0. (A. Kravets, "Backpropagation and Vanishing Gradient Problem in RNN".)
+    """
+    return _worked(
+        "U", make_case(T=3, N=1, D=4, H=3, K=4, seed=seed), np.arange(3), np.arange(1, 4), None
+    )
+
+
+def tutorial_example(seed: int = 0, *, with_h0: bool = False) -> WorkedExample:
+    """The WildML tutorial's example: ∂E_3/∂W = Σ_{k=0}^{3} ∂E_3/∂ŷ_3 · ∂ŷ_3/∂s_3 ·
+    ∂s_3/∂s_k · ∂s_k/∂W, with zero-based steps, four parts (the tutorial's s is our h).
+
+    The tutorial's network: no biases, tanh, D = K = 4 (a vocabulary), H = 3, tokens
+    0, 1, 2, 3 with the next tokens as targets. ∂s_k/∂W multiplies s_{k−1}, so the k = 0
+    part is δ^{(3)}_0 h_{−1}ᵀ: exactly zero when the initial state is zero, as the
+    tutorial's is; ``with_h0`` draws h_{−1} in (−1, 1) to show it non-zero.
+    (D. Britz, Recurrent Neural Networks Tutorial, Part 3, WildML 2015.)
+    """
+    case = make_case(
+        T=4,
+        N=1,
+        D=4,
+        H=3,
+        K=4,
+        seed=seed,
+        biases=False,
+        batched=False,
+        tokens=True,
+        with_h0=with_h0,
+    )
+    return _worked("W", case, np.arange(4), np.array([1, 2, 3, 0]), case.h0)
