@@ -175,7 +175,8 @@ def test_tutorial_example_dE3_dW_in_four_parts_by_the_chain_rule(with_h0: bool) 
     ∂s_k/∂W), line by line; the k = 0 part is exactly zero when h_{−1} = 0, not otherwise."""
     example = tutorial_example(with_h0=with_h0)
     p, x, y = example.params, example.x, example.y
-    assert not p.b.any() and not p.c.any()  # the tutorial's network has no biases
+    assert not p.b.any(), "the tutorial's network has no biases"
+    assert not p.c.any()
     fwd = manual_bptt.forward(p, x, h0=example.h0)
     states = [fwd.h0, *fwd.h]  # states[k] = h_{k−1}
     delta = p.V.T @ (fwd.y_hat[3] - np.eye(p.K)[y[3]]) * (1 - fwd.h[3] ** 2)
