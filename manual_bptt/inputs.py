@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from manual_bptt.activations import Activation, get_activation
-from manual_bptt.params import COMPLEX_DTYPE, CellParams
+from manual_bptt.params import COMPLEX_DTYPE, CellParams, Params
 
 REDUCTIONS = ("sum", "mean")
 
@@ -252,6 +252,15 @@ def check_params(params: object) -> CellParams:
             'or init_params(D, H, K, cell="rnn" | "lstm" | "gru").'
         )
     return params
+
+
+def require_vanilla(params: object, what: str) -> Params:
+    """params if it is the vanilla cell's Params; otherwise a TypeError saying that
+    ``what`` (a tool written for the vanilla cell) does not take a gated cell."""
+    if isinstance(params, Params):
+        return params
+    check_params(params)
+    raise TypeError(f"{what} is written for the vanilla RNN (Params); got {type(params).__name__}")
 
 
 def check_cell_options(params: CellParams, activation: object, c0: object) -> None:

@@ -155,7 +155,9 @@ def _one_sequence_lstm(
     return loss
 
 
-def _one_sequence_gru(params: GRUParams, batch: Batch, n: int, grads: dict[str, np.ndarray]) -> float:
+def _one_sequence_gru(
+    params: GRUParams, batch: Batch, n: int, grads: dict[str, np.ndarray]
+) -> float:
     """Add sequence n's gradients to ``grads`` and return its loss: the GRU, either variant."""
     U, W, b, bh, H = params.U, params.W, params.b, params.bh, params.H
     after = params.reset == "after"

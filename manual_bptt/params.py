@@ -91,7 +91,10 @@ class CellParams:
 
     def astype(self, dtype: DTypeLike) -> Self:
         """A copy of the parameters in another floating dtype (options kept)."""
-        arrays = {k: v.astype(dtype) for k, v in self.as_dict().items()}
+        return self.with_arrays(**{k: v.astype(dtype) for k, v in self.as_dict().items()})
+
+    def with_arrays(self, **arrays: NDArray[Any]) -> Self:
+        """The same cell (options kept) with the named arrays replaced, checked anew."""
         return dataclasses.replace(self, **arrays)  # type: ignore[type-var]
 
 

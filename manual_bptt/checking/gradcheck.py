@@ -20,7 +20,6 @@ gradient of a function).
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -31,8 +30,8 @@ from numpy.typing import NDArray
 from manual_bptt.checking.compare import FINITE_DIFFERENCE, Agreement, Tolerance, compare_grads
 from manual_bptt.crossentropy import log_softmax, nll
 from manual_bptt.inputs import Options, prepare
-from manual_bptt.naive import first_reachable_step
 from manual_bptt.lstm import LSTMCache
+from manual_bptt.naive import first_reachable_step
 from manual_bptt.network import run_cell
 from manual_bptt.params import CellParams
 from manual_bptt.progress import Progress
@@ -246,7 +245,7 @@ def bptt_objective(
                 "the complex step needs an analytic φ (tanh, sigmoid or identity); relu is "
                 "not differentiable as a complex function: use central differences"
             )
-        p = dataclasses.replace(params, **{k: np.asarray(values[k], dtype) for k in params.NAMES})
+        p = params.with_arrays(**{k: np.asarray(values[k], dtype) for k in params.NAMES})
         xs = np.asarray(values["x"], dtype) if "x" in values else batch.x
         h_start, c_start = values["h0"], values.get("c0")
 

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from manual_bptt.backward import bptt
 from manual_bptt.checking.cases import Case, make_case
+from manual_bptt.inputs import require_vanilla
 from manual_bptt.params import Params
 from manual_bptt.progress import Progress
 from manual_bptt.vanishing.decomposition import contribution_norms, contributions
@@ -130,6 +131,7 @@ def regimes(
     out = []
     for activation in activations:
         case = study_case(T, activation, seed)
+        assert isinstance(case.params, Params)  # study_case builds vanilla cells
         for factor in factors:
             sigma = factor * critical_sigma(activation)
             params = with_sigma(case.params, sigma)
@@ -181,7 +183,7 @@ class WorkedExample:
 
 def worked_example(seed: int = 0) -> WorkedExample:
     """A 3-step network split the way the tutorial splits ∂E_3/∂U = Σ_k ∂E_3/∂U via k."""
-    params = make_case(T=3, N=1, D=4, H=3, K=4, seed=seed).params
+    params = require_vanilla(make_case(T=3, N=1, D=4, H=3, K=4, seed=seed).params, "the example")
     x, y = np.arange(3), np.arange(1, 4)
     parts = contributions(params, x, y, param="U")
     total = bptt(params, x, y).grads["U"]
