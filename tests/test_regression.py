@@ -12,7 +12,7 @@ import pytest
 
 import manual_bptt
 import torch_reference
-from manual_bptt import Params
+from manual_bptt import GRUParams, LSTMParams, Params
 from manual_bptt.checking.compare import FLOAT64, assert_grads_close
 
 FIXTURES = sorted((Path(__file__).parent / "data").glob("*.npz"))
@@ -20,7 +20,10 @@ FACES = [manual_bptt.bptt, manual_bptt.naive_bptt, torch_reference.bptt]
 
 
 def test_fixtures_are_present() -> None:
-    assert len(FIXTURES) >= 5, "run python tests/data/make_fixtures.py"
+    assert len(FIXTURES) >= 9, "run python tests/data/make_fixtures.py"
+    cells = {json.loads(str(np.load(path)["cell"]))["cell"] for path in FIXTURES
+             if "cell" in np.load(path).files}  # fmt: skip
+    assert cells >= {"lstm", "gru"}
 
 
 @pytest.mark.parametrize("face", FACES, ids=lambda f: f.__module__)
@@ -28,8 +31,14 @@ def test_fixtures_are_present() -> None:
 def test_stored_case_gives_stored_loss_and_gradients(face, path: Path) -> None:
     with np.load(path) as data:
         stored = {k: data[k] for k in data.files}
-    params = Params(**{k[len("param_") :]: v for k, v in stored.items() if k.startswith("param_")})
+    arrays = {k[len("param_") :]: v for k, v in stored.items() if k.startswith("param_")}
+    cell = json.loads(str(stored["cell"])) if "cell" in stored else {"cell": "rnn"}
+    params = {"rnn": Params, "lstm": LSTMParams, "gru": GRUParams}[cell["cell"]](
+        **arrays, **({"reset": cell["reset"]} if cell["cell"] == "gru" else {})
+    )
     options = json.loads(str(stored["options"]))
+    if "c0" in stored:
+        options["c0"] = stored["c0"]
     result = face(
         params, stored["x"], stored["y"], h0=stored.get("h0"), mask=stored.get("mask"), **options
     )
