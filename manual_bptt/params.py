@@ -52,7 +52,7 @@ def check_finite_arrays(owner: str, arrays: Mapping[str, NDArray[Any]]) -> None:
 
 
 class CellParams:
-    """What every cell's parameters share: U, W, V, c and the sizes read from them.
+    """What every cell's parameters share: U, W, b, V, c and the sizes read from them.
 
     A subclass is a frozen dataclass whose fields NAMES are the arrays (and possibly
     options such as GRUParams.reset, which are not arrays).
@@ -62,6 +62,7 @@ class CellParams:
     CELL: ClassVar[str]  # "rnn", "lstm" or "gru": what init_params(cell=...) calls it
     U: NDArray[Any]
     W: NDArray[Any]
+    b: NDArray[Any]
     V: NDArray[Any]
     c: NDArray[Any]
 
