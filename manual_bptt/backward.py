@@ -1,5 +1,9 @@
 """The backward pass, equations (6)–(12) of the README, and the public ``bptt``.
 
+``bptt`` serves every cell: the vanilla one here, (6)–(12); the gated ones by their
+backward steps (lstm.py, gru.py) run through truncation.cell_deltas, then the same
+kind of sums over steps (:func:`gated_backward`).
+
 Every time-invariant sum is one matrix product over all T·N rows: each parameter is
 shared by every step (and every sequence), so its gradient is the sum of the per-step
 gradients, and stacking the steps turns that sum into the inner dimension of a product.
@@ -116,14 +120,14 @@ def gated_backward(
         "U": grad_U(batch, delta, params.D),
         "W": dW,
         "b": delta.sum(axis=(0, 1)),
-        "bh": delta_h.sum(axis=(0, 1)),
+        "bh": delta_h.sum(axis=(0, 1)),  # the GRU's hidden-side bias
         "V": _rows(dO).T @ _rows(cache.h),
         "c": dO.sum(axis=(0, 1)),
-        "h0": initial[0],
-        "c0": initial[-1],
     }
-    names = [*params.NAMES, "h0", *(["c0"] if isinstance(params, lstm.LSTMParams) else [])]
-    out = {name: grads[name] for name in names}
+    out = {name: grads[name] for name in params.NAMES}  # in the parameters' order
+    out["h0"] = initial[0]
+    if isinstance(params, lstm.LSTMParams):
+        out["c0"] = initial[1]
     if not batch.tokens:
         out["x"] = rows_matmul(delta, params.U)
     return out

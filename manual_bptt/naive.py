@@ -1,4 +1,5 @@
-"""BPTT written the plain way: one sequence, one loss, one step at a time.
+"""BPTT written the plain way: one sequence, one loss, one step at a time, for each cell
+(the vanilla one's equations (1)–(12), the LSTM's (13)–(24), the GRU's (25)–(33)).
 
 This is the form to read next to the equations (and next to the classic tutorial's
 ``bptt``). It is slow on purpose: for every loss E_t it walks back from step t to the

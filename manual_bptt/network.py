@@ -1,7 +1,9 @@
 """The forward pass, equations (1)–(4) of the README, vectorised over the batch.
 
 Only the recurrence (1)–(2) loops over time; the input term U x_t for every step and
-the output layer (3)–(4) for every step are each one matrix product.
+the output layer (3)–(4) for every step are each one matrix product. The gated cells'
+forward passes are in lstm.py and gru.py; :func:`run_cell`, :func:`forward` and
+:func:`loss` choose the cell by the parameters' type.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, overload
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
@@ -177,6 +177,16 @@ def check_gated_shapes(owner: str, arrays: Mapping[str, NDArray[Any]], gates: in
 CELLS = ("rnn", "lstm", "gru")
 
 
+@overload
+def init_params(
+    D: int, H: int, K: int, *, cell: Literal["rnn"] = ..., seed: int | np.random.Generator = ...,
+    dtype: DTypeLike = ..., scheme: str = ..., scale: float = ..., reset: str = ...,
+) -> Params: ...  # fmt: skip
+@overload
+def init_params(
+    D: int, H: int, K: int, *, cell: str, seed: int | np.random.Generator = ...,
+    dtype: DTypeLike = ..., scheme: str = ..., scale: float = ..., reset: str = ...,
+) -> CellParams: ...  # fmt: skip
 def init_params(
     D: int,
     H: int,
@@ -188,7 +198,7 @@ def init_params(
     scheme: str = "uniform",
     scale: float = 1.0,
     reset: str = "after",
-) -> Any:
+) -> CellParams:
     """Random parameters for input size D, hidden size H and K classes.
 
     ``cell`` chooses the network: "rnn" (the vanilla cell, :class:`Params`), "lstm"

@@ -114,7 +114,7 @@ def make_case(
     rng = np.random.default_rng(seed)
     dt = np.dtype(dtype)
     base = init_params(D, H, K, seed=rng, dtype=np.float64, scale=scale, cell=cell, reset=reset)
-    rows = base.b.shape[0]  # G·H
+    rows = int(base.b.shape[0])  # G·H
     arrays = {k: v.astype(dt) for k, v in base.as_dict().items()}
     arrays["b"] = rng.uniform(-scale, scale, rows).astype(dt) if biases else np.zeros(rows, dt)
     arrays["c"] = rng.uniform(-scale, scale, K).astype(dt) if biases else np.zeros(K, dt)
