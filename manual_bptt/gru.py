@@ -95,22 +95,31 @@ def run_forward(params: GRUParams, x: NDArray, h0: Array, tokens: bool) -> GRUCa
     h = np.empty((T + 1, N, H), dtype=gates.dtype)  # h[0] = h0, h[t + 1] = h_t
     h[0] = h0
     inner = np.empty((T, N, H), dtype=gates.dtype)
-    W_rz, W_n = params.W[: 2 * H].T, params.W[2 * H :].T
-    bh_rz, bh_n = params.bh[: 2 * H], params.bh[2 * H :]
     for t in range(T):
-        A = gates[t]
-        A[:, : 2 * H] = sigmoid(A[:, : 2 * H] + h[t] @ W_rz + bh_rz)  # (25) r, z
-        r, z = A[:, :H], A[:, H : 2 * H]
-        if params.reset == "after":
-            inner[t] = h[t] @ W_n + bh_n  # m_t
-            A[:, 2 * H :] = np.tanh(A[:, 2 * H :] + r * inner[t])  # (26) after
-        else:
-            inner[t] = r * h[t]  # p_t
-            A[:, 2 * H :] = np.tanh(A[:, 2 * H :] + inner[t] @ W_n + bh_n)  # (26) before
-        h[t + 1] = (1.0 - z) * A[:, 2 * H :] + z * h[t]  # (27)
+        inner[t], h[t + 1] = forward_step(params, gates[t], h[t])
     o = rows_matmul(h[1:], params.V.T)  # (3)
     o += params.c
     return GRUCache(gates, inner, h[:-1], h[1:], o)
+
+
+def forward_step(params: GRUParams, A: Array, h_prev: Array) -> tuple[Array, Array]:
+    """One step for N sequences, (25)–(27).
+
+    A (N, 3H) holds U x_t + b on entry and the gates [r; z; n] on return (it is the
+    forward pass's own array, overwritten in place); h_prev (N, H). Returns (m_t or
+    p_t, h_t), each (N, H): what the reset gate multiplies, and the new state.
+    """
+    H = h_prev.shape[-1]
+    W, bh = params.W, params.bh
+    A[:, : 2 * H] = sigmoid(A[:, : 2 * H] + h_prev @ W[: 2 * H].T + bh[: 2 * H])  # (25) r, z
+    r, z = A[:, :H], A[:, H : 2 * H]
+    if params.reset == "after":
+        inner = h_prev @ W[2 * H :].T + bh[2 * H :]  # m_t
+        A[:, 2 * H :] = np.tanh(A[:, 2 * H :] + r * inner)  # (26) after
+    else:
+        inner = r * h_prev  # p_t
+        A[:, 2 * H :] = np.tanh(A[:, 2 * H :] + inner @ W[2 * H :].T + bh[2 * H :])  # (26) before
+    return inner, (1.0 - z) * A[:, 2 * H :] + z * h_prev  # (27)
 
 
 def backward_step(

@@ -77,8 +77,26 @@ class LSTMCache:
     o: Array
 
 
+def forward_step(A: Array, WT: Array, h_prev: Array, s_prev: Array) -> tuple[Array, Array, Array]:
+    """One step for N sequences, (13)–(16).
+
+    A (N, 4H) holds U x_t + b on entry and the gates [i; f; g; q] on return (it is the
+    forward pass's own array, overwritten in place); WT is Wᵀ (H, 4H); h_prev, s_prev
+    (N, H). Returns (s_t, tanh(s_t), h_t), each (N, H).
+    """
+    H = h_prev.shape[-1]
+    A += h_prev @ WT  # (13)
+    A[:, : 2 * H] = sigmoid(A[:, : 2 * H])  # (14) i, f
+    A[:, 2 * H : 3 * H] = np.tanh(A[:, 2 * H : 3 * H])  # (14) g
+    A[:, 3 * H :] = sigmoid(A[:, 3 * H :])  # (14) q
+    i, f, g, q = (A[:, k * H : (k + 1) * H] for k in range(4))
+    s = f * s_prev + i * g  # (15)
+    tanh_s = np.tanh(s)
+    return s, tanh_s, q * tanh_s  # (16)
+
+
 def run_forward(params: LSTMParams, x: NDArray, h0: Array, c0: Array, tokens: bool) -> LSTMCache:
-    """Equations (13)–(16) and (3) on checked, batched inputs.
+    """Equations (13)–(16) for every step, and (3), on checked, batched inputs.
 
     x: float (T, N, D) or token ids (T, N); h0, c0: (N, H). Returns the LSTMCache.
     """
@@ -91,15 +109,7 @@ def run_forward(params: LSTMParams, x: NDArray, h0: Array, c0: Array, tokens: bo
     tanh_s = np.empty((T, N, H), dtype=gates.dtype)
     WT = np.ascontiguousarray(params.W.T)
     for t in range(T):
-        A = gates[t]
-        A += h[t] @ WT  # (13)
-        A[:, : 2 * H] = sigmoid(A[:, : 2 * H])  # (14) i, f
-        A[:, 2 * H : 3 * H] = np.tanh(A[:, 2 * H : 3 * H])  # (14) g
-        A[:, 3 * H :] = sigmoid(A[:, 3 * H :])  # (14) q
-        i, f, g, q = (A[:, k * H : (k + 1) * H] for k in range(4))
-        s[t + 1] = f * s[t] + i * g  # (15)
-        tanh_s[t] = np.tanh(s[t + 1])
-        h[t + 1] = q * tanh_s[t]  # (16)
+        s[t + 1], tanh_s[t], h[t + 1] = forward_step(gates[t], WT, h[t], s[t])
     o = rows_matmul(h[1:], params.V.T)  # (3)
     o += params.c
     return LSTMCache(gates, tanh_s, s[:-1], h[:-1], h[1:], s[1:], o)
