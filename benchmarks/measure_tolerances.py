@@ -1,6 +1,6 @@
 """Measure the differences behind the tolerance policy in manual_bptt/checking/compare.py.
 
-    python benchmarks/measure_tolerances.py [--examples 2000]
+    python benchmarks/measure_tolerances.py [--examples 2000] [--cell rnn|lstm|gru]
 
 For random problems drawn by the test suite's strategies, the worst difference of
 manual_bptt.bptt from the autograd twin (float64 over the full range, float32 on its
@@ -8,6 +8,11 @@ bounded domain) and from central differences (float64, full and truncated BPTT),
 each as |Δ| / max(1, ‖reference‖∞). The tolerances must sit well above these.
 A fourth row shows why float32 has a bounded domain: float32 gradients against the
 same problem's float64 gradients at weight scales 2.5 to 3 and T up to 40.
+
+With --cell lstm or gru, the gated cell's rows instead (the GRU draws both reset
+variants; T ≤ 24 as in its tests), and two more: the twin against torch.nn.LSTM /
+torch.nn.GRU (full BPTT; the GRU's "after" variant, which is nn.GRU's) in float64 and
+in float32 on the bounded domain, each as |Δ| / ‖reference‖∞ too.
 """
 
 from __future__ import annotations
@@ -64,19 +69,40 @@ def against_float64(case: Case) -> tuple[dict, dict]:
     return manual.grads, wide.call(manual_bptt.bptt).grads
 
 
+def twin_against_torch_nn(case: Case) -> tuple[dict, dict]:
+    """(the twin's gradients, torch.nn's module's) for one full-BPTT batched case."""
+    from torch_reference.nn import loss_and_grads
+
+    twin = case.call(torch_reference.bptt).grads
+    return twin, loss_and_grads(case)[1]
+
+
 def main() -> None:
-    """Print the three worst differences (see the module docstring)."""
+    """Print the worst differences (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--examples", type=int, default=2000)
-    n = parser.parse_args().examples
+    parser.add_argument("--cell", choices=["rnn", "lstm", "gru"], default="rnn")
+    args = parser.parse_args()
+    n, cell = args.examples, args.cell
+    gated = {} if cell == "rnn" else {"cell": cell, "max_T": 24}
     rows = [
-        ("float64 vs autograd", cases(), against_twin, n),
-        ("float32 vs autograd (bounded)", float32_cases(), against_twin, n),
-        ("central differences", cases(max_T=6, max_N=2, max_dim=4, max_scale=2.0),
+        ("float64 vs autograd", cases(**gated), against_twin, n),
+        ("float32 vs autograd (bounded)", float32_cases(**gated), against_twin, n),
+        ("central differences", cases(max_T=6, max_N=2, max_dim=4, max_scale=2.0,
+                                      **{k: v for k, v in gated.items() if k == "cell"}),
          against_central_differences, max(1, n // 5)),
         ("float32 outside its domain", cases(dtype="float32", min_scale=2.5, max_scale=3.0),
          against_float64, max(1, n // 5)),
     ]  # fmt: skip
+    if cell != "rnn":
+        nn_only = {"cell": cell, "resets": ("after",), "truncation": False, "batched": True,
+                   "max_T": 24}  # fmt: skip
+        rows += [
+            (f"twin vs torch.nn.{cell.upper()} float64", cases(**nn_only),
+             twin_against_torch_nn, n),
+            (f"twin vs torch.nn.{cell.upper()} float32 (bounded)", float32_cases(**nn_only),
+             twin_against_torch_nn, n),
+        ]  # fmt: skip
     for label, strategy, reference, examples in rows:
         share, where, ran = worst_over(strategy, reference, examples)
         print(f"{label}: worst |Δ|/max(1, ‖ref‖∞) = {share:.2e} over {ran} examples ({where})")

@@ -1,12 +1,15 @@
-"""manual_bptt: backpropagation through time for a vanilla RNN, written by hand in NumPy.
+"""manual_bptt: backpropagation through time for RNNs, written by hand in NumPy.
 
-The network (README, equations (1)–(5); Goodfellow et al., Deep Learning, §10.2):
+Three cells, chosen by the parameters' type: the vanilla RNN (:class:`Params`), the LSTM
+(:class:`LSTMParams`, README equations (13)–(24)) and the GRU (:class:`GRUParams`,
+(25)–(33), both reset variants). The vanilla network (README, equations (1)–(5);
+Goodfellow et al., Deep Learning, §10.2):
 
     a_t = b + W h_{t−1} + U x_t      h_t = φ(a_t)
     o_t = c + V h_t                  ŷ_t = softmax(o_t)
     L   = Σ_t Σ_n m[t,n] · (−log ŷ_t[n, y[t,n]])
 
-Entry points: :class:`Params`, :func:`init_params`, :func:`forward`, :func:`loss`,
+Entry points: :class:`Params`, :class:`LSTMParams`, :class:`GRUParams`, :func:`init_params`, :func:`forward`, :func:`loss`,
 :func:`bptt` (vectorised) and :func:`naive_bptt` (the plain loops, for reading); for
 vanishing gradients :func:`contributions` and :func:`contribution_norms` (the gradient
 split by (loss, step)), :func:`hidden_jacobians`, :func:`jacobian_row`,
@@ -18,6 +21,8 @@ This package never imports torch; ``torch_reference`` is its autograd twin.
 
 from manual_bptt.activations import ACTIVATIONS
 from manual_bptt.backward import bptt
+from manual_bptt.gru import GRUParams
+from manual_bptt.lstm import LSTMParams
 from manual_bptt.naive import naive_bptt
 from manual_bptt.network import ForwardResult, forward, loss
 from manual_bptt.params import Params, init_params
@@ -40,6 +45,8 @@ __all__ = [
     "GRAD_NAMES",
     "BPTTResult",
     "ForwardResult",
+    "GRUParams",
+    "LSTMParams",
     "Params",
     "bptt",
     "clip_grad_norm",

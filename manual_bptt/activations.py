@@ -33,7 +33,8 @@ class Activation:
     gamma: float
 
 
-def _sigmoid(a: Array) -> Array:
+def sigmoid(a: Array) -> Array:
+    """σ(a) = 1 / (1 + e^{−a}), elementwise (also on complex arrays, for the complex step)."""
     # σ(a) = (1 + tanh(a/2)) / 2: the same function as 1 / (1 + e^{−a}), but it never
     # overflows for large |a|.
     return 0.5 * (1.0 + np.tanh(0.5 * a))
@@ -41,7 +42,7 @@ def _sigmoid(a: Array) -> Array:
 
 ACTIVATIONS: dict[str, Activation] = {
     "tanh": Activation("tanh", np.tanh, lambda a, h: 1.0 - h * h, 1.0),
-    "sigmoid": Activation("sigmoid", _sigmoid, lambda a, h: h * (1.0 - h), 0.25),
+    "sigmoid": Activation("sigmoid", sigmoid, lambda a, h: h * (1.0 - h), 0.25),
     # relu'(0) = 0, as torch's relu backward uses.
     "relu": Activation(
         "relu", lambda a: np.maximum(a, 0.0), lambda a, h: (a > 0).astype(a.dtype), 1.0

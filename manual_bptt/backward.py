@@ -1,5 +1,9 @@
 """The backward pass, equations (6)–(12) of the README, and the public ``bptt``.
 
+``bptt`` serves every cell: the vanilla one here, (6)–(12); the gated ones by their
+backward steps (lstm.py, gru.py) run through truncation.cell_deltas, then the same
+kind of sums over steps (:func:`gated_backward`).
+
 Every time-invariant sum is one matrix product over all T·N rows: each parameter is
 shared by every step (and every sequence), so its gradient is the sum of the per-step
 gradients, and stacking the steps turns that sum into the inner dimension of a product.
@@ -12,12 +16,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from manual_bptt import gru, lstm
 from manual_bptt.crossentropy import loss_and_dlogits
 from manual_bptt.inputs import Batch, Options, prepare
-from manual_bptt.network import Cache, rows_matmul, run_forward
-from manual_bptt.params import Params
+from manual_bptt.network import Cache, rows_matmul, run_batch
+from manual_bptt.params import CellParams, Params
 from manual_bptt.result import BPTTResult
-from manual_bptt.truncation import deltas
+from manual_bptt.truncation import cell_deltas, deltas
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -72,35 +77,103 @@ def backward(params: Params, batch: Batch, cache: Cache, dO: Array) -> dict[str,
     return grads
 
 
+def gated_backward(
+    params: lstm.LSTMParams | gru.GRUParams,
+    batch: Batch,
+    cache: lstm.LSTMCache | gru.GRUCache,
+    dO: Array,
+) -> dict[str, Array]:
+    """All gradients of a gated cell, batched, from ∂L/∂o (T, N, K) and its cache.
+
+    The cell's backward step, run by truncation.cell_deltas for the truncation asked
+    for, gives δ_t and δ̃_t (T, N, G·H), the pre-activation gradients of the input side
+    (U x_t + b) and of the hidden side (W h_{t−1}, + bh for the GRU), summed over the
+    losses that reach step t, and the gradient reaching the initial state. Then, as
+    (8)–(12) for the vanilla cell (LSTM (23)–(24), GRU (31), (33)):
+        ∂L/∂U = Σ_t δ_t x_tᵀ,  ∂L/∂b = Σ_t δ_t,  ∂L/∂x_t = Uᵀ δ_t
+        ∂L/∂W = Σ_t δ̃_t h_{t−1}ᵀ (the GRU's "before" variant: see gru.grad_W),
+        ∂L/∂bh = Σ_t δ̃_t (GRU),  ∂L/∂V, ∂L/∂c by (8), (9)
+        ∂L/∂h0 (and ∂L/∂c0) = what reaches the state entering step 0.
+    """
+    g = rows_matmul(dO, params.V)  # Vᵀ ∂L/∂o_t: the loss's gradient reaching h_t
+    if isinstance(params, lstm.LSTMParams):
+        assert isinstance(cache, lstm.LSTMCache)
+        lstm_cache = cache
+
+        def step(lo: int, hi: int, d: tuple[Array, ...]) -> tuple[Array, Array, tuple[Array, ...]]:
+            return lstm.backward_step(params, lstm_cache, lo, hi, d)
+
+        delta, delta_h, initial = cell_deltas(step, g, 2, batch.truncate, batch.chunk)
+        dW = lstm.grad_W(params, lstm_cache, delta_h)
+    else:
+        assert isinstance(cache, gru.GRUCache)
+        gru_cache = cache
+
+        def step(lo: int, hi: int, d: tuple[Array, ...]) -> tuple[Array, Array, tuple[Array, ...]]:
+            return gru.backward_step(params, gru_cache, lo, hi, d)
+
+        delta, delta_h, initial = cell_deltas(step, g, 1, batch.truncate, batch.chunk)
+        dW = gru.grad_W(params, gru_cache, delta_h)
+    grads = {
+        "U": grad_U(batch, delta, params.D),
+        "W": dW,
+        "b": delta.sum(axis=(0, 1)),
+        "bh": delta_h.sum(axis=(0, 1)),  # the GRU's hidden-side bias
+        "V": _rows(dO).T @ _rows(cache.h),
+        "c": dO.sum(axis=(0, 1)),
+    }
+    out = {name: grads[name] for name in params.NAMES}  # in the parameters' order
+    out["h0"] = initial[0]
+    if isinstance(params, lstm.LSTMParams):
+        out["c0"] = initial[1]
+    if not batch.tokens:
+        out["x"] = rows_matmul(delta, params.U)
+    return out
+
+
 def bptt(
-    params: Params,
+    params: CellParams,
     x: ArrayLike,
     y: ArrayLike,
     **options: Unpack[Options],
 ) -> BPTTResult:
     """Loss and gradients of the network by backpropagation through time, by hand.
 
+    Every cell, chosen by the parameters' type: the vanilla RNN (Params), the LSTM
+    (LSTMParams) and the GRU (GRUParams, either reset variant).
+
     Args:
-        params: U (H, D), W (H, H), V (K, H), b (H,), c (K,), float32 or float64.
+        params: Params U (H, D), W (H, H), V (K, H), b (H,), c (K,); or LSTMParams
+            U (4H, D), W (4H, H), b (4H,), V, c; or GRUParams U (3H, D), W (3H, H),
+            b (3H,), bh (3H,), V, c; float32 or float64.
         x: float inputs (T, N, D), or integer token ids (T, N) in [0, D); unbatched
             (T, D) or (T,) also accepted.
         y: integer targets (T, N) in [0, K), or (T,) when x is unbatched.
         h0: initial state h_{−1}, (N, H) or (H,); zeros by default.
+        c0: the LSTM's initial cell state s_{−1}, shaped as h0; zeros by default
+            (LSTM only).
         mask: m, (T, N) or (T,) of 0/1 (bool or numbers); all ones by default.
-        activation: φ: "tanh", "sigmoid", "relu" or "identity".
+        activation: φ: "tanh", "sigmoid", "relu" or "identity" (vanilla cell only).
         truncate: window length k ≥ 0: the loss at step t reaches steps t … max(0, t−k).
         chunk: chunk length k ≥ 1: losses reach back to the start of their chunk of k.
         reduction: "sum" (equation (5)) or "mean" (divided by Σm; 0 when Σm = 0).
 
     Returns:
-        BPTTResult with ``loss`` (float) and ``grads`` {"U", "W", "V", "b", "c", "h0",
-        and "x" for float inputs}, each shaped and typed like its argument.
+        BPTTResult with ``loss`` (float) and ``grads``: {"U", "W", "V", "b", "c", "h0"}
+        (vanilla), {"U", "W", "b", "V", "c", "h0", "c0"} (LSTM) or {"U", "W", "b", "bh",
+        "V", "c", "h0"} (GRU), and "x" for float inputs, each shaped and typed like its
+        argument.
 
     Raises:
         TypeError, ValueError: for any argument that does not fit, naming it.
     """
     batch = prepare(params, x, y, **options)
-    cache = run_forward(params, batch.x, batch.h0, batch.tokens, batch.activation)
+    cache = run_batch(params, batch)
     # ∂L/∂o is written over the logits o, our own array, which nothing needs afterwards.
     loss, dO = loss_and_dlogits(cache.o, batch.y, batch.mask, batch.loss_scale, out=cache.o)
+    if isinstance(params, lstm.LSTMParams | gru.GRUParams):
+        assert not isinstance(cache, Cache)
+        return BPTTResult.from_batched(batch, loss, gated_backward(params, batch, cache, dO))
+    assert isinstance(params, Params)
+    assert isinstance(cache, Cache)
     return BPTTResult.from_batched(batch, loss, backward(params, batch, cache, dO))

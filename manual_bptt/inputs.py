@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from manual_bptt.activations import Activation, get_activation
 from manual_bptt.arraychecks import first_index, first_non_finite, is_integer
-from manual_bptt.params import COMPLEX_DTYPE, Params
+from manual_bptt.params import COMPLEX_DTYPE, CellParams, Params
 
 REDUCTIONS = ("sum", "mean")
 
@@ -30,14 +30,18 @@ class Options(TypedDict, total=False):
 
     Keys (all optional):
         h0: initial state h_{−1}, (N, H) or (H,) to match x; zeros by default.
+        c0: the LSTM's initial cell state s_{−1}, shaped as h0; zeros by default
+            (LSTM only: refused for cells without a cell state).
         mask: m, (T, N) or (T,) of 0/1 (bool or numbers); all ones by default.
-        activation: φ: "tanh" (default), "sigmoid", "relu" or "identity".
+        activation: φ: "tanh" (default), "sigmoid", "relu" or "identity" (the
+            vanilla cell's; the gated cells accept only the default).
         truncate: window length k ≥ 0: the loss at step t reaches steps t … max(0, t−k).
         chunk: chunk length k ≥ 1: losses reach back to the start of their chunk of k.
         reduction: "sum" (default, equation (5)) or "mean" (divided by Σm; 0 if Σm = 0).
     """
 
     h0: ArrayLike | None
+    c0: ArrayLike | None
     mask: ArrayLike | None
     activation: str
     truncate: int | None
@@ -56,6 +60,8 @@ class Batch:
         x: float (T, N, D) in the parameters' dtype, or integer token ids (T, N) in [0, D).
         y: integer targets (T, N) in [0, K).
         h0: initial state h_{−1}, (N, H); zeros when the caller gave none.
+        c0: the LSTM's initial cell state s_{−1}, (N, H) (zeros when not given); None
+            for the other cells.
         mask: m, (T, N) of 0.0/1.0 in the parameters' dtype.
         tokens: whether x holds token ids (then U x_t is the column U[:, x_t]).
         batched: whether the caller's arrays had a batch axis (results follow suit).
@@ -68,6 +74,7 @@ class Batch:
     x: NDArray
     y: NDArray[np.integer]
     h0: NDArray[np.floating]
+    c0: NDArray[np.floating] | None
     mask: NDArray[np.floating]
     tokens: bool
     batched: bool
@@ -124,7 +131,7 @@ def _check_range(name: str, arr: np.ndarray, upper: int, letter: str) -> None:
         )
 
 
-def _match_dtype(name: str, arr: np.ndarray, params: Params) -> np.ndarray:
+def _match_dtype(name: str, arr: np.ndarray, params: CellParams) -> np.ndarray:
     """arr in the parameters' dtype; TypeError on a mismatch, never a silent cast.
 
     The one exception is the complex step: with complex128 parameters, float64 (or
@@ -147,7 +154,7 @@ def _check_not_empty(arr: np.ndarray, batched: bool) -> None:
         raise ValueError("x must hold at least one sequence (N ≥ 1); got N = 0")
 
 
-def _prepare_x(params: Params, x: object) -> tuple[np.ndarray, bool, bool]:
+def _prepare_x(params: CellParams, x: object) -> tuple[np.ndarray, bool, bool]:
     """Return x batched, whether it holds tokens, and whether it was batched."""
     arr = _array("x", x)
     if arr.dtype == np.bool_:
@@ -178,7 +185,7 @@ def _prepare_x(params: Params, x: object) -> tuple[np.ndarray, bool, bool]:
     return (arr if batched else arr[:, None, :]), False, batched
 
 
-def _prepare_y(params: Params, y: object, T: int, N: int, batched: bool) -> np.ndarray:
+def _prepare_y(params: CellParams, y: object, T: int, N: int, batched: bool) -> np.ndarray:
     arr = _array("y", y)
     if not _is_int(arr):
         raise TypeError(f"y must hold integer class ids; got dtype {arr.dtype}")
@@ -190,20 +197,25 @@ def _prepare_y(params: Params, y: object, T: int, N: int, batched: bool) -> np.n
     return arr if batched else arr[:, None]
 
 
-def _prepare_h0(params: Params, h0: object, N: int, batched: bool) -> np.ndarray:
+def _prepare_h0(
+    params: CellParams, h0: object, N: int, batched: bool, name: str = "h0"
+) -> np.ndarray:
+    """h0 (or c0, by ``name``) in batched form (N, H); zeros when not given."""
     if h0 is None:
         return np.zeros((N, params.H), dtype=params.dtype)
-    arr = _array("h0", h0)
+    arr = _array(name, h0)
     want = (N, params.H) if batched else (params.H,)
     if arr.shape != want:
         letters = "(N, H)" if batched else "(H,)"
-        raise ValueError(f"h0 must have shape {letters} = {want} to match x and U; got {arr.shape}")
-    arr = _match_dtype("h0", arr, params)
-    _check_finite("h0", arr)
+        raise ValueError(
+            f"{name} must have shape {letters} = {want} to match x and U; got {arr.shape}"
+        )
+    arr = _match_dtype(name, arr, params)
+    _check_finite(name, arr)
     return arr if batched else arr[None, :]
 
 
-def _prepare_mask(params: Params, mask: object, T: int, N: int, batched: bool) -> np.ndarray:
+def _prepare_mask(params: CellParams, mask: object, T: int, N: int, batched: bool) -> np.ndarray:
     if mask is None:
         return np.ones((T, N), dtype=params.dtype)
     arr = _array("mask", mask)
@@ -231,18 +243,50 @@ def _check_count(name: str, value: object, least: int) -> int | None:
     return k
 
 
-def check_params(params: object) -> Params:
-    """Return params if it is a Params; TypeError otherwise."""
-    if not isinstance(params, Params):
+def check_params(params: object) -> CellParams:
+    """Return params if it is a cell's parameters (Params, LSTMParams, GRUParams);
+    TypeError otherwise."""
+    if not isinstance(params, CellParams):
         raise TypeError(
-            f"params must be a manual_bptt.Params; got {type(params).__name__}. "
-            "Build one with Params(U=..., W=..., V=..., b=..., c=...) or init_params(D, H, K)."
+            f"params must be a manual_bptt.Params (or LSTMParams, GRUParams); got "
+            f"{type(params).__name__}. Build one with Params(U=..., W=..., V=..., b=..., c=...) "
+            'or init_params(D, H, K, cell="rnn" | "lstm" | "gru").'
         )
     return params
 
 
+def require_vanilla(params: object, what: str) -> Params:
+    """params if it is the vanilla cell's Params; otherwise a TypeError saying that
+    ``what`` (a tool written for the vanilla cell) does not take a gated cell."""
+    if isinstance(params, Params):
+        return params
+    check_params(params)
+    raise TypeError(f"{what} is written for the vanilla RNN (Params); got {type(params).__name__}")
+
+
+def check_cell_options(params: CellParams, activation: object, c0: object) -> None:
+    """ValueError for the options a cell does not have: ``activation`` other than the
+    default for the gated cells, and ``c0`` for cells without a cell state."""
+    if params.CELL != "rnn" and activation != "tanh":
+        raise ValueError(
+            f"activation is the vanilla cell's choice of φ; the {params.CELL.upper()} has "
+            f"its own nonlinearities (σ and tanh): leave activation out; got {activation!r}"
+        )
+    if params.CELL != "lstm" and c0 is not None:
+        cell = "vanilla RNN" if params.CELL == "rnn" else params.CELL.upper()
+        raise ValueError(
+            f"c0 is the LSTM's initial cell state; a {cell} has no cell state: give h0 only"
+        )
+
+
+def prepare_c0(params: CellParams, c0: object, N: int, batched: bool) -> np.ndarray | None:
+    """The LSTM's initial cell state (N, H) (zeros when not given); None for other cells."""
+    check_cell_options(params, "tanh", c0)
+    return _prepare_h0(params, c0, N, batched, "c0") if params.CELL == "lstm" else None
+
+
 def prepare_inputs(
-    params: Params, x: ArrayLike, *, h0: ArrayLike | None = None
+    params: CellParams, x: ArrayLike, *, h0: ArrayLike | None = None
 ) -> tuple[np.ndarray, np.ndarray, bool, bool]:
     """Check x and h0 alone (what forward needs): (x batched, h0 (N, H), tokens, batched)."""
     check_params(params)
@@ -252,7 +296,7 @@ def prepare_inputs(
 
 
 def prepare(
-    params: Params, x: ArrayLike, y: ArrayLike, *, for_gradients: bool = True, **options: Any
+    params: CellParams, x: ArrayLike, y: ArrayLike, *, for_gradients: bool = True, **options: Any
 ) -> Batch:
     """Check params, x, y and the :class:`Options`, and return them as a :class:`Batch`.
 
@@ -281,6 +325,7 @@ def prepare(
                 "relu is not differentiable as a complex function"
             )
     act = get_activation(activation)
+    check_cell_options(params, activation, options.get("c0"))
     if reduction not in REDUCTIONS:
         raise ValueError(f"reduction must be one of {REDUCTIONS}; got {reduction!r}")
     k_window = _check_count("truncate", options.get("truncate"), 0)
@@ -292,10 +337,12 @@ def prepare(
         )
     xb, h0b, tokens, batched = prepare_inputs(params, x, h0=options.get("h0"))
     T, N = xb.shape[0], xb.shape[1]
+    c0 = prepare_c0(params, options.get("c0"), N, batched)
     return Batch(
         x=xb,
         y=_prepare_y(params, y, T, N, batched),
         h0=h0b,
+        c0=c0,
         mask=_prepare_mask(params, options.get("mask"), T, N, batched),
         tokens=tokens,
         batched=batched,

@@ -1,4 +1,5 @@
-"""BPTT written the plain way: one sequence, one loss, one step at a time.
+"""BPTT written the plain way: one sequence, one loss, one step at a time, for each cell
+(the vanilla one's equations (1)–(12), the LSTM's (13)–(24), the GRU's (25)–(33)).
 
 This is the form to read next to the equations (and next to the classic tutorial's
 ``bptt``). It is slow on purpose: for every loss E_t it walks back from step t to the
@@ -14,8 +15,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike
 
+from manual_bptt.activations import sigmoid
+from manual_bptt.gru import GRUParams
 from manual_bptt.inputs import Batch, Options, prepare
-from manual_bptt.params import Params
+from manual_bptt.lstm import LSTMParams
+from manual_bptt.params import CellParams, Params
 from manual_bptt.result import BPTTResult
 
 if TYPE_CHECKING:
@@ -81,8 +85,127 @@ def _one_sequence(params: Params, batch: Batch, n: int, grads: dict[str, np.ndar
     return loss
 
 
+def _output_layer(
+    params: CellParams, batch: Batch, n: int, t: int, h_t: np.ndarray, grads: dict[str, np.ndarray]
+) -> tuple[float, np.ndarray]:
+    """The loss at step t of sequence n and its gradient reaching h_t: (3)–(6), (8), (9)."""
+    V, c = params.V, params.c
+    o = c + V @ h_t  # (3)
+    log_y_hat = o - o.max() - np.log(np.exp(o - o.max()).sum())  # (4), stably
+    m = batch.mask[t, n]
+    loss = -batch.loss_scale * m * float(log_y_hat[batch.y[t, n]])  # (5)
+    delta_o = np.exp(log_y_hat)  # (6) ŷ_t − onehot(y_t), scaled; a new array
+    delta_o[batch.y[t, n]] -= 1.0
+    delta_o *= batch.loss_scale * m
+    grads["V"] += np.outer(delta_o, h_t)  # (8)
+    grads["c"] += delta_o  # (9)
+    return loss, V.T @ delta_o
+
+
+def _add_input_side(
+    params: CellParams, batch: Batch, n: int, k: int, delta: np.ndarray, grads: dict
+) -> None:
+    """δ_k's share of ∂L/∂U, ∂L/∂b and ∂L/∂x_k: (23) for the LSTM, (31), (33) for the GRU."""
+    grads["b"] += delta
+    if batch.tokens:
+        grads["U"][:, batch.x[k, n]] += delta  # one-hot x_k: a column
+    else:
+        grads["U"] += np.outer(delta, batch.x[k, n])
+        grads["x"][k, n] += params.U.T @ delta
+
+
+def _one_sequence_lstm(
+    params: LSTMParams, batch: Batch, n: int, grads: dict[str, np.ndarray]
+) -> float:
+    """Add sequence n's gradients to ``grads`` and return its loss: the LSTM."""
+    U, W, b, H = params.U, params.W, params.b, params.H
+    h, s = [batch.h0[n]], [batch.c0[n] if batch.c0 is not None else np.zeros(H)]
+    gates = []  # (i, f, g, q) per step
+    for t in range(batch.T):
+        ux = U[:, batch.x[t, n]] if batch.tokens else U @ batch.x[t, n]
+        A = b + W @ h[t] + ux  # (13)
+        i, f, q = sigmoid(A[:H]), sigmoid(A[H : 2 * H]), sigmoid(A[3 * H :])  # (14)
+        g = np.tanh(A[2 * H : 3 * H])  # (14)
+        gates.append((i, f, g, q))
+        s.append(f * s[t] + i * g)  # (15), s[t + 1] = s_t
+        h.append(q * np.tanh(s[t + 1]))  # (16), h[t + 1] = h_t
+    loss = 0.0
+    for t in range(batch.T - 1, -1, -1):
+        step_loss, eh = _output_layer(params, batch, n, t, h[t + 1], grads)  # eh: ε^h_t
+        loss += step_loss
+        es = np.zeros(H, dtype=eh.dtype)  # ε^s_t: nothing reaches s_t from later steps
+        for k in range(t, first_reachable_step(t, batch) - 1, -1):
+            i, f, g, q = gates[k]
+            tanh_s = np.tanh(s[k + 1])
+            es = es + eh * q * (1 - tanh_s**2)  # (18)
+            delta = np.concatenate(
+                [
+                    es * g * i * (1 - i),  # (20) δ^i
+                    es * s[k] * f * (1 - f),  # (21) δ^f, with s_{k−1}
+                    es * i * (1 - g**2),  # (22) δ^g
+                    eh * tanh_s * q * (1 - q),  # (19) δ^q
+                ]
+            )
+            grads["W"] += np.outer(delta, h[k])  # (23), h[k] is h_{k−1}
+            _add_input_side(params, batch, n, k, delta, grads)  # (23), (24)
+            eh = W.T @ delta  # (17) ε^h_{k−1}, from this loss
+            es = es * f  # (18) ε^s_{k−1}
+            if k == 0:
+                grads["h0"][n] += eh  # (24)
+                grads["c0"][n] += es  # (24)
+    return loss
+
+
+def _one_sequence_gru(
+    params: GRUParams, batch: Batch, n: int, grads: dict[str, np.ndarray]
+) -> float:
+    """Add sequence n's gradients to ``grads`` and return its loss: the GRU, either variant."""
+    U, W, b, bh, H = params.U, params.W, params.b, params.bh, params.H
+    after = params.reset == "after"
+    h = [batch.h0[n]]
+    gates = []  # (r, z, n, inner) per step; inner is m_t ("after") or p_t ("before")
+    for t in range(batch.T):
+        ux = (U[:, batch.x[t, n]] if batch.tokens else U @ batch.x[t, n]) + b
+        r = sigmoid(ux[:H] + W[:H] @ h[t] + bh[:H])  # (25)
+        z = sigmoid(ux[H : 2 * H] + W[H : 2 * H] @ h[t] + bh[H : 2 * H])  # (25)
+        if after:
+            inner = W[2 * H :] @ h[t] + bh[2 * H :]  # m_t
+            cand = np.tanh(ux[2 * H :] + r * inner)  # (26) after
+        else:
+            inner = r * h[t]  # p_t
+            cand = np.tanh(ux[2 * H :] + W[2 * H :] @ inner + bh[2 * H :])  # (26) before
+        gates.append((r, z, cand, inner))
+        h.append((1 - z) * cand + z * h[t])  # (27), h[t + 1] = h_t
+    loss = 0.0
+    for t in range(batch.T - 1, -1, -1):
+        step_loss, eh = _output_layer(params, batch, n, t, h[t + 1], grads)  # eh: ε_t
+        loss += step_loss
+        for k in range(t, first_reachable_step(t, batch) - 1, -1):
+            r, z, cand, inner = gates[k]
+            dn = eh * (1 - z) * (1 - cand**2)  # (29) δ^n
+            dz = eh * (h[k] - cand) * z * (1 - z)  # (29) δ^z, with h_{k−1} = h[k]
+            if after:
+                dr = dn * inner * r * (1 - r)  # (30a) δ^r, inner = m_k
+                hidden = np.concatenate([dr, dz, r * dn])  # (30a) δ̃
+                grads["W"] += np.outer(hidden, h[k])  # (31)
+                eh_prev = eh * z + W.T @ hidden  # (32a)
+            else:
+                dp = W[2 * H :].T @ dn  # (30b) ∂L/∂p_k
+                dr = dp * h[k] * r * (1 - r)  # (30b) δ^r
+                hidden = np.concatenate([dr, dz, dn])  # (30b) δ̃ = δ
+                grads["W"][: 2 * H] += np.outer(hidden[: 2 * H], h[k])  # (31)
+                grads["W"][2 * H :] += np.outer(dn, inner)  # (31), inner = p_k
+                eh_prev = eh * z + W[: 2 * H].T @ hidden[: 2 * H] + r * dp  # (32b)
+            grads["bh"] += hidden  # (31)
+            _add_input_side(params, batch, n, k, np.concatenate([dr, dz, dn]), grads)  # (31), (33)
+            if k == 0:
+                grads["h0"][n] += eh_prev  # (33)
+            eh = eh_prev
+    return loss
+
+
 def naive_bptt(
-    params: Params,
+    params: CellParams,
     x: ArrayLike,
     y: ArrayLike,
     **options: Unpack[Options],
@@ -97,7 +220,15 @@ def naive_bptt(
     dtype = params.dtype
     grads = {name: np.zeros_like(value) for name, value in params.as_dict().items()}
     grads["h0"] = np.zeros_like(batch.h0)
+    if batch.c0 is not None:
+        grads["c0"] = np.zeros_like(batch.c0)
     if not batch.tokens:
         grads["x"] = np.zeros(batch.x.shape, dtype=dtype)
-    loss = sum(_one_sequence(params, batch, n, grads) for n in range(batch.N))
+    if isinstance(params, LSTMParams):
+        loss = sum(_one_sequence_lstm(params, batch, n, grads) for n in range(batch.N))
+    elif isinstance(params, GRUParams):
+        loss = sum(_one_sequence_gru(params, batch, n, grads) for n in range(batch.N))
+    else:
+        assert isinstance(params, Params)
+        loss = sum(_one_sequence(params, batch, n, grads) for n in range(batch.N))
     return BPTTResult.from_batched(batch, loss, grads)

@@ -1,7 +1,9 @@
 """The forward pass, equations (1)–(4) of the README, vectorised over the batch.
 
 Only the recurrence (1)–(2) loops over time; the input term U x_t for every step and
-the output layer (3)–(4) for every step are each one matrix product.
+the output layer (3)–(4) for every step are each one matrix product. The gated cells'
+forward passes are in lstm.py and gru.py; :func:`run_cell`, :func:`forward` and
+:func:`loss` choose the cell by the parameters' type.
 """
 
 from __future__ import annotations
@@ -12,10 +14,19 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from manual_bptt import gru, lstm
 from manual_bptt.activations import Activation, get_activation
 from manual_bptt.crossentropy import log_softmax, nll, softmax
-from manual_bptt.inputs import Options, prepare, prepare_inputs
-from manual_bptt.params import Params
+from manual_bptt.inputs import (
+    Batch,
+    Options,
+    check_cell_options,
+    prepare,
+    prepare_c0,
+    prepare_inputs,
+)
+from manual_bptt.linear import input_term, rows_matmul
+from manual_bptt.params import CellParams, Params
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -39,27 +50,6 @@ class Cache:
     h_prev: NDArray[np.floating]
     dphi: NDArray[np.floating]
     o: NDArray[np.floating]
-
-
-def input_term(params: Params, x: NDArray, tokens: bool) -> NDArray[np.floating]:
-    """U x_t for every step at once: (T, N, H).
-
-    x is float (T, N, D), giving x @ Uᵀ, or token ids (T, N), giving the columns
-    U[:, x_t] (the product of U with a one-hot x_t, without building it).
-    """
-    if tokens:
-        return params.U.T[x]
-    return rows_matmul(x, params.U.T)
-
-
-def rows_matmul(stacked: NDArray, matrix: NDArray) -> NDArray:
-    """(T, N, A) @ (A, B) → (T, N, B) as one (T·N, A) @ (A, B) product.
-
-    numpy's matmul on a 3-D array runs one small product per step; folding the steps
-    into rows gives the BLAS one large product instead.
-    """
-    T, N, A = stacked.shape
-    return (stacked.reshape(T * N, A) @ matrix).reshape(T, N, matrix.shape[1])
 
 
 # How many numbers of a and h run_forward hands to φ' at once (docs/performance.md: why).
@@ -108,6 +98,34 @@ def run_forward(
     return Cache(a=a if keep_a else None, h=h, h_prev=states[:-1], dphi=dphi, o=o)
 
 
+AnyCache = Cache | lstm.LSTMCache | gru.GRUCache
+
+
+def run_cell(
+    params: CellParams,
+    x: NDArray,
+    h0: NDArray[np.floating],
+    c0: NDArray[np.floating] | None,
+    tokens: bool,
+    act: Activation,
+) -> AnyCache:
+    """The forward pass of whichever cell ``params`` belong to, on checked, batched
+    inputs: (1)–(3) (vanilla), (13)–(16) and (3) (LSTM), (25)–(27) and (3) (GRU).
+    Every cache has h (T, N, H), h_prev (T, N, H) and the logits o (T, N, K)."""
+    if isinstance(params, lstm.LSTMParams):
+        assert c0 is not None
+        return lstm.run_forward(params, x, h0, c0, tokens)
+    if isinstance(params, gru.GRUParams):
+        return gru.run_forward(params, x, h0, tokens)
+    assert isinstance(params, Params)
+    return run_forward(params, x, h0, tokens, act)
+
+
+def run_batch(params: CellParams, batch: Batch) -> AnyCache:
+    """:func:`run_cell` on a prepared Batch."""
+    return run_cell(params, batch.x, batch.h0, batch.c0, batch.tokens, batch.activation)
+
+
 @dataclass(frozen=True)
 class ForwardResult:
     """The forward pass, for reading and for analysis.
@@ -115,67 +133,100 @@ class ForwardResult:
     With batched x the arrays are (T, N, ·); with unbatched x the N axis is dropped.
 
     Attributes:
-        a: pre-activations a_t, (T, N, H).
+        a: pre-activations a_t, (T, N, H) (vanilla cell); None for the gated cells.
         h: hidden states h_t, (T, N, H).
         h0: the initial state h_{−1}, (N, H).
         o: logits o_t, (T, N, K).
         y_hat: probabilities ŷ_t = softmax(o_t), (T, N, K).
+        gates: the gated cells' gates after their nonlinearities, in torch's block
+            order ([i; f; g; q] for the LSTM, [r; z; n] for the GRU), (T, N, G·H);
+            None for the vanilla cell.
+        s: the LSTM's cell states s_t, (T, N, H); None for the other cells.
     """
 
-    a: NDArray[np.floating]
+    a: NDArray[np.floating] | None
     h: NDArray[np.floating]
     h0: NDArray[np.floating]
     o: NDArray[np.floating]
     y_hat: NDArray[np.floating]
+    gates: NDArray[np.floating] | None = None
+    s: NDArray[np.floating] | None = None
 
 
 def forward(
-    params: Params,
+    params: CellParams,
     x: ArrayLike,
     *,
     h0: ArrayLike | None = None,
+    c0: ArrayLike | None = None,
     activation: str = "tanh",
 ) -> ForwardResult:
-    """Run the network: equations (1)–(4).
+    """Run the network: equations (1)–(4), or the LSTM's (13)–(16) or the GRU's (25)–(27)
+    followed by (3)–(4), by the parameters' type.
 
     Args:
-        params: U (H, D), W (H, H), V (K, H), b (H,), c (K,).
+        params: Params (vanilla), LSTMParams or GRUParams.
         x: float inputs (T, N, D) or (T, D), or integer token ids (T, N) or (T,) in [0, D).
         h0: initial state h_{−1}, (N, H) or (H,) to match x; zeros by default.
-        activation: φ, one of "tanh", "sigmoid", "relu", "identity".
+        c0: the LSTM's initial cell state s_{−1}, shaped as h0; zeros by default (LSTM only).
+        activation: φ, one of "tanh", "sigmoid", "relu", "identity" (vanilla cell only).
 
     Returns:
-        ForwardResult with a, h (T, N, H), h0 (N, H), o, y_hat (T, N, K); the N axis is
+        ForwardResult with a, h (T, N, H), h0 (N, H), o, y_hat (T, N, K), and for the
+        gated cells gates (T, N, G·H) and the LSTM's s (T, N, H); the N axis is
         dropped when x has none.
     """
     act = get_activation(activation)
     if act.name == "relu" and np.iscomplexobj(params.U):
         raise ValueError("the complex step needs an analytic φ; relu is not (use tanh)")
+    check_cell_options(params, activation, c0)
     xb, h0b, tokens, batched = prepare_inputs(params, x, h0=h0)
-    cache = run_forward(params, xb, h0b, tokens, act, keep_a=True)
-    assert cache.a is not None
+    c0b = prepare_c0(params, c0, xb.shape[1], batched)
+    if isinstance(params, Params):
+        cache: AnyCache = run_forward(params, xb, h0b, tokens, act, keep_a=True)
+    else:
+        cache = run_cell(params, xb, h0b, c0b, tokens, act)
     # h0b may be the caller's own array: the result holds a copy, so changing it changes no argument.
-    out = ForwardResult(a=cache.a, h=cache.h, h0=h0b.copy(), o=cache.o, y_hat=softmax(cache.o))
+    out = ForwardResult(
+        a=cache.a if isinstance(cache, Cache) else None,
+        h=cache.h.copy() if isinstance(cache, lstm.LSTMCache | gru.GRUCache) else cache.h,
+        h0=h0b.copy(),
+        o=cache.o,
+        y_hat=softmax(cache.o),
+        gates=None if isinstance(cache, Cache) else cache.gates,
+        s=cache.s.copy() if isinstance(cache, lstm.LSTMCache) else None,
+    )
     if batched:
         return out
+
+    def drop(arr: NDArray | None, axis: int = 1) -> NDArray | None:
+        return None if arr is None else np.take(arr, 0, axis=axis)
+
     return ForwardResult(
-        a=out.a[:, 0], h=out.h[:, 0], h0=out.h0[0], o=out.o[:, 0], y_hat=out.y_hat[:, 0]
+        a=drop(out.a),
+        h=out.h[:, 0],
+        h0=out.h0[0],
+        o=out.o[:, 0],
+        y_hat=out.y_hat[:, 0],
+        gates=drop(out.gates),
+        s=drop(out.s),
     )
 
 
 def loss(
-    params: Params,
+    params: CellParams,
     x: ArrayLike,
     y: ArrayLike,
     **options: Unpack[Options],
 ) -> float | complex:
     """The loss L alone, equation (5), by the forward pass: what numerical checks evaluate.
 
-    Arguments and shapes as :func:`manual_bptt.bptt`. Returns a float; with complex128
-    parameters (the complex step, tanh, sigmoid or identity only) a complex, whose
-    imaginary part carries the directional derivative.
+    Arguments and shapes as :func:`manual_bptt.bptt`, for every cell. Returns a float;
+    with complex128 parameters (the complex step: the gated cells, and the vanilla
+    cell with tanh, sigmoid or identity) a complex, whose imaginary part carries the
+    directional derivative.
     """
     batch = prepare(params, x, y, for_gradients=False, **options)
-    cache = run_forward(params, batch.x, batch.h0, batch.tokens, batch.activation)
+    cache = run_batch(params, batch)
     value = nll(log_softmax(cache.o), batch.y, batch.mask, batch.loss_scale)
     return complex(value) if np.iscomplexobj(value) else float(value)

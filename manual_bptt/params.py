@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, overload
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
 from manual_bptt.arraychecks import first_non_finite, is_integer
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 PARAM_NAMES = ("U", "W", "V", "b", "c")
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -17,8 +23,86 @@ COMPLEX_DTYPE = np.dtype(np.complex128)
 INIT_SCHEMES = ("uniform", "normal", "identity")
 
 
+def check_arrays(owner: str, arrays: Mapping[str, object]) -> np.dtype:
+    """Every value a numpy array of one floating dtype (or complex128); returns that dtype.
+
+    ``owner`` names the class in the messages ("Params", "LSTMParams", …).
+    """
+    for name, value in arrays.items():
+        if not isinstance(value, np.ndarray):
+            raise TypeError(f"{owner}.{name} must be a numpy array; got {type(value).__name__}")
+    first = next(iter(arrays))
+    dtype = np.dtype(arrays[first].dtype)  # type: ignore[attr-defined]
+    for name, value in arrays.items():
+        assert isinstance(value, np.ndarray)
+        if value.dtype not in (*FLOAT_DTYPES, COMPLEX_DTYPE):
+            raise TypeError(f"{owner}.{name} must be float32 or float64; got dtype {value.dtype}")
+        if value.dtype != dtype:
+            raise TypeError(
+                f"all parameters must share one dtype: {first} is {dtype} but "
+                f"{name} is {value.dtype}; convert with .astype(np.{dtype})"
+            )
+    return dtype
+
+
+def check_finite_arrays(owner: str, arrays: Mapping[str, NDArray[Any]]) -> None:
+    """ValueError naming the first parameter with a NaN or an infinity, and where."""
+    for name, value in arrays.items():
+        bad = first_non_finite(value)
+        if bad is not None:
+            raise ValueError(f"{owner}.{name} must be finite; entry {bad} is {value[bad]}")
+
+
+class CellParams:
+    """What every cell's parameters share: U, W, b, V, c and the sizes read from them.
+
+    A subclass is a frozen dataclass whose fields NAMES are the arrays (and possibly
+    options such as GRUParams.reset, which are not arrays).
+    """
+
+    NAMES: ClassVar[tuple[str, ...]]
+    CELL: ClassVar[str]  # "rnn", "lstm" or "gru": what init_params(cell=...) calls it
+    U: NDArray[Any]
+    W: NDArray[Any]
+    b: NDArray[Any]
+    V: NDArray[Any]
+    c: NDArray[Any]
+
+    @property
+    def D(self) -> int:
+        """Input size: columns of U."""
+        return int(self.U.shape[1])
+
+    @property
+    def H(self) -> int:
+        """Hidden size: columns of W."""
+        return int(self.W.shape[1])
+
+    @property
+    def K(self) -> int:
+        """Number of classes: rows of V."""
+        return int(self.V.shape[0])
+
+    @property
+    def dtype(self) -> np.dtype:
+        """The one dtype every parameter, state and gradient has."""
+        return self.U.dtype
+
+    def as_dict(self) -> dict[str, NDArray[Any]]:
+        """name → array for the names in NAMES, the arrays themselves (not copies)."""
+        return {name: getattr(self, name) for name in self.NAMES}
+
+    def astype(self, dtype: DTypeLike) -> Self:
+        """A copy of the parameters in another floating dtype (options kept)."""
+        return self.with_arrays(**{k: v.astype(dtype) for k, v in self.as_dict().items()})
+
+    def with_arrays(self, **arrays: NDArray[Any]) -> Self:
+        """The same cell (options kept) with the named arrays replaced, checked anew."""
+        return dataclasses.replace(self, **arrays)  # type: ignore[type-var]
+
+
 @dataclass(frozen=True)
-class Params:
+class Params(CellParams):
     """U (H, D), W (H, H), V (K, H), b (H,), c (K,): one floating dtype for all five.
 
     float32 or float64; complex128 is accepted too, for the complex-step check only
@@ -29,6 +113,8 @@ class Params:
     stored as given (not copied) and never written to by this package.
     """
 
+    NAMES: ClassVar[tuple[str, ...]] = ("U", "W", "V", "b", "c")
+    CELL: ClassVar[str] = "rnn"
     U: NDArray[np.floating]
     W: NDArray[np.floating]
     V: NDArray[np.floating]
@@ -36,24 +122,7 @@ class Params:
     c: NDArray[np.floating]
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if not isinstance(value, np.ndarray):
-                raise TypeError(
-                    f"Params.{f.name} must be a numpy array; got {type(value).__name__}"
-                )
-        dtype = self.U.dtype
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if value.dtype not in (*FLOAT_DTYPES, COMPLEX_DTYPE):
-                raise TypeError(
-                    f"Params.{f.name} must be float32 or float64; got dtype {value.dtype}"
-                )
-            if value.dtype != dtype:
-                raise TypeError(
-                    f"all parameters must share one dtype: U is {dtype} but "
-                    f"{f.name} is {value.dtype}; convert with .astype(np.{dtype})"
-                )
+        check_arrays("Params", self.as_dict())
         if self.U.ndim != 2:
             raise ValueError(f"U must have shape (H, D); got shape {self.U.shape}")
         H, D = self.U.shape
@@ -71,69 +140,114 @@ class Params:
                 )
         if H == 0 or D == 0 or K == 0:
             raise ValueError(f"D, H and K must be at least 1; got D={D}, H={H}, K={K}")
-        for f in fields(self):
-            value = getattr(self, f.name)
-            bad = first_non_finite(value)
-            if bad is not None:
-                raise ValueError(f"Params.{f.name} must be finite; entry {bad} is {value[bad]}")
-
-    @property
-    def D(self) -> int:
-        """Input size: columns of U."""
-        return int(self.U.shape[1])
+        check_finite_arrays("Params", self.as_dict())
 
     @property
     def H(self) -> int:
         """Hidden size: rows of U."""
         return int(self.U.shape[0])
 
-    @property
-    def K(self) -> int:
-        """Number of classes: rows of V."""
-        return int(self.V.shape[0])
 
-    @property
-    def dtype(self) -> np.dtype:
-        """The one dtype every parameter, state and gradient has."""
-        return self.U.dtype
+def check_gated_shapes(owner: str, arrays: Mapping[str, NDArray[Any]], gates: int) -> None:
+    """Shapes of a gated cell's parameters: U (G·H, D), W (G·H, H), V (K, H), c (K,) and
+    every other array (the biases) (G·H,), where G = ``gates`` and H is read from W."""
+    W, V = arrays["W"], arrays["V"]
+    if W.ndim != 2:
+        raise ValueError(f"W must have shape ({gates}H, H); got shape {W.shape}")
+    if V.ndim != 2:
+        raise ValueError(f"V must have shape (K, H); got shape {V.shape}")
+    H, K = W.shape[1], V.shape[0]
+    U = arrays["U"]
+    if U.ndim != 2:
+        raise ValueError(f"U must have shape ({gates}H, D); got shape {U.shape}")
+    D = U.shape[1]
+    GH = gates * H
+    expected = {
+        "U": (f"({gates}H, D)", (GH, D)),
+        "W": (f"({gates}H, H)", (GH, H)),
+        "V": ("(K, H)", (K, H)),
+        "c": ("(K,)", (K,)),
+    }
+    for name in arrays:
+        letters, shape = expected.get(name, (f"({gates}H,)", (GH,)))
+        if arrays[name].shape != shape:
+            raise ValueError(
+                f"{name} must have shape {letters} = {shape} to match W's H = {H} "
+                f"(W is ({gates}H, H) = {W.shape}) and V's K = {K}; got {arrays[name].shape}"
+            )
+    if H == 0 or D == 0 or K == 0:
+        raise ValueError(f"D, H and K must be at least 1; got D={D}, H={H}, K={K}")
+    check_finite_arrays(owner, arrays)
 
-    def as_dict(self) -> dict[str, NDArray[np.floating]]:
-        """{"U": U, "W": W, "V": V, "b": b, "c": c}, the arrays themselves (not copies)."""
-        return {name: getattr(self, name) for name in PARAM_NAMES}
 
-    def astype(self, dtype: DTypeLike) -> Params:
-        """A copy of the parameters in another floating dtype."""
-        return Params(**{k: v.astype(dtype) for k, v in self.as_dict().items()})
+CELLS = ("rnn", "lstm", "gru")
 
 
+@overload
 def init_params(
     D: int,
     H: int,
     K: int,
     *,
+    cell: Literal["rnn"] = ...,
+    seed: int | np.random.Generator = ...,
+    dtype: DTypeLike = ...,
+    scheme: str = ...,
+    scale: float = ...,
+    reset: str = ...,
+) -> Params: ...
+@overload
+def init_params(
+    D: int,
+    H: int,
+    K: int,
+    *,
+    cell: str,
+    seed: int | np.random.Generator = ...,
+    dtype: DTypeLike = ...,
+    scheme: str = ...,
+    scale: float = ...,
+    reset: str = ...,
+) -> CellParams: ...
+def init_params(
+    D: int,
+    H: int,
+    K: int,
+    *,
+    cell: str = "rnn",
     seed: int | np.random.Generator = 0,
     dtype: DTypeLike = np.float64,
     scheme: str = "uniform",
     scale: float = 1.0,
-) -> Params:
+    reset: str = "after",
+) -> CellParams:
     """Random parameters for input size D, hidden size H and K classes.
 
-    Schemes (each weight matrix M with n_in inputs; biases b, c are zero):
+    ``cell`` chooses the network: "rnn" (the vanilla cell, :class:`Params`), "lstm"
+    (:class:`manual_bptt.lstm.LSTMParams`) or "gru" (:class:`manual_bptt.gru.GRUParams`,
+    with ``reset`` "after" (torch's) or "before" (Cho et al.'s), see gru.py).
+
+    Schemes (each weight matrix M with n_in inputs; biases b, c (and bh) are zero):
       - "uniform" (default): M ~ U(−s/√n_in, s/√n_in), the tutorial's and
         torch.nn.RNN's initialisation, s = ``scale``.
       - "normal": M ~ N(0, (s/√n_in)²).
       - "identity": as "uniform" for U and V, but W = s·I, the IRNN initialisation
-        for relu networks (Le, Jaitly & Hinton 2015).
+        for relu networks (Le, Jaitly & Hinton 2015); vanilla cell only.
     n_in is D for U and H for W and V. ``scale`` > 1 gives saturating (tanh, sigmoid)
     or exploding (relu, identity) networks.
 
-    Returns Params with U (H, D), W (H, H), V (K, H), b (H,), c (K,) of ``dtype``.
+    Returns, in ``dtype``, for G = 1 (rnn), 4 (lstm) or 3 (gru): U (G·H, D),
+    W (G·H, H), V (K, H), b (G·H,), c (K,), and for the GRU bh (3H,).
     """
     for name, value in (("D", D), ("H", H), ("K", K)):
         if not is_integer(value) or value < 1:
             raise ValueError(f"{name} must be an integer ≥ 1; got {value!r}")
+    if cell not in CELLS:
+        raise ValueError(f"cell must be one of {CELLS}; got {cell!r}")
     if scheme not in INIT_SCHEMES:
         raise ValueError(f"scheme must be one of {INIT_SCHEMES}; got {scheme!r}")
+    if scheme == "identity" and cell != "rnn":
+        raise ValueError(f'scheme="identity" is for the vanilla cell (relu); got cell={cell!r}')
     dt = np.dtype(dtype)
     if dt not in FLOAT_DTYPES:
         raise TypeError(f"dtype must be float32 or float64; got {dt}")
@@ -145,9 +259,23 @@ def init_params(
             return rng.normal(0.0, bound, size=(rows, cols))
         return rng.uniform(-bound, bound, size=(rows, cols))
 
-    U = draw(H, D)
-    W = scale * np.eye(H) if scheme == "identity" else draw(H, H)
+    G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
+    U = draw(G * H, D)
+    W = scale * np.eye(H) if scheme == "identity" else draw(G * H, H)
     V = draw(K, H)
-    return Params(
-        U=U.astype(dt), W=W.astype(dt), V=V.astype(dt), b=np.zeros(H, dt), c=np.zeros(K, dt)
-    )
+    arrays = {
+        "U": U.astype(dt),
+        "W": W.astype(dt),
+        "V": V.astype(dt),
+        "b": np.zeros(G * H, dt),
+        "c": np.zeros(K, dt),
+    }
+    if cell == "lstm":
+        from manual_bptt.lstm import LSTMParams  # the cells import this module
+
+        return LSTMParams(**arrays)
+    if cell == "gru":
+        from manual_bptt.gru import GRUParams
+
+        return GRUParams(**arrays, bh=np.zeros(G * H, dt), reset=reset)
+    return Params(**arrays)

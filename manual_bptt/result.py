@@ -10,7 +10,9 @@ from numpy.typing import NDArray
 
 from manual_bptt.inputs import Batch
 
-GRAD_NAMES = ("U", "W", "V", "b", "c", "h0", "x")
+GRAD_NAMES = ("U", "W", "V", "b", "c", "h0", "x")  # the vanilla cell's
+LSTM_GRAD_NAMES = ("U", "W", "b", "V", "c", "h0", "c0", "x")
+GRU_GRAD_NAMES = ("U", "W", "b", "bh", "V", "c", "h0", "x")
 
 
 @dataclass(frozen=True)
@@ -19,9 +21,11 @@ class BPTTResult:
 
     Attributes:
         loss: L as a Python float (equation (5)).
-        grads: "U" (H, D), "W" (H, H), "V" (K, H), "b" (H,), "c" (K,), "h0" ((N, H), or
-            (H,) unbatched) and, when x is float, "x" ((T, N, D), or (T, D) unbatched).
-            Each has the shape and dtype of its argument; "h0" is there even when h0
+        grads: one per parameter (GRAD_NAMES for the vanilla cell: "U" (H, D), "W"
+            (H, H), "V" (K, H), "b" (H,), "c" (K,); LSTM_GRAD_NAMES, GRU_GRAD_NAMES for
+            the gated cells), "h0" ((N, H), or (H,) unbatched), the LSTM's "c0" (as h0)
+            and, when x is float, "x" ((T, N, D), or (T, D) unbatched). Each has the
+            shape and dtype of its argument; "h0" (and "c0") is there even when it
             was not given (it is then the gradient at the default zero state).
     """
 
@@ -32,14 +36,15 @@ class BPTTResult:
     def from_batched(
         cls, batch: Batch, loss: float, grads: Mapping[str, NDArray[np.floating]]
     ) -> BPTTResult:
-        """Build the result from batched gradients, dropping the batch axis of "h0" and
-        "x" when the caller's inputs had none, and "x" when x held token ids."""
+        """Build the result from batched gradients, in their order, dropping the batch
+        axis of "h0", "c0" and "x" when the caller's inputs had none, and "x" when x held
+        token ids."""
         out: dict[str, NDArray[np.floating]] = {}
-        for name in GRAD_NAMES:
+        for name in grads:
             if name == "x" and batch.tokens:
                 continue
             g = grads[name]
-            if not batch.batched and name == "h0":
+            if not batch.batched and name in ("h0", "c0"):
                 g = g[0]
             elif not batch.batched and name == "x":
                 g = g[:, 0]

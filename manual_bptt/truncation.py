@@ -20,6 +20,8 @@ In row-vector form (one row per sequence) Wᵀ δ is ``δ @ W``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -105,3 +107,84 @@ def deltas(
     if truncate is not None:
         return deltas_window(g, dphi, W, truncate, out=out)
     return deltas_chunked(g, dphi, W, chunk, out=out)
+
+
+# Any cell: truncation written once over a cell's backward step.
+#
+# A cell's state may have several parts (h, and s for the LSTM). Its backward step
+#     step(lo, hi, ε) → (δ, δ̃, ε')
+# takes, for steps lo … hi−1 at once, the gradient ε reaching each part of the state
+# leaving each step (a tuple of (hi−lo, N, H) arrays), and returns the gradients of
+# that step's input-side and hidden-side pre-activations, δ and δ̃ (hi−lo, N, G·H), and
+# the gradient ε' reaching each part of the state entering the step. The functions
+# below return (Δ, Δ̃, ε_{−1}): δ and δ̃ summed over the losses allowed to reach each
+# step, and the gradient reaching the initial state (h0, c0) from the losses allowed
+# to reach it.
+
+CellStep = Callable[[int, int, tuple[Array, ...]], tuple[Array, Array, tuple[Array, ...]]]
+
+
+def cell_deltas_chunked(
+    step: CellStep, g: Array, parts: int, chunk: int | None
+) -> tuple[Array, Array, tuple[Array, ...]]:
+    """Full BPTT (chunk=None) or chunks of k for any cell: one pass backward in time.
+
+    g (T, N, H) is Vᵀ ∂L/∂o_t, the loss's gradient reaching h_t; ``parts`` is how many
+    parts the state has. As (7) for the vanilla cell: ε_t = (g_t, 0, …) + the carry
+    from step t+1, the carry cut where step t+1 starts a chunk.
+    """
+    T = g.shape[0]
+    k = T if chunk is None else chunk
+    zero = tuple(np.zeros_like(g[:1]) for _ in range(parts))  # δ_T = 0: nothing after T−1
+    carry = zero
+    deltas: list[Array] = []
+    hidden: list[Array] = []
+    for t in range(T - 1, -1, -1):
+        if (t + 1) % k == 0:  # step t+1 starts a new chunk: its carry is cut
+            carry = zero
+        incoming = (g[t : t + 1] + carry[0], *carry[1:])
+        delta, delta_h, carry = step(t, t + 1, incoming)
+        deltas.append(delta[0])
+        if delta_h is not delta:  # the LSTM's two sides are one array: keep it once
+            hidden.append(delta_h[0])
+    total = np.stack(deltas[::-1])
+    total_h = np.stack(hidden[::-1]) if hidden else total
+    return total, total_h, tuple(part[0] for part in carry)
+
+
+def cell_deltas_window(
+    step: CellStep, g: Array, parts: int, truncate: int
+) -> tuple[Array, Array, tuple[Array, ...]]:
+    """Window truncation for any cell, lag by lag as deltas_window does for the vanilla one.
+
+    For lag ℓ let E^ℓ_t be the gradient reaching the state leaving step t from the
+    loss at step t+ℓ. E^0_t = (g_t, 0, …); one backward step turns E^ℓ_t into that
+    loss's δ, δ̃ at step t and its gradient reaching the state entering step t, which is
+    E^{ℓ+1}_{t−1}. So each lag is one backward step over all steps and sequences at
+    once, and the loop runs min(k, T−1) + 1 times. The initial state receives, at each
+    lag ℓ ≤ k, what the loss at step ℓ sends into it.
+    """
+    T = g.shape[0]
+    incoming = (g, *(np.zeros_like(g) for _ in range(parts - 1)))
+    delta, delta_h, carry = step(0, T, incoming)  # lag 0
+    total = delta.copy()
+    total_h = total if delta_h is delta else delta_h.copy()
+    initial = [part[0].copy() for part in carry]
+    for lag in range(1, min(truncate, T - 1) + 1):
+        # the state leaving step t, t = 0 … T−1−ℓ, is the state entering step t+1
+        delta, delta_h, carry = step(0, T - lag, tuple(part[1:] for part in carry))
+        total[: T - lag] += delta
+        if total_h is not total:
+            total_h[: T - lag] += delta_h
+        for init, part in zip(initial, carry, strict=True):
+            init += part[0]
+    return total, total_h, tuple(initial)
+
+
+def cell_deltas(
+    step: CellStep, g: Array, parts: int, truncate: int | None, chunk: int | None
+) -> tuple[Array, Array, tuple[Array, ...]]:
+    """(Δ, Δ̃, ε_{−1}) for whichever truncation is asked for (at most one of the two)."""
+    if truncate is not None:
+        return cell_deltas_window(step, g, parts, truncate)
+    return cell_deltas_chunked(step, g, parts, chunk)

@@ -51,6 +51,39 @@ def test_check_fails_with_exit_1_when_a_gradient_is_wrong(monkeypatch, capsys) -
 
 
 @pytest.mark.parametrize(
+    ("argv", "names"),
+    [
+        (["--cell", "lstm"], ["U", "W", "b", "V", "c", "h0", "c0", "x"]),
+        (["--cell", "gru", "--reset", "before", "--tokens"], ["U", "W", "b", "bh", "V", "c", "h0"]),
+    ],
+)
+def test_check_runs_the_gated_cells_with_their_own_gradients(argv, names, capsys) -> None:
+    assert main(["check", "--json", "--T", "5", "--H", "3", "--D", "3", *argv]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["passed"] is True
+    assert report["cell"] in ("lstm", "gru (reset before)")
+    assert [m["mode"] for m in report["modes"]] == ["full", "truncate=3", "chunk=4"]
+    for mode in report["modes"]:
+        assert [row["name"] for row in mode["twin"]] == names
+        assert [row["name"] for row in mode["fd"]] == names
+
+
+def test_check_table_names_the_cell_and_refuses_an_activation_for_it(capsys) -> None:
+    assert main(["check", "--cell", "gru", "--full", "--fd", "off", "--T", "3"]) == 0
+    assert "GRU (reset after)" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="--activation is the vanilla cell's"):
+        main(["check", "--cell", "lstm", "--activation", "relu"])
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_sweep_searches_a_gated_cell(cell: str, capsys) -> None:
+    assert main(["sweep", "--cell", cell, "--examples", "5"]) == 0
+    assert f"manual_bptt.bptt ({cell}) agrees with autograd on all 5 examples" in (
+        capsys.readouterr().out
+    )
+
+
+@pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["check", "--H", "0"], "argument --H: must be an integer ≥ 1; got 0"),

@@ -9,7 +9,9 @@ sigmoid, exploding relu). Tolerances: manual_bptt.checking.compare.FLOAT64 / FLO
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import manual_bptt
 import torch_reference
@@ -36,6 +38,40 @@ def test_manual_gradients_equal_autograd_float64(case: Case) -> None:
 @given(float32_cases())
 def test_manual_gradients_equal_autograd_float32_on_bounded_domain(case: Case) -> None:
     assert_agree(case, FLOAT32)
+
+
+# The gated cells (LSTM, GRU with both reset variants) over the same options, T ≤ 24:
+# the twin's window truncation reruns every window, O(T·k) steps.
+GATED = ["lstm", "gru"]
+
+
+@pytest.mark.parametrize("cell", GATED)
+@settings(max_examples=2 * settings.default.max_examples)
+@given(data=st.data())
+def test_gated_manual_gradients_equal_autograd_float64(cell: str, data: st.DataObject) -> None:
+    assert_agree(data.draw(cases(cell=cell, max_T=24), label="case"), FLOAT64)
+
+
+@pytest.mark.parametrize("cell", GATED)
+@given(data=st.data())
+def test_gated_manual_gradients_equal_autograd_float32_on_bounded_domain(
+    cell: str, data: st.DataObject
+) -> None:
+    assert_agree(data.draw(float32_cases(cell=cell), label="case"), FLOAT32)
+
+
+def test_gated_gradient_keys_follow_the_cell_and_the_input_kind() -> None:
+    y = np.zeros((6, 2), dtype=int)
+    lstm = manual_bptt.init_params(3, 4, 5, cell="lstm")
+    gru = manual_bptt.init_params(3, 4, 5, cell="gru")
+    for face in (manual_bptt.bptt, manual_bptt.naive_bptt, torch_reference.bptt):
+        floats = face(lstm, np.ones((6, 2, 3)), y)
+        tokens = face(gru, np.ones((6, 2), dtype=int), y)
+        assert list(floats.grads) == ["U", "W", "b", "V", "c", "h0", "c0", "x"]
+        assert list(tokens.grads) == ["U", "W", "b", "bh", "V", "c", "h0"]
+        assert floats.grads["c0"].shape == (2, 4)
+        assert floats.grads["U"].shape == (16, 3)
+        assert tokens.grads["W"].shape == (12, 4)
 
 
 def test_gradient_keys_follow_the_input_kind() -> None:

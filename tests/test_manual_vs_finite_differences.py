@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 import manual_bptt
 from manual_bptt.checking.cases import Case, make_case
@@ -46,6 +47,35 @@ def test_bptt_equals_the_complex_step_to_round_off(case: Case) -> None:
     objective, grads, _ = objective_and_grads(case)
     rows = directional_check(objective.f, grads, objective.arrays, method="complex", tol=FLOAT64)
     assert all(r.passed for r in rows), "\n".join(r.describe() for r in rows)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@given(data=st.data())
+def test_gated_bptt_equals_central_differences_full_and_truncated(
+    cell: str, data: st.DataObject
+) -> None:
+    case = data.draw(cases(cell=cell, max_T=6, max_N=2, max_dim=4, max_scale=2.0), label="case")
+    objective, grads, result = objective_and_grads(case)
+    assert objective.f(objective.arrays) == pytest.approx(result.loss, rel=1e-12, abs=1e-12)
+    numeric = central_differences(objective.f, objective.arrays)
+    assert_grads_close(grads, numeric, FINITE_DIFFERENCE, case.reproduction())
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@given(data=st.data())
+def test_gated_bptt_equals_the_complex_step_to_round_off(cell: str, data: st.DataObject) -> None:
+    """σ and tanh are analytic, so the gated cells run in complex arithmetic: the
+    complex step checks every gradient (h0, c0 and x too) under the float64 policy."""
+    case = data.draw(cases(cell=cell, max_T=8, max_N=3, max_dim=6), label="case")
+    objective, grads, _ = objective_and_grads(case)
+    rows = directional_check(objective.f, grads, objective.arrays, method="complex", tol=FLOAT64)
+    assert {r.name for r in rows} == set(result_names(case))
+    assert all(r.passed for r in rows), "\n".join(r.describe() for r in rows)
+
+
+def result_names(case: Case) -> list[str]:
+    """The gradients bptt returns for this case."""
+    return list(case.call(manual_bptt.bptt).grads)
 
 
 @given(small_cases)

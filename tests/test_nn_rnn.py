@@ -1,38 +1,72 @@
-"""The twin is itself checked against code nobody here wrote: torch.nn.RNN.
+"""The twin is itself checked against code nobody here wrote: torch.nn.RNN, torch.nn.LSTM
+and torch.nn.GRU (torch_reference/nn.py maps our weights onto them).
 
-For full BPTT, torch.nn.RNN + nn.Linear + F.cross_entropy (torch_reference.nn_rnn,
-where the weight mapping is written out) must give the loss and gradients of
-torch_reference.bptt on the same weights. nn.RNN has two hidden biases where our
-network has one; b is split between them at random, and each must receive the
-gradient of b.
+For full BPTT, the torch.nn module followed by nn.Linear and F.cross_entropy must give
+the loss and gradients of torch_reference.bptt on the same weights, all of them,
+including h0, the LSTM's c0 and x. nn.RNN and nn.LSTM have two hidden biases where our
+cells have one; each receives the gradient of b. nn.GRU's two biases are our b and bh
+(its bias_hh_n sits inside the reset gate's product, so they cannot be merged).
 """
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
+import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 import torch_reference
 from manual_bptt.checking.cases import Case
-from manual_bptt.checking.compare import FLOAT64, assert_grads_close
-from manual_bptt.checking.strategies import cases
-from torch_reference.nn_rnn import NNRNN
+from manual_bptt.checking.compare import FLOAT32, FLOAT64, assert_grads_close
+from manual_bptt.checking.strategies import cases, float32_cases
+from torch_reference.nn import loss_and_grads
+
+
+def assert_twin_equals_torch_nn(case: Case) -> None:
+    twin = case.call(torch_reference.bptt)
+    loss, grads = loss_and_grads(case)
+    assert abs(twin.loss - loss) <= FLOAT64.atol + FLOAT64.rtol * abs(loss)
+    assert twin.grads.keys() == grads.keys()
+    name = type(case.params).__name__
+    assert_grads_close(twin.grads, grads, FLOAT64, f"twin vs torch.nn for {name} {case.describe()}")
 
 
 @given(cases(activations=("tanh", "relu"), modes=("full",), batched=True))
 def test_twin_equals_torch_nn_rnn(case: Case) -> None:
+    assert_twin_equals_torch_nn(case)
+
+
+@given(cases(cell="lstm", modes=("full",), batched=True, max_T=24))
+def test_twin_equals_torch_nn_lstm(case: Case) -> None:
+    assert_twin_equals_torch_nn(case)
+
+
+@given(cases(cell="gru", resets=("after",), modes=("full",), batched=True, max_T=24))
+def test_twin_equals_torch_nn_gru(case: Case) -> None:
+    """nn.GRU is the "after" variant; "before" is checked by the twin's agreement with
+    the manual cell, by finite differences and by the complex step."""
+    assert_twin_equals_torch_nn(case)
+
+
+def test_torch_nn_gru_is_not_the_before_variant() -> None:
+    """The two variants are different functions: nn.GRU must disagree with "before"
+    (or the test above could not tell them apart)."""
+    from manual_bptt.checking.cases import make_case
+
+    case = make_case(T=4, N=2, D=3, H=3, K=3, seed=0, cell="gru", reset="before", with_h0=True)
+    with pytest.raises(AssertionError):
+        assert_twin_equals_torch_nn(case)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@given(data=st.data())
+def test_twin_equals_torch_nn_gated_float32_on_bounded_domain(cell: str, data) -> None:
+    """float32 too, under the FLOAT32 policy and on its bounded domain."""
+    case = data.draw(
+        float32_cases(cell=cell, resets=("after",), modes=("full",), batched=True), label="case"
+    )
     twin = case.call(torch_reference.bptt)
-    # Split b at random between the two biases: only their sum may matter.
-    share = np.random.default_rng(case.recipe["seed"]).uniform(-1, 2, size=case.params.H)
-    nn_rnn = case.call(functools.partial(NNRNN, bias_ih_share=share))
-    result = nn_rnn.result()
-    # The second bias receives the same gradient as the first: both enter a_t once
-    # (nn.RNN sums them in different orders, so equal up to rounding).
-    bias_ih, bias_hh = nn_rnn.weights["bias_ih"].grad, nn_rnn.weights["bias_hh"].grad
-    assert bias_ih is not None
-    assert bias_hh is not None
-    assert_grads_close({"bias_hh": bias_hh.numpy()}, {"bias_hh": bias_ih.numpy()}, FLOAT64)
-    assert abs(twin.loss - result.loss) <= FLOAT64.atol + FLOAT64.rtol * abs(result.loss)
-    assert_grads_close(twin.grads, result.grads, FLOAT64, f"twin vs nn.RNN for {case.describe()}")
+    loss, grads = loss_and_grads(case)
+    assert abs(twin.loss - loss) <= FLOAT32.atol + FLOAT32.rtol * abs(loss)
+    assert {g.dtype for g in twin.grads.values()} == {np.dtype(np.float32)}
+    assert_grads_close(twin.grads, grads, FLOAT32, f"twin vs torch.nn float32 {case.describe()}")

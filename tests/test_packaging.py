@@ -29,6 +29,8 @@ PUBLIC = {
         "GRAD_NAMES",
         "BPTTResult",
         "ForwardResult",
+        "GRUParams",
+        "LSTMParams",
         "Params",
         "bptt",
         "clip_grad_norm",

@@ -64,7 +64,7 @@ BAD_CALLS = [
     ({"truncate": 2, "chunk": 3}, ValueError, "give at most one of truncate"),
     ({"activation": "softplus"}, ValueError, "activation must be one of 'tanh', 'sigmoid'"),
     ({"reduction": "max"}, ValueError, "reduction must be one of"),
-    ({"params": {"U": 1}}, TypeError, "params must be a manual_bptt.Params"),
+    ({"params": {"U": 1}}, TypeError, "params must be a manual_bptt.Params (or LSTMParams"),
 ]
 
 
@@ -153,3 +153,96 @@ def test_forward_checks_its_inputs_too() -> None:
         manual_bptt.forward(init_params(D, H, K), np.zeros((T, N, D + 1)))
     with pytest.raises(ValueError, match="activation must be one of"):
         manual_bptt.forward(init_params(D, H, K), np.zeros((T, N, D)), activation="gelu")
+
+
+# The gated cells share the boundary; what is new is checked on every face.
+GATED_BAD_CALLS = [
+    # (cell, changes, exception, a phrase the message must contain)
+    ("lstm", {"activation": "relu"}, ValueError, "the LSTM has its own nonlinearities"),
+    ("gru", {"activation": "sigmoid"}, ValueError, "the GRU has its own nonlinearities"),
+    ("gru", {"c0": np.zeros((N, H))}, ValueError, "a GRU has no cell state: give h0 only"),
+    ("rnn", {"c0": np.zeros((N, H))}, ValueError, "a vanilla RNN has no cell state"),
+    ("lstm", {"c0": np.zeros((N, H + 1))}, ValueError, "c0 must have shape (N, H) = (2, 4)"),
+    ("lstm", {"c0": np.zeros((N, H), np.float32)}, TypeError, "c0 has dtype float32"),
+    ("lstm", {"c0": np.full((N, H), np.nan)}, ValueError, "c0 must be finite; entry (0, 0)"),
+    ("lstm", {"h0": np.zeros((N, H + 1))}, ValueError, "h0 must have shape (N, H) = (2, 4)"),
+    ("gru", {"x": np.zeros((T, N, D + 1))}, ValueError, "x's last axis must be D = 3"),
+]
+
+
+@pytest.mark.parametrize("face", FACES, ids=lambda f: f.__module__)
+@pytest.mark.parametrize(("cell", "changes", "error", "phrase"), GATED_BAD_CALLS)
+def test_gated_bad_argument_raises_a_message_naming_it(
+    face, good, cell, changes, error, phrase
+) -> None:
+    params = init_params(D, H, K, cell=cell)
+    with pytest.raises(error, match=re.escape(phrase)):
+        call(face, {**good, "params": params}, **changes)
+
+
+@pytest.mark.parametrize(
+    ("cell", "name", "shape", "phrase"),
+    [
+        ("lstm", "U", (3 * H, D), "U must have shape (4H, D) = (16, 3) to match W's H = 4"),
+        ("lstm", "W", (4 * H, H + 1), "U must have shape (4H, D) = (20, 3) to match W's H = 5"),
+        ("lstm", "b", (3 * H,), "b must have shape (4H,) = (16,)"),
+        ("lstm", "V", (K, H + 1), "V must have shape (K, H) = (5, 4)"),
+        ("gru", "bh", (4 * H,), "bh must have shape (3H,) = (12,)"),
+        ("gru", "W", (3 * H,), "W must have shape (3H, H)"),
+        ("gru", "c", (K, 1), "c must have shape (K,) = (5,)"),
+    ],
+)
+def test_gated_parameter_shapes_must_fit_together(cell, name, shape, phrase) -> None:
+    params = init_params(D, H, K, cell=cell)
+    with pytest.raises(ValueError, match=re.escape(phrase)):
+        type(params)(**{**params.as_dict(), name: np.zeros(shape)})
+
+
+def test_gated_parameters_are_checked_like_the_vanilla_ones() -> None:
+    lstm = init_params(D, H, K, cell="lstm")
+    gru = init_params(D, H, K, cell="gru")
+    arrays = lstm.as_dict()
+    with pytest.raises(TypeError, match="all parameters must share one dtype"):
+        type(lstm)(**{**arrays, "V": arrays["V"].astype(np.float32)})
+    with pytest.raises(TypeError, match=r"LSTMParams\.b must be a numpy array"):
+        type(lstm)(**{**arrays, "b": [0.0] * 4 * H})
+    bad = gru.as_dict()
+    bad["bh"] = bad["bh"].copy()
+    bad["bh"][2] = np.inf
+    with pytest.raises(ValueError, match=r"GRUParams\.bh must be finite; entry \(2,\)"):
+        type(gru)(**bad)
+    with pytest.raises(ValueError, match=r"GRUParams\.reset must be one of \('after', 'before'\)"):
+        type(gru)(**gru.as_dict(), reset="middle")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "phrase"),
+    [
+        ({"cell": "transformer"}, ValueError, "cell must be one of ('rnn', 'lstm', 'gru')"),
+        (
+            {"cell": "lstm", "scheme": "identity"},
+            ValueError,
+            'scheme="identity" is for the vanilla',
+        ),
+        ({"cell": "gru", "reset": "sideways"}, ValueError, "GRUParams.reset must be one of"),
+    ],
+)
+def test_init_params_refuses_bad_cells(kwargs, error, phrase) -> None:
+    with pytest.raises(error, match=re.escape(phrase)):
+        init_params(D, H, K, **kwargs)
+
+
+def test_vanishing_tools_say_they_are_for_the_vanilla_cell(good) -> None:
+    lstm = init_params(D, H, K, cell="lstm")
+    for tool in (manual_bptt.contributions, torch_reference.contributions):
+        with pytest.raises(TypeError, match=r"written for the vanilla RNN .* got LSTMParams"):
+            tool(lstm, good["x"], good["y"])
+    with pytest.raises(TypeError, match="written for the vanilla RNN"):
+        manual_bptt.jacobian_row(lstm, good["x"])
+
+
+def test_forward_checks_the_gated_options_too(good) -> None:
+    with pytest.raises(ValueError, match="a GRU has no cell state"):
+        manual_bptt.forward(init_params(D, H, K, cell="gru"), good["x"], c0=np.zeros((N, H)))
+    with pytest.raises(ValueError, match="the LSTM has its own nonlinearities"):
+        manual_bptt.forward(init_params(D, H, K, cell="lstm"), good["x"], activation="relu")

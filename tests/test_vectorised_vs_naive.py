@@ -8,7 +8,9 @@ they agree under the FLOAT64 policy rather than bit for bit.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 import manual_bptt
 from manual_bptt.checking.cases import Case
@@ -26,6 +28,26 @@ def test_vectorised_equals_naive_loops(case: Case) -> None:
 
 @given(float32_cases(max_T=12))
 def test_vectorised_equals_naive_loops_float32(case: Case) -> None:
+    fast = case.call(manual_bptt.bptt)
+    slow = case.call(manual_bptt.naive_bptt)
+    assert {g.dtype for g in slow.grads.values()} == {case.params.dtype}
+    assert_results_agree(fast, slow, FLOAT32, f"vectorised vs naive for {case.reproduction()}")
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@given(data=st.data())
+def test_gated_vectorised_equals_naive_loops(cell: str, data: st.DataObject) -> None:
+    """The gated cells' lag-batched window and one-pass chunks against the per-loss loops."""
+    case = data.draw(cases(cell=cell, max_T=16), label="case")
+    fast = case.call(manual_bptt.bptt)
+    slow = case.call(manual_bptt.naive_bptt)
+    assert_results_agree(fast, slow, FLOAT64, f"vectorised vs naive for {case.reproduction()}")
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@given(data=st.data())
+def test_gated_vectorised_equals_naive_loops_float32(cell: str, data: st.DataObject) -> None:
+    case = data.draw(float32_cases(cell=cell, max_T=12), label="case")
     fast = case.call(manual_bptt.bptt)
     slow = case.call(manual_bptt.naive_bptt)
     assert {g.dtype for g in slow.grads.values()} == {case.params.dtype}

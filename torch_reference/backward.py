@@ -13,30 +13,75 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
-from manual_bptt.inputs import Options, prepare
-from manual_bptt.params import Params
+from manual_bptt.inputs import Batch, Options, prepare
+from manual_bptt.params import CellParams, Params
 from manual_bptt.result import GRAD_NAMES, BPTTResult
+from torch_reference import gru, lstm
 from torch_reference.activations import ACTIVATIONS
-from torch_reference.network import make_leaves
-from torch_reference.truncation import chunked_loss, window_loss
+from torch_reference.network import make_cell_leaves, make_leaves
+from torch_reference.truncation import (
+    State,
+    chunked_loss,
+    chunked_state_loss,
+    window_loss,
+    window_state_loss,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 
+def _grad(leaf: torch.Tensor) -> np.ndarray:
+    g = leaf.grad
+    return np.zeros_like(leaf.detach().numpy()) if g is None else g.numpy()
+
+
+def gated_bptt(params: CellParams, batch: Batch) -> BPTTResult:
+    """The LSTM's or the GRU's loss and gradients by autograd, on a checked batch."""
+    leaves = make_cell_leaves(params, batch)
+    if params.CELL == "lstm":
+
+        def cell_step(state: State, t: int) -> State:
+            return lstm.step(leaves, state, t)
+    else:
+        reset = str(getattr(params, "reset"))  # noqa: B009 (GRUParams.reset)
+
+        def cell_step(state: State, t: int) -> State:
+            return gru.step(leaves, reset, state, t)
+
+    y_t = torch.tensor(batch.y, dtype=torch.long)
+    mask_t = torch.tensor(batch.mask)
+    state0 = leaves.initial_state()
+    if batch.truncate is not None:
+        total = window_state_loss(cell_step, leaves.logits, state0, y_t, mask_t, batch.truncate)
+    else:
+        total = chunked_state_loss(cell_step, leaves.logits, state0, y_t, mask_t, batch.chunk)
+    loss = total * batch.loss_scale
+    loss.backward()
+    grads = {name: _grad(leaf) for name, leaf in leaves.weights.items()}
+    grads["h0"] = _grad(leaves.h0)
+    if leaves.c0 is not None:
+        grads["c0"] = _grad(leaves.c0)
+    if leaves.x is not None:
+        grads["x"] = _grad(leaves.x)
+    return BPTTResult.from_batched(batch, loss.item(), grads)
+
+
 def bptt(
-    params: Params,
+    params: CellParams,
     x: ArrayLike,
     y: ArrayLike,
     **options: Unpack[Options],
 ) -> BPTTResult:
     """Loss and gradients by torch.autograd; arguments, shapes and result exactly as
-    :func:`manual_bptt.bptt`.
+    :func:`manual_bptt.bptt`, for every cell (by the parameters' type).
 
     Truncation is realised with ``detach`` (see truncation.py). Arrays cross the
     boundary as copies: NumPy in, NumPy out, in the parameters' dtype.
     """
     batch = prepare(params, x, y, **options)
+    if not isinstance(params, Params):
+        return gated_bptt(params, batch)
     leaves = make_leaves(params, batch)
     phi = ACTIVATIONS[batch.activation.name]
     y_t = torch.tensor(batch.y, dtype=torch.long)
@@ -50,8 +95,6 @@ def bptt(
     grads = {}
     for name in GRAD_NAMES:
         leaf = getattr(leaves, name)
-        if leaf is None:
-            continue
-        g = leaf.grad
-        grads[name] = np.zeros_like(leaf.detach().numpy()) if g is None else g.numpy()
+        if leaf is not None:
+            grads[name] = _grad(leaf)
     return BPTTResult.from_batched(batch, loss.item(), grads)

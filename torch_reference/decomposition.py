@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
-from manual_bptt.inputs import Batch, Options, prepare
+from manual_bptt.inputs import Batch, Options, prepare, require_vanilla
 from manual_bptt.params import PARAM_NAMES, Params
 from torch_reference.activations import ACTIVATIONS
 from torch_reference.crossentropy import step_loss
@@ -43,6 +43,7 @@ def contributions(
     **options: Unpack[Options],
 ) -> np.ndarray:
     """Same arguments, shapes and meaning as manual_bptt.contributions."""
+    params = require_vanilla(params, "contributions")
     batch = prepare(params, x, y, **options)
     if param == "x" and batch.tokens:
         raise ValueError('param="x" needs float inputs; token ids have no gradient')

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from manual_bptt.inputs import Batch
-from manual_bptt.params import Params
+from manual_bptt.params import CellParams, Params
 
 
 @dataclass(frozen=True)
@@ -68,3 +68,43 @@ def step(
 def logits(leaves: Leaves, h: torch.Tensor) -> torch.Tensor:
     """(3) o_t = c + V h_t for h (…, H) → (…, K)."""
     return leaves.c + h @ leaves.V.t()
+
+
+@dataclass(frozen=True)
+class CellLeaves:
+    """The leaves of a gated cell (all requires_grad): its parameters by name
+    (``params.NAMES``), h0 (N, H), the LSTM's c0 (N, H) or None, and x (T, N, D) for
+    float inputs or None for token ids (then ``tokens`` (T, N) holds them)."""
+
+    weights: dict[str, torch.Tensor]
+    h0: torch.Tensor
+    c0: torch.Tensor | None
+    x: torch.Tensor | None
+    tokens: torch.Tensor | None
+
+    def input_term(self, t: int) -> torch.Tensor:
+        """U x_t, (N, G·H): the columns U[:, x_t] for token ids."""
+        U = self.weights["U"]
+        if self.tokens is not None:
+            return U.t()[self.tokens[t]]
+        assert self.x is not None
+        return self.x[t] @ U.t()
+
+    def initial_state(self) -> tuple[torch.Tensor, ...]:
+        """(h0,), or (h0, c0) for the LSTM."""
+        return (self.h0,) if self.c0 is None else (self.h0, self.c0)
+
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        """(3) o_t = c + V h_t for h (…, H) → (…, K)."""
+        return self.weights["c"] + h @ self.weights["V"].t()
+
+
+def make_cell_leaves(params: CellParams, batch: Batch) -> CellLeaves:
+    """Copy a gated cell's parameters, h0, c0 and float x into fresh leaf tensors."""
+    return CellLeaves(
+        weights={name: _leaf(value) for name, value in params.as_dict().items()},
+        h0=_leaf(batch.h0),
+        c0=None if batch.c0 is None else _leaf(batch.c0),
+        x=None if batch.tokens else _leaf(batch.x),
+        tokens=torch.tensor(batch.x, dtype=torch.long) if batch.tokens else None,
+    )

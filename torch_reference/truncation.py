@@ -3,6 +3,10 @@
 Each function returns the scalar whose gradient (by ``.backward()``) is the truncated
 gradient of the README's definitions; its value is the loss L itself, since detaching
 a state changes no value, only which paths the gradient may take.
+
+Written once for every cell: a cell is a ``step(state, t) → state`` on a tuple of
+tensors (h, and s for the LSTM), whose first part is the h that the output layer reads.
+Detaching a state detaches every part of it.
 """
 
 from __future__ import annotations
@@ -15,10 +19,22 @@ from torch_reference.crossentropy import step_loss
 from torch_reference.network import Leaves, logits, step
 
 Phi = Callable[[torch.Tensor], torch.Tensor]
+State = tuple[torch.Tensor, ...]
+Step = Callable[[State, int], State]
+Readout = Callable[[torch.Tensor], torch.Tensor]
 
 
-def chunked_loss(
-    leaves: Leaves, phi: Phi, y: torch.Tensor, mask: torch.Tensor, chunk: int | None
+def _detach(state: State) -> State:
+    return tuple(part.detach() for part in state)
+
+
+def chunked_state_loss(
+    cell_step: Step,
+    readout: Readout,
+    state0: State,
+    y: torch.Tensor,
+    mask: torch.Tensor,
+    chunk: int | None,
 ) -> torch.Tensor:
     """Σ_t E_t with the state detached at the start of every chunk [0,k), [k,2k), ….
 
@@ -26,34 +42,67 @@ def chunked_loss(
     flows on), only its gradient is cut, as frameworks do between chunks.
     """
     T = y.shape[0]
-    h = leaves.h0
-    total = torch.zeros((), dtype=h.dtype)
+    state = state0
+    total = torch.zeros((), dtype=state0[0].dtype)
     for t in range(T):
         if chunk is not None and t > 0 and t % chunk == 0:
-            h = h.detach()
-        h = step(leaves, phi, h, t)
-        total = total + step_loss(logits(leaves, h), y[t], mask[t])
+            state = _detach(state)
+        state = cell_step(state, t)
+        total = total + step_loss(readout(state[0]), y[t], mask[t])
     return total
+
+
+def window_state_loss(
+    cell_step: Step,
+    readout: Readout,
+    state0: State,
+    y: torch.Tensor,
+    mask: torch.Tensor,
+    truncate: int,
+) -> torch.Tensor:
+    """Σ_t E_t where E_t reaches steps t, t−1, …, max(0, t−k) only.
+
+    For each loss E_t the steps max(0, t−k) … t are run again from the state entering
+    them, detached unless that state is the initial one itself (a window that reaches
+    step 0 passes its gradient into h0, and c0). O(T·k) steps: simple, not fast.
+    """
+    T = y.shape[0]
+    states = [state0]  # the state entering each step: one ordinary forward pass
+    for t in range(T):
+        states.append(cell_step(states[-1], t))
+    total = torch.zeros((), dtype=state0[0].dtype)
+    for t in range(T):
+        start = max(0, t - truncate)
+        state = state0 if start == 0 else _detach(states[start])
+        for s in range(start, t + 1):
+            state = cell_step(state, s)
+        total = total + step_loss(readout(state[0]), y[t], mask[t])
+    return total
+
+
+def chunked_loss(
+    leaves: Leaves, phi: Phi, y: torch.Tensor, mask: torch.Tensor, chunk: int | None
+) -> torch.Tensor:
+    """The vanilla cell's :func:`chunked_state_loss`."""
+    return chunked_state_loss(
+        lambda state, t: (step(leaves, phi, state[0], t),),
+        lambda h: logits(leaves, h),
+        (leaves.h0,),
+        y,
+        mask,
+        chunk,
+    )
 
 
 def window_loss(
     leaves: Leaves, phi: Phi, y: torch.Tensor, mask: torch.Tensor, truncate: int
 ) -> torch.Tensor:
-    """Σ_t E_t where E_t reaches steps t, t−1, …, max(0, t−k) only.
-
-    For each loss E_t the steps max(0, t−k) … t are run again from the state entering
-    them, detached unless that state is h0 itself (a window that reaches step 0 passes
-    its gradient into h0). O(T·k) steps: simple, not fast.
-    """
-    T = y.shape[0]
-    states = [leaves.h0]  # h_{−1}, h_0, …: one ordinary forward pass, graph and all
-    for t in range(T):
-        states.append(step(leaves, phi, states[-1], t))
-    total = torch.zeros((), dtype=leaves.h0.dtype)
-    for t in range(T):
-        start = max(0, t - truncate)
-        h = leaves.h0 if start == 0 else states[start].detach()
-        for s in range(start, t + 1):
-            h = step(leaves, phi, h, s)
-        total = total + step_loss(logits(leaves, h), y[t], mask[t])
-    return total
+    """The vanilla cell's :func:`window_state_loss`."""
+    return window_state_loss(
+        lambda state, t: (step(leaves, phi, state[0], t),),
+        lambda h: logits(leaves, h),
+        (leaves.h0,),
+        y,
+        mask,
+        truncate,
+    )

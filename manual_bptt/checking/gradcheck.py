@@ -30,9 +30,10 @@ from numpy.typing import NDArray
 from manual_bptt.checking.compare import FINITE_DIFFERENCE, Agreement, Tolerance, compare_grads
 from manual_bptt.crossentropy import log_softmax, nll
 from manual_bptt.inputs import Options, prepare
+from manual_bptt.lstm import LSTMCache
 from manual_bptt.naive import first_reachable_step
-from manual_bptt.network import run_forward
-from manual_bptt.params import PARAM_NAMES, Params
+from manual_bptt.network import run_cell
+from manual_bptt.params import CellParams
 from manual_bptt.progress import Progress
 
 if TYPE_CHECKING:
@@ -177,8 +178,9 @@ class BPTTObjective:
     """A BPTT problem as a scalar function of its differentiable arrays.
 
     Attributes:
-        f: arrays → loss, where arrays has "U", "W", "V", "b", "c", "h0" ((N, H)) and,
-            for float inputs, "x" ((T, N, D)); runs on float64 or complex128 arrays.
+        f: arrays → loss, where arrays has the parameters (params.NAMES), "h0" ((N, H)),
+            the LSTM's "c0" ((N, H)) and, for float inputs, "x" ((T, N, D)); runs on
+            float64 or complex128 arrays.
         arrays: the point at which bptt's gradient is the gradient of f (float64 copies).
     """
 
@@ -193,24 +195,25 @@ class BPTTObjective:
 
 
 def bptt_objective(
-    params: Params,
+    params: CellParams,
     x: Any,
     y: Any,
     **options: Unpack[Options],
 ) -> BPTTObjective:
-    """The function whose exact gradient bptt computes, for the same arguments.
+    """The function whose exact gradient bptt computes, for the same arguments, any cell.
 
     Full BPTT: f is the loss L (5) itself.
 
     Truncated BPTT is not the gradient of L, but it is the exact gradient of another
     function: hold fixed, at their values under the current θ, the states where the
-    truncation cuts the gradient. With S_s the state entering step s under θ (S_0 = h0)
+    truncation cuts the gradient (the whole state: h, and s for the LSTM). With S_s the
+    state entering step s under θ (S_0 = h0, and c0)
     and r(t) the first step the loss at step t may reach (max(0, t−k) for truncate=k;
     the start of t's chunk for chunk=k),
 
         f(θ') = Σ_t E_t( steps r(t) … t run with θ' from S_{r(t)} )
 
-    where the entering state is h0' itself when r(t) = 0 (so h0 keeps its gradient)
+    where the entering state is h0' (and c0') itself when r(t) = 0 (so they keep their gradient)
     and the constant S_{r(t)} otherwise. f(θ) = L(θ), and ∇f(θ) is exactly the
     truncated gradient, so finite differences of f check it. Costs O(T·reach) steps
     per call: fine for the small problems one checks this way.
@@ -220,12 +223,21 @@ def bptt_objective(
         k: np.array(v, dtype=np.float64) for k, v in params.as_dict().items()
     }
     arrays["h0"] = np.array(batch.h0, dtype=np.float64)
+    if batch.c0 is not None:
+        arrays["c0"] = np.array(batch.c0, dtype=np.float64)
     if not batch.tokens:
         arrays["x"] = np.array(batch.x, dtype=np.float64)
     float_params = params.astype(np.float64)
-    frozen = run_forward(
-        float_params, arrays.get("x", batch.x), arrays["h0"], batch.tokens, batch.activation
-    ).h_prev  # S_s, (T, N, H)
+    cache = run_cell(
+        float_params,
+        arrays.get("x", batch.x),
+        arrays["h0"],
+        arrays.get("c0"),
+        batch.tokens,
+        batch.activation,
+    )
+    frozen = cache.h_prev  # S_s, (T, N, H)
+    frozen_s = cache.s_prev if isinstance(cache, LSTMCache) else None  # the LSTM's s part
     mask = batch.mask.astype(np.float64)
     scale = batch.loss_scale
     reach = [first_reachable_step(t, batch) for t in range(batch.T)]
@@ -239,16 +251,20 @@ def bptt_objective(
                 "the complex step needs an analytic φ (tanh, sigmoid or identity); relu is "
                 "not differentiable as a complex function: use central differences"
             )
-        p = Params(**{k: np.asarray(values[k], dtype) for k in PARAM_NAMES})
+        p = params.with_arrays(**{k: np.asarray(values[k], dtype) for k in params.NAMES})
         xs = np.asarray(values["x"], dtype) if "x" in values else batch.x
-        h_start = values["h0"]
+        h_start, c_start = values["h0"], values.get("c0")
+
+        def run(xs: NDArray[Any], h: Any, c: Any) -> NDArray[Any]:
+            c = None if c is None else np.asarray(c, dtype)
+            return run_cell(p, xs, np.asarray(h, dtype), c, batch.tokens, batch.activation).o
+
         if not truncated:
-            o = run_forward(p, xs, np.asarray(h_start, dtype), batch.tokens, batch.activation).o
-            return _total(nll(log_softmax(o), batch.y, mask, scale))
+            return _total(nll(log_softmax(run(xs, h_start, c_start)), batch.y, mask, scale))
         total: Any = 0.0
         for t, r in enumerate(reach):
-            start = np.asarray(h_start if r == 0 else frozen[r], dtype)
-            o = run_forward(p, xs[r : t + 1], start, batch.tokens, batch.activation).o[-1]
+            c = c_start if r == 0 or frozen_s is None else frozen_s[r]
+            o = run(xs[r : t + 1], h_start if r == 0 else frozen[r], c)[-1]
             total = total + nll(log_softmax(o[None]), batch.y[t : t + 1], mask[t : t + 1], scale)
         return _total(total)
 

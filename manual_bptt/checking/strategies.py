@@ -38,8 +38,13 @@ def cases(
     batched: bool | None = None,
     tokens: bool | None = None,
     with_mask: bool | None = None,
+    cell: str = "rnn",
+    resets: tuple[str, ...] = ("after", "before"),
 ) -> Case:
     """A random BPTT problem: sizes and options first, then arrays from a seed.
+
+    ``cell`` is "rnn" (the vanilla cell, every activation in ``activations``), "lstm"
+    or "gru" (their own nonlinearities; the GRU's reset variant drawn from ``resets``).
 
     T in [min_T, max_T]; N in [1, max_N]; D, H, K in [1, max_dim]; weight scale in
     [min_scale, max_scale] (1 is the usual initialisation, 4 saturates tanh and
@@ -70,7 +75,9 @@ def cases(
         K=K,
         seed=draw(st.integers(0, 2**32 - 1), label="seed"),
         scale=draw(st.floats(min_scale, max_scale), label="scale"),
-        activation=draw(st.sampled_from(activations), label="activation"),
+        activation=draw(st.sampled_from(activations), label="activation")
+        if cell == "rnn"
+        else "tanh",
         tokens=choose(tokens, "tokens"),
         batched=batched,
         with_h0=draw(st.booleans(), label="with_h0"),
@@ -79,6 +86,8 @@ def cases(
         chunk=chunk,
         reduction=draw(st.sampled_from(["sum", "mean"]), label="reduction"),
         dtype=dtype,
+        cell=cell,
+        reset=draw(st.sampled_from(resets), label="reset") if cell == "gru" else "after",
     )
 
 

@@ -1,7 +1,9 @@
 """bptt check: manual gradients against autograd and against finite differences.
 
-For full BPTT and both kinds of truncation (or the one you name), on one network,
-prints a table per gradient (U, W, V, b, c, h0, x): its norm, the largest absolute
+For full BPTT and both kinds of truncation (or the one you name), on one network (the
+vanilla RNN by default; --cell lstm or --cell gru for the gated cells, the GRU with
+--reset after (torch's, default) or before (Cho et al.'s)), prints a table per gradient
+(U, W, V, b, c, h0, x; the LSTM's c0, the GRU's bh): its norm, the largest absolute
 and relative difference from the autograd twin (torch_reference) and from central
 differences, and pass/fail. Exit code 0 when everything passes, 1 when anything fails.
 
@@ -33,6 +35,8 @@ from manual_bptt.checking.compare import (
 )
 from manual_bptt.checking.gradcheck import bptt_objective, central_differences, directional_check
 from manual_bptt.cli.arguments import add_command, nonnegative_int, positive_float, positive_int
+from manual_bptt.gru import RESETS
+from manual_bptt.params import CELLS
 from manual_bptt.progress import Progress
 
 DEFAULTS = {"T": 12, "N": 3, "D": 8, "H": 16, "K": 5}
@@ -54,7 +58,25 @@ def register(sub: Any) -> None:
         p.add_argument(
             f"--{name}", type=positive_int, default=value, help=f"{WHAT[name]} (default {value})"
         )
-    p.add_argument("--activation", choices=list(ACTIVATIONS), default="tanh")
+    p.add_argument(
+        "--cell",
+        choices=list(CELLS),
+        default="rnn",
+        help="the vanilla RNN (default), the LSTM or the GRU",
+    )
+    p.add_argument(
+        "--reset",
+        choices=list(RESETS),
+        default="after",
+        help="the GRU's variant: reset gate after W_n's product (torch's, "
+        "default) or before it (Cho et al.'s)",
+    )
+    p.add_argument(
+        "--activation",
+        choices=list(ACTIVATIONS),
+        default="tanh",
+        help="φ of the vanilla cell (default tanh); the gated cells have their own",
+    )
     mode = p.add_mutually_exclusive_group()
     mode.add_argument(
         "--truncate",
@@ -136,6 +158,11 @@ def fd_evaluations(case: Case) -> int:
 
 def run(args: argparse.Namespace) -> int:
     sizes = {name: getattr(args, name) for name in DEFAULTS}  # each ≥ 1 (positive_int)
+    if args.cell != "rnn" and args.activation != "tanh":
+        raise SystemExit(
+            f"bptt check: --activation is the vanilla cell's; --cell {args.cell} "
+            "has its own nonlinearities (σ and tanh)"
+        )
     started = time.perf_counter()
     cases = [
         (
@@ -150,6 +177,8 @@ def run(args: argparse.Namespace) -> int:
                 dtype=args.dtype,
                 truncate=truncate,
                 chunk=chunk,
+                cell=args.cell,
+                reset=args.reset,
             ),
         )
         for label, truncate, chunk in modes(args)
@@ -175,6 +204,7 @@ def run(args: argparse.Namespace) -> int:
             json.dumps(
                 {
                     "sizes": sizes,
+                    "cell": cell_name(args),
                     "activation": args.activation,
                     "dtype": args.dtype,
                     "seed": args.seed,
@@ -198,12 +228,19 @@ def _cells(a: Agreement | None) -> str:
     return f"{a.max_abs:>10.1e}{a.max_rel:>10.1e}"
 
 
+def cell_name(args: argparse.Namespace) -> str:
+    """The cell as the tables and JSON name it: "rnn", "lstm", "gru" or "gru (reset before)"."""
+    return f"gru (reset {args.reset})" if args.cell == "gru" else args.cell
+
+
 def print_tables(sizes: dict[str, int], args: argparse.Namespace, results: list[dict]) -> None:
     tol = tolerance_for(args.dtype)
+    gru_variant = f" (reset {args.reset})" if args.cell == "gru" else ""
+    what = args.activation if args.cell == "rnn" else args.cell.upper() + gru_variant
     print(
         "manual_bptt.bptt against torch_reference.bptt (autograd) and central differences\n"
         + ", ".join(f"{k}={v}" for k, v in sizes.items())
-        + f", {args.activation}, {args.dtype}, {'token' if args.tokens else 'float'} inputs, "
+        + f", {what}, {args.dtype}, {'token' if args.tokens else 'float'} inputs, "
         f"seed {args.seed}, weight scale {args.scale:g}"
     )
     fd_tol = FLOAT32 if args.dtype == FLOAT32_DTYPE else FINITE_DIFFERENCE

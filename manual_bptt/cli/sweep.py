@@ -1,6 +1,7 @@
 """bptt sweep: the Hypothesis property search of the test suite, from the command line.
 
-Draws random problems (T up to 40, N up to 6, D, H, K up to 16, every activation,
+Draws random problems for one cell (--cell: the vanilla RNN by default, the LSTM, or
+the GRU with both reset variants) (T up to 40, N up to 6, D, H, K up to 16, every activation,
 float or token inputs, batched or not, h0, masks, both reductions, full BPTT, window
 truncation and chunks, weight scales from 1e-3 to 4), runs manual_bptt.bptt and the
 autograd twin on each, and compares loss and gradients under the tolerance policy of
@@ -19,6 +20,7 @@ import manual_bptt
 from manual_bptt.checking.strategies import cases
 from manual_bptt.checking.verify import describe, reproduction, verify
 from manual_bptt.cli.arguments import add_command, positive_int
+from manual_bptt.params import CELLS
 
 PROFILES = {"quick": 100, "ci": 500, "thorough": 5000}
 
@@ -43,6 +45,12 @@ def register(sub: Any) -> None:
         help=", ".join(f"{k}: {v} examples" for k, v in PROFILES.items()) + " (default quick)",
     )
     p.add_argument("--seed", type=int, default=0, help="Hypothesis seed (default 0)")
+    p.add_argument(
+        "--cell",
+        choices=list(CELLS),
+        default="rnn",
+        help="the vanilla RNN (default), the LSTM or the GRU (both variants)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -55,13 +63,13 @@ def run(args: argparse.Namespace) -> int:
         random_seed=args.seed,
         name="manual_bptt:bptt",
         show_progress=None,
-        strategy=cases(),
+        strategy=cases(cell=args.cell),
     )
     seconds = time.perf_counter() - started
     if report.failure is None:
         print(
-            f"manual_bptt.bptt agrees with autograd on all {report.examples} examples "
-            f"({seconds:.0f} s, seed {args.seed})"
+            f"manual_bptt.bptt ({args.cell}) agrees with autograd on all {report.examples} "
+            f"examples ({seconds:.0f} s, seed {args.seed})"
         )
         if report.closest is not None:
             print(f"closest to its tolerance: {report.closest.describe()}")

@@ -63,6 +63,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from manual_bptt.cli import plots
+    from manual_bptt.params import Params
     from manual_bptt.progress import Progress
     from manual_bptt.vanishing import study as vanishing
     from manual_bptt.vanishing.decomposition import contribution_norms
@@ -77,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     bar = Progress(1 + len(vanishing.FACTORS) * len(vanishing.STUDY_ACTIVATIONS), "bptt vanishing")
     case = vanishing.study_case(args.T, "tanh", args.seed)
+    assert isinstance(case.params, Params)  # study_case builds vanilla cells
     norms = contribution_norms(case.params, case.x, case.y, param=args.param)
     sigma = sigma_max(case.params.W)
     bar.update()

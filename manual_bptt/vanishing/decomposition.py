@@ -28,7 +28,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from manual_bptt.crossentropy import loss_and_dlogits
-from manual_bptt.inputs import Batch, Options, prepare
+from manual_bptt.inputs import Batch, Options, prepare, require_vanilla
 from manual_bptt.naive import first_reachable_step
 from manual_bptt.network import Cache, rows_matmul, run_forward
 from manual_bptt.params import Params
@@ -46,6 +46,7 @@ def _setup(
 ) -> tuple[Batch, Cache, Array]:
     if param not in PARAMS:
         raise ValueError(f"param must be one of {PARAMS}; got {param!r}")
+    params = require_vanilla(params, "contributions")
     batch = prepare(params, x, y, **options)
     if param == "x" and batch.tokens:
         raise ValueError('param="x" needs float inputs; token ids have no gradient')

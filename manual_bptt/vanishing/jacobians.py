@@ -18,7 +18,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from manual_bptt.activations import get_activation
 from manual_bptt.arraychecks import is_integer
-from manual_bptt.inputs import prepare_inputs
+from manual_bptt.inputs import prepare_inputs, require_vanilla
 from manual_bptt.network import run_forward
 from manual_bptt.params import Params
 
@@ -30,6 +30,7 @@ def _sequence_dphi(
 ) -> Array:
     """φ'(a_t) of sequence n, (T, H), after checking every argument."""
     act = get_activation(activation)
+    params = require_vanilla(params, "the Jacobian tools")
     xb, h0b, tokens, _ = prepare_inputs(params, x, h0=h0)
     N = xb.shape[1]
     if not is_integer(n) or not 0 <= n < N:

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from manual_bptt.backward import bptt
 from manual_bptt.checking.cases import Case, make_case
+from manual_bptt.inputs import require_vanilla
 from manual_bptt.params import Params
 from manual_bptt.progress import Progress
 from manual_bptt.vanishing.decomposition import contribution_norms, contributions
@@ -130,6 +131,7 @@ def regimes(
     out = []
     for activation in activations:
         case = study_case(T, activation, seed)
+        assert isinstance(case.params, Params)  # study_case builds vanilla cells
         for factor in factors:
             sigma = factor * critical_sigma(activation)
             params = with_sigma(case.params, sigma)
@@ -189,9 +191,10 @@ class WorkedExample:
 
 
 def _worked(param: str, case: Case, x: NDArray, y: NDArray, h0: NDArray | None) -> WorkedExample:
-    parts = contributions(case.params, x, y, param=param, h0=h0)
-    total = bptt(case.params, x, y, h0=h0).grads[param]
-    return WorkedExample(param, case.params, x, y, h0, parts, total)
+    params = require_vanilla(case.params, "the example")
+    parts = contributions(params, x, y, param=param, h0=h0)
+    total = bptt(params, x, y, h0=h0).grads[param]
+    return WorkedExample(param, params, x, y, h0, parts, total)
 
 
 def kravets_example(seed: int = 0) -> WorkedExample:

@@ -1,7 +1,8 @@
 """Regenerate the regression fixtures in tests/data/: python tests/data/make_fixtures.py
 
 Each fixture is one .npz holding a seeded problem's arrays themselves (so that a change
-in how cases are drawn cannot move them), its options as JSON, and the expected loss
+in how cases are drawn cannot move them), its options and its cell (with the GRU's
+reset variant) as JSON, and the expected loss
 and gradients in float64, computed by torch_reference (autograd) and checked against
 manual_bptt before writing. tests/test_regression_fixtures.py compares both faces with them, so
 that a numeric change is caught even if the two implementations drift together.
@@ -69,6 +70,55 @@ RECIPES: dict[str, dict] = {
         "batched": False,
         "truncate": 0,
     },
+    "lstm_float_full_c0": {
+        "T": 7,
+        "N": 3,
+        "D": 4,
+        "H": 5,
+        "K": 3,
+        "seed": 21,
+        "cell": "lstm",
+        "with_h0": True,
+    },
+    "lstm_tokens_window2_mask_mean": {
+        "T": 9,
+        "N": 2,
+        "D": 6,
+        "H": 4,
+        "K": 6,
+        "seed": 22,
+        "cell": "lstm",
+        "tokens": True,
+        "truncate": 2,
+        "with_mask": True,
+        "reduction": "mean",
+        "scale": 2.5,
+    },
+    "gru_after_float_chunk3": {
+        "T": 8,
+        "N": 3,
+        "D": 3,
+        "H": 4,
+        "K": 4,
+        "seed": 23,
+        "cell": "gru",
+        "chunk": 3,
+        "with_h0": True,
+    },
+    "gru_before_unbatched_tokens_window1": {
+        "T": 6,
+        "N": 1,
+        "D": 5,
+        "H": 3,
+        "K": 5,
+        "seed": 24,
+        "cell": "gru",
+        "reset": "before",
+        "tokens": True,
+        "batched": False,
+        "truncate": 1,
+        "with_h0": True,
+    },
 }
 
 OPTION_NAMES = ("activation", "truncate", "chunk", "reduction")
@@ -84,19 +134,27 @@ def write(name: str, recipe: dict) -> None:
     arrays.update({"x": case.x, "y": case.y})
     if case.h0 is not None:
         arrays["h0"] = case.h0
+    if case.c0 is not None:
+        arrays["c0"] = case.c0
     if case.mask is not None:
         arrays["mask"] = case.mask
     arrays.update({f"grad_{k}": v for k, v in expected.grads.items()})
     options = {k: kwargs[k] for k in OPTION_NAMES}
+    cell = {"cell": case.params.CELL, "reset": getattr(case.params, "reset", None)}
     np.savez(
         HERE / f"{name}.npz",
         **arrays,
         loss=np.float64(expected.loss),
         options=np.array(json.dumps(options)),
+        cell=np.array(json.dumps(cell)),
     )
     print(f"wrote {name}.npz: loss {expected.loss:.17g}, options {options}")
 
 
 if __name__ == "__main__":
-    for fixture_name, fixture_recipe in RECIPES.items():
-        write(fixture_name, fixture_recipe)
+    import sys
+
+    # python tests/data/make_fixtures.py [NAME ...]: only the named fixtures (default all)
+    chosen = sys.argv[1:] or list(RECIPES)
+    for fixture_name in chosen:
+        write(fixture_name, RECIPES[fixture_name])
