@@ -8,7 +8,7 @@
              shapes, layouts and dtype, median of repeats), and prints the ceiling: the
              time bptt would take if each of its products ran at that isolated speed
              and nothing else took any time. Beside it, bptt's own median time and, for
-             the full sizes, nn.RNN's (run.py's nn.RNN path): how much faster than
+             the full sizes, nn.RNN's (torch_reference.nn_rnn): how much faster than
              nn.RNN bptt is, and could at most be. Every product is also timed through
              torch.matmul on the same memory: torch's BLAS (MKL on x86 builds) against
              numpy's (OpenBLAS in the PyPI wheels), the difference nn.RNN's path gets
@@ -18,8 +18,8 @@
              manual_bptt (the innermost manual_bptt frame of each sample), so that a
              line's share is the wall time spent in it, numpy and BLAS included.
 
-Sizes are run.py's: --size 1-4 picks a full size, --size tutorial or window1/window32
-the truncated rows.
+Sizes are the benchmark's (problems.py): --size 1-4 picks a full size, --size tutorial
+or window1/window32 the truncated rows.
 """
 
 from __future__ import annotations
@@ -38,22 +38,18 @@ import torch
 
 import manual_bptt
 
-# run.py sits beside this file, which is on sys.path when this file is run as a script.
-from run import (  # isort: skip
-    FULL_SIZES, TUTORIAL, WINDOW_ROWS, NNRNNPath, Problem, make_problem, numpy_blas,
-)  # fmt: skip
+from machine import match_torch_threads
+from problems import FULL_SIZES, TUTORIAL, WINDOWS, Problem, make_contender, make_problem
+
+NAMED_SIZES = {"tutorial": TUTORIAL, "window1": WINDOWS[0], "window32": WINDOWS[1]}
 
 
 def problem_for(size: str, dtype: str) -> Problem:
-    """run.py's problem for --size: 1-4 (full sizes), tutorial, window1 or window32."""
-    if size == "tutorial":
-        T, N, D, H, K, k = TUTORIAL
-        return make_problem(T, N, D, H, K, "float64", tokens=True, truncate=k)
-    if size.startswith("window"):
-        T, N, D, H, K, k = WINDOW_ROWS[0 if size == "window1" else 1]
-        return make_problem(T, N, D, H, K, "float64", truncate=k)
-    T, N, D, H, K = FULL_SIZES[int(size) - 1]
-    return make_problem(T, N, D, H, K, dtype)
+    """The benchmark's problem for --size: 1-4 (a full size, in ``dtype``), tutorial,
+    window1 or window32 (float64, as in run.py's table)."""
+    if size in NAMED_SIZES:
+        return make_problem(NAMED_SIZES[size], "float64")
+    return make_problem(FULL_SIZES[int(size) - 1], dtype)
 
 
 def median_seconds(f: Callable[[], object], repeats: int = 9) -> float:
@@ -186,7 +182,7 @@ def roofline(p: Problem) -> None:
           "the allocator had to map afresh). The same products in torch take "
           f"{ceiling['torch'] / ceiling['numpy']:.2f}× numpy's time.")  # fmt: skip
     if p.truncate is None and p.x.ndim == 3:
-        rnn = median_seconds(NNRNNPath(p))
+        rnn = median_seconds(make_contender("nn.RNN", p).call)
         print(f"nn.RNN + Linear + cross_entropy + backward takes {rnn * 1e3:.2f} ms: bptt is "
               f"{rnn / call:.2f}× faster, and could be at most {rnn / ceiling['numpy']:.2f}× "
               "faster with every product at numpy's speed alone and no other work.")  # fmt: skip
@@ -202,8 +198,8 @@ def summarise(raw: str, top: int) -> None:
         ours = [f for f in frames if "manual_bptt/" in f]
         counts[ours[-1] if ours else "(outside manual_bptt)"] += int(n)
         total += int(n)
-    for where, n in counts.most_common(top):
-        print(f"{100 * n / total:5.1f}%  {where}")
+    for where, samples in counts.most_common(top):
+        print(f"{100 * samples / total:5.1f}%  {where}")
 
 
 def main() -> None:
@@ -211,7 +207,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--size", default="4", help="1-4, tutorial, window1 or window32")
+    parser.add_argument(
+        "--size",
+        default="4",
+        choices=["1", "2", "3", "4", *NAMED_SIZES],
+        help="1-4, tutorial, window1 or window32",
+    )
     parser.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     parser.add_argument("--calls", type=int, default=20, help="bptt calls to profile (20)")
     parser.add_argument("--products", action="store_true", help="print the roofline")
@@ -223,7 +224,7 @@ def main() -> None:
         return
     p = problem_for(args.size, args.dtype)
     if args.products:
-        torch.set_num_threads(numpy_blas().threads)  # as run.py does
+        match_torch_threads()  # as run.py does
         roofline(p)
         return
     for _ in range(args.calls):

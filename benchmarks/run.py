@@ -5,7 +5,7 @@
     python benchmarks/run.py --rows full --dtype float32 --size 4
     python benchmarks/run.py --out table.md      # also write the markdown to a file
 
-Rows
+Rows (the sizes are in benchmarks/problems.py, shared with memory.py and profile_bptt.py)
   full      (T, N, D, H, K) = (20, 1, 8, 16, 8), (100, 32, 64, 128, 64),
             (256, 32, 128, 256, 128), (64, 64, 512, 1024, 512); float64 and float32.
             Contenders: manual, nn.RNN, twin.
@@ -19,8 +19,9 @@ Rows
 Contenders (all on the same weights, inputs and dtype; biases drawn non-zero)
   manual    manual_bptt.bptt: forward + backward by hand, NumPy in and out.
   nn.RNN    the fastest plain PyTorch a user would write: torch.nn.RNN + nn.Linear +
-            F.cross_entropy(reduction="sum"), then .backward(); tensors made once, and x
-            and h0 require grad so that both sides compute the same seven gradients.
+            F.cross_entropy(reduction="sum"), then .backward() (torch_reference.nn_rnn);
+            tensors made once, and x and h0 require grad so that both sides compute the
+            same seven gradients.
   twin      torch_reference.bptt: autograd on the step-by-step PyTorch twin (NumPy in
             and out). Skipped, and marked so, where its warm-up call takes longer than
             --twin-limit seconds.
@@ -58,14 +59,10 @@ FLOPs (2 per multiply-add; matrix products only) of one forward + backward:
   (N, H) @ (H, H), both C-ordered, in the row's dtype, timed as one more contender in
   the same rounds; "share" is manual's GFLOP/s over it (median over rounds).
 
-Memory: each path runs in a fresh Python process, which makes its problem, resets its
-peak resident set size (writing 5 to /proc/self/clear_refs; Linux) and reports the
-peak (VmHWM in /proc/self/status) above the resident size it had then: after the first
-call, and after two more calls. The second figure is the one to compare: a process
-that keeps freed memory (torch's .grad tensors stay alive between calls, which keeps
-glibc from returning the heap below them) shows it there, not in the first call.
-Peak RSS rather than tracemalloc, because torch's allocations are invisible to
-tracemalloc.
+Memory (benchmarks/memory.py, which says how): each path runs in a fresh Python
+process, which makes its problem and reports its peak resident set size above the size
+it had then, after the first call and after two more calls; the second figure is the
+one to compare.
 
 OpenBLAS: some machines here set OPENBLAS_CORETYPE (and OPENBLAS_L2_SIZE) to work
 around old OpenBLAS builds; they force a kernel and can slow a current numpy. The
@@ -77,11 +74,9 @@ command only; tests and CI are not affected).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -89,71 +84,79 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-import manual_bptt
-import torch_reference
 from manual_bptt.progress import progress
 
-FULL_SIZES = [  # (T, N, D, H, K)
-    (20, 1, 8, 16, 8),
-    (100, 32, 64, 128, 64),
-    (256, 32, 128, 256, 128),
-    (64, 64, 512, 1024, 512),
-]
-WINDOW_ROWS = [  # (T, N, D, H, K, k)
-    (256, 1, 64, 128, 64, 16),
-    (256, 32, 64, 128, 64, 16),
-]
-TUTORIAL = (30, 1, 8000, 100, 8000, 4)  # (T, N, D = vocabulary, H, K = vocabulary, k)
-OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+import memory
+from machine import OPENBLAS_VARS, Blas, cpu_name, match_torch_threads
+from problems import (
+    CONTENDERS,
+    FULL_SIZES,
+    TUTORIAL,
+    WINDOWS,
+    Contender,
+    Problem,
+    Size,
+    make_contender,
+    make_problem,
+)
+
 PAUSE_S = 0.25  # before every sample: see "Timing" above
 SAMPLE_S = 0.02  # a sample lasts at least this long (back-to-back calls)
-ROW_KINDS = ("full", "window", "tutorial", "memory")
 
 
 # ---------------------------------------------------------------------------------------
-# The machine
+# The rows, as data
 
 
 @dataclass(frozen=True)
-class Blas:
-    """numpy's BLAS as the header reports it: threads, and library/kernel or how found."""
+class RowKind:
+    """One kind of row: its sizes, its contenders (manual first), and its dtypes
+    (None: those of --dtype)."""
 
-    threads: int
-    description: str  # library, version and kernel, or how the thread count was found
-
-
-def numpy_blas() -> Blas:
-    """numpy's BLAS: its thread count, and which library and kernel it runs."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
-            if os.environ.get(var, "").isdigit():
-                return Blas(int(os.environ[var]), f"threads read from {var} (no threadpoolctl)")
-        count = os.cpu_count() or 1
-        return Blas(count, "threads assumed = CPU count (no threadpoolctl, no *_NUM_THREADS)")
-    for info in threadpool_info():
-        if info.get("user_api") == "blas":
-            kernel = info.get("architecture") or "kernel not reported"
-            return Blas(
-                int(info["num_threads"]),
-                f"{info['internal_api']} {info['version']}, kernel {kernel} (threadpoolctl)",
-            )
-    return Blas(os.cpu_count() or 1, "no BLAS found by threadpoolctl; threads = CPU count")
+    sizes: tuple[Size, ...]
+    contenders: tuple[str, ...]
+    dtypes: tuple[str, ...] | None = None
 
 
-def cpu_name() -> str:
-    """The CPU's model name from /proc/cpuinfo (or what platform knows)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+ROWS = {
+    "full": RowKind(FULL_SIZES, ("manual", "nn.RNN", "twin")),
+    "window": RowKind(WINDOWS, ("manual", "naive"), ("float64",)),
+    "tutorial": RowKind((TUTORIAL,), ("manual", "naive"), ("float64",)),
+}
+ROW_KINDS = (*ROWS, "memory")  # what --rows may name
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One row to measure: its kind, size, dtype and contenders."""
+
+    kind: str
+    size: Size
+    dtype: str
+    contenders: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        """The row kind as the table shows it: "full", or with its window, "window k=16"."""
+        k = self.size.truncate
+        return self.kind if k is None else f"{self.kind} k={k}"
+
+
+def planned_rows(args: argparse.Namespace) -> list[Plan]:
+    """The rows the options ask for, in table order (--size picks the full sizes)."""
+    plan = []
+    for kind, rows in ROWS.items():
+        if kind not in args.rows:
+            continue
+        sizes = [rows.sizes[i - 1] for i in args.size] if kind == "full" else rows.sizes
+        for dtype in rows.dtypes or args.dtype:
+            plan += [Plan(kind, size, dtype, rows.contenders) for size in sizes]
+    return plan
+
+
+# ---------------------------------------------------------------------------------------
+# The header
 
 
 def machine_header(blas: Blas, repeats: int) -> str:
@@ -184,20 +187,7 @@ def machine_header(blas: Blas, repeats: int) -> str:
 
 
 # ---------------------------------------------------------------------------------------
-# FLOPs and the matrix-product roofline
-
-
-def full_flops(T: int, N: int, D: int, H: int, K: int, *, tokens: bool = False) -> float:
-    """Matrix-product FLOPs of forward + backward, full BPTT (see the module docstring)."""
-    input_terms = 0 if tokens else 6 * T * N * D * H
-    return float(input_terms + 6 * T * N * H * H + 6 * T * N * H * K)
-
-
-def window_flops(T: int, N: int, D: int, H: int, K: int, k: int, *, tokens: bool) -> float:
-    """As full_flops, with the δ recurrence run lag by lag for window k."""
-    lag_rows = sum(T - lag for lag in range(1, min(k, T - 1) + 1))
-    recurrence = 2 * N * H * H * (1 + lag_rows)
-    return full_flops(T, N, D, H, K, tokens=tokens) - 2 * T * N * H * H + recurrence
+# Checking and timing
 
 
 def recurrent_matmul(N: int, H: int, dtype: str) -> Callable[[], object]:
@@ -210,125 +200,23 @@ def recurrent_matmul(N: int, H: int, dtype: str) -> Callable[[], object]:
     return lambda: np.matmul(a, b, out=out)
 
 
-# ---------------------------------------------------------------------------------------
-# Problems and contenders
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One row's inputs: params (U, W, V, b, c), x (T, N, D) floats or (T, N) token ids,
-    y (T, N), and the window k (None for full BPTT)."""
-
-    params: manual_bptt.Params
-    x: np.ndarray
-    y: np.ndarray
-    truncate: int | None = None
-
-
-def make_problem(
-    T: int, N: int, D: int, H: int, K: int, dtype: str, *, tokens: bool = False,
-    truncate: int | None = None,
-) -> Problem:  # fmt: skip
-    """Seeded weights from init_params, biases in (−0.1, 0.1), x ~ N(0, 1) (T, N, D) or
-    token ids (T, N) in [0, D), targets (T, N) in [0, K); all in ``dtype``."""
-    rng = np.random.default_rng(0)
-    p = manual_bptt.init_params(D, H, K, seed=0, dtype=dtype)
-    params = manual_bptt.Params(
-        U=p.U, W=p.W, V=p.V,
-        b=rng.uniform(-0.1, 0.1, H).astype(dtype), c=rng.uniform(-0.1, 0.1, K).astype(dtype),
-    )  # fmt: skip
-    x = rng.integers(0, D, size=(T, N)) if tokens else rng.normal(size=(T, N, D)).astype(dtype)
-    return Problem(params, x, rng.integers(0, K, size=(T, N)), truncate)
-
-
-class NNRNNPath:
-    """torch.nn.RNN + nn.Linear + F.cross_entropy(sum) + .backward(), tensors made once.
-
-    weight_ih = U, weight_hh = W, bias_ih = b, bias_hh = 0, Linear = (V, c).
-    """
-
-    def __init__(self, p: Problem) -> None:
-        dtype = torch.float64 if p.params.dtype == np.float64 else torch.float32
-        H, D = p.params.U.shape
-        self.K = p.params.K
-        self.rnn = torch.nn.RNN(D, H, dtype=dtype)
-        self.out = torch.nn.Linear(H, self.K, dtype=dtype)
-        with torch.no_grad():
-            self.rnn.weight_ih_l0.copy_(torch.from_numpy(p.params.U))
-            self.rnn.weight_hh_l0.copy_(torch.from_numpy(p.params.W))
-            self.rnn.bias_ih_l0.copy_(torch.from_numpy(p.params.b))
-            self.rnn.bias_hh_l0.zero_()
-            self.out.weight.copy_(torch.from_numpy(p.params.V))
-            self.out.bias.copy_(torch.from_numpy(p.params.c))
-        self.x = torch.tensor(p.x, requires_grad=True)
-        self.y = torch.from_numpy(p.y).reshape(-1)
-        self.h0 = torch.zeros(1, p.x.shape[1], H, dtype=dtype, requires_grad=True)
-        self.leaves = [*self.rnn.parameters(), *self.out.parameters(), self.x, self.h0]
-
-    def __call__(self) -> torch.Tensor:
-        for t in self.leaves:
-            t.grad = None
-        hs, _ = self.rnn(self.x, self.h0)
-        loss = F.cross_entropy(self.out(hs).reshape(-1, self.K), self.y, reduction="sum")
-        loss.backward()
-        return loss
-
-    def result(self) -> tuple[float, dict[str, np.ndarray]]:
-        """Loss and gradients under manual_bptt's names, after one call."""
-        loss = float(self().detach())
-        grads = {
-            "U": self.rnn.weight_ih_l0.grad, "W": self.rnn.weight_hh_l0.grad,
-            "b": self.rnn.bias_ih_l0.grad, "V": self.out.weight.grad, "c": self.out.bias.grad,
-            "x": self.x.grad, "h0": self.h0.grad[0],
-        }  # fmt: skip
-        return loss, {k: v.numpy().copy() for k, v in grads.items()}
-
-
-def manual_call(p: Problem) -> Callable[[], object]:
-    """manual_bptt.bptt on p, as a call with no arguments."""
-    return lambda: manual_bptt.bptt(p.params, p.x, p.y, truncate=p.truncate)
-
-
-def contenders(p: Problem, names: list[str]) -> dict[str, Callable[[], object]]:
-    """name → a call with no arguments, for the named contenders (see the module docstring)."""
-    made: dict[str, Callable[[], object]] = {}
-    for name in names:
-        if name == "manual":
-            made[name] = manual_call(p)
-        elif name == "naive":
-            made[name] = lambda: manual_bptt.naive_bptt(p.params, p.x, p.y, truncate=p.truncate)
-        elif name == "twin":
-            made[name] = lambda: torch_reference.bptt(p.params, p.x, p.y, truncate=p.truncate)
-        elif name == "nn.RNN":
-            made[name] = NNRNNPath(p)
-    return made
-
-
-def worst_difference(p: Problem, funcs: dict[str, Callable[[], object]]) -> float:
+def worst_difference(p: Problem, contenders: dict[str, Contender]) -> float:
     """The largest ‖g − g_manual‖∞ / ‖g_manual‖∞ over every contender's gradients, and
     |L − L_manual| / |L_manual|; raises if manual's float32 results are not float32."""
-    ref = manual_bptt.bptt(p.params, p.x, p.y, truncate=p.truncate)
+    ref = contenders["manual"].result()
     bad = [k for k, g in ref.grads.items() if g.dtype != p.params.dtype]
     if bad:
         raise AssertionError(f"manual returned {bad} not in {p.params.dtype}")
     worst = 0.0
-    for name, f in funcs.items():
+    for name, contender in contenders.items():
         if name == "manual":
             continue
-        if isinstance(f, NNRNNPath):
-            loss, grads = f.result()
-        else:
-            r = f()
-            loss, grads = r.loss, r.grads  # type: ignore[attr-defined]
-        worst = max(worst, abs(loss - ref.loss) / abs(ref.loss))
-        for k, g in grads.items():
+        r = contender.result()
+        worst = max(worst, abs(r.loss - ref.loss) / abs(ref.loss))
+        for k, g in r.grads.items():
             scale = float(np.max(np.abs(ref.grads[k]))) or 1.0
             worst = max(worst, float(np.max(np.abs(g - ref.grads[k]))) / scale)
     return worst
-
-
-# ---------------------------------------------------------------------------------------
-# Timing
 
 
 def time_interleaved(
@@ -379,10 +267,7 @@ def warm_up_seconds(f: Callable[[], object]) -> float:
 class Row:
     """One measured row of the table (times in seconds, GFLOP/s, and what was skipped)."""
 
-    kind: str
-    dtype: str
-    size: str
-    baseline: str  # the contender manual is compared with first
+    plan: Plan
     times: dict[str, float]  # median seconds per call
     samples: dict[str, list[float]]  # per round, for the ratios
     gflops: float  # manual's
@@ -392,73 +277,39 @@ class Row:
     skipped: dict[str, str] = field(default_factory=dict)  # contender → why
 
 
-def run_row(
-    kind: str, p: Problem, names: list[str], baseline: str, flops: float, size: str,
-    args: argparse.Namespace,
-) -> Row:  # fmt: skip
+def run_row(plan: Plan, args: argparse.Namespace) -> Row:
     """Warm up, check that every contender computes manual's result, then time them in
     interleaved rounds beside the recurrent matmul; skip the twin where too slow."""
-    funcs = contenders(p, names)
+    p = make_problem(plan.size, plan.dtype)
+    contenders = {name: make_contender(name, p) for name in plan.contenders}
     skipped = {}
-    if "twin" in funcs:
-        seconds = warm_up_seconds(funcs["twin"])
+    if "twin" in contenders:
+        seconds = warm_up_seconds(contenders["twin"].call)
         if seconds > args.twin_limit:
-            del funcs["twin"]
+            del contenders["twin"]
             skipped["twin"] = f"skipped: {seconds:.0f} s a call"
-    worst = worst_difference(p, funcs)
-    N, H = p.x.shape[1], p.params.H
-    funcs["matmul"] = recurrent_matmul(N, H, str(p.params.dtype))
+    worst = worst_difference(p, contenders)
+    N, H = plan.size.N, plan.size.H
+    funcs = {name: c.call for name, c in contenders.items()}
+    funcs["matmul"] = recurrent_matmul(N, H, plan.dtype)
     samples = time_interleaved(funcs, args.repeats)
     matmul = samples.pop("matmul")
     matmul_flops = 2 * N * H * H
+    flops = plan.size.flops()
     # manual's GFLOP/s over the product's, round by round, as for the speed-ups.
     pairs = zip(samples["manual"], matmul, strict=True)
     shares = [(flops / m) / (matmul_flops / r) for m, r in pairs]
     times = {name: statistics.median(s) for name, s in samples.items()}
     return Row(
-        kind=kind, dtype=str(p.params.dtype), size=size, baseline=baseline, times=times,
-        samples=samples, gflops=flops / times["manual"] / 1e9,
+        plan=plan,
+        times=times,
+        samples=samples,
+        gflops=flops / times["manual"] / 1e9,
         roofline=matmul_flops / statistics.median(matmul) / 1e9,
-        share=statistics.median(shares), worst_diff=worst, skipped=skipped,
-    )  # fmt: skip
-
-
-def planned_rows(args: argparse.Namespace) -> list[Callable[[], Row]]:
-    """One thunk per row the options ask for, in table order."""
-    plan: list[Callable[[], Row]] = []
-    if "full" in args.rows:
-        for dtype in args.dtype:
-            for index in args.size:
-                T, N, D, H, K = FULL_SIZES[index - 1]
-
-                def full(T=T, N=N, D=D, H=H, K=K, dtype=dtype) -> Row:
-                    p = make_problem(T, N, D, H, K, dtype)
-                    size = f"T={T} N={N} D={D} H={H} K={K}"
-                    return run_row("full", p, ["manual", "nn.RNN", "twin"], "nn.RNN",
-                                   full_flops(T, N, D, H, K), size, args)  # fmt: skip
-
-                plan.append(full)
-    if "window" in args.rows:
-        for T, N, D, H, K, k in WINDOW_ROWS:
-
-            def window(T=T, N=N, D=D, H=H, K=K, k=k) -> Row:
-                p = make_problem(T, N, D, H, K, "float64", truncate=k)
-                size = f"T={T} N={N} D={D} H={H} K={K}"
-                return run_row(f"window k={k}", p, ["manual", "naive"], "naive",
-                               window_flops(T, N, D, H, K, k, tokens=False), size, args)  # fmt: skip
-
-            plan.append(window)
-    if "tutorial" in args.rows:
-        T, N, D, H, K, k = TUTORIAL
-
-        def tutorial() -> Row:
-            p = make_problem(T, N, D, H, K, "float64", tokens=True, truncate=k)
-            size = f"T={T} N={N} vocab={D} H={H} (token ids)"
-            return run_row(f"tutorial k={k}", p, ["manual", "naive"], "naive",
-                           window_flops(T, N, D, H, K, k, tokens=True), size, args)  # fmt: skip
-
-        plan.append(tutorial)
-    return plan
+        share=statistics.median(shares),
+        worst_diff=worst,
+        skipped=skipped,
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -484,7 +335,7 @@ def ratio(row: Row, other: str) -> tuple[float, float, float]:
 def speedups(row: Row) -> str:
     """ "2.1× (1.8–2.5) nn.RNN, …": manual against each other contender, as in the table."""
     parts = []
-    for name in ("nn.RNN", "twin", "naive"):
+    for name in CONTENDERS[1:]:
         if name in row.times:
             mid, low, high = ratio(row, name)
             spread = f" ({low:.2f}–{high:.2f})" if len(row.samples[name]) > 2 else ""
@@ -503,20 +354,20 @@ def table(rows: list[Row]) -> str:
     ]
     for r in rows:
         cells = []
-        for name in ("manual", "nn.RNN", "twin", "naive"):
+        for name in CONTENDERS:
             cells.append(fmt_time(r.times[name]) if name in r.times else r.skipped.get(name, "–"))
         lines.append(
-            f"| {r.kind} | {r.dtype} | {r.size} | " + " | ".join(cells) + f" | {speedups(r)} "
-            f"| {r.gflops:.1f} | {r.roofline:.1f} | {r.share:.0%} |"
+            f"| {r.plan.label} | {r.plan.dtype} | {r.plan.size.label()} | "
+            + " | ".join(cells)
+            + f" | {speedups(r)} | {r.gflops:.1f} | {r.roofline:.1f} | {r.share:.0%} |"
         )
     worsts = []
     for dtype in ("float64", "float32"):
-        diffs = [r.worst_diff for r in rows if r.dtype == dtype]
+        diffs = [r.worst_diff for r in rows if r.plan.dtype == dtype]
         if diffs:
             worsts.append(f"{max(diffs):.1e} in {dtype}")
-    checked = (
-        " manual's float32 results were float32." if any(r.dtype == "float32" for r in rows) else ""
-    )
+    float32 = any(r.plan.dtype == "float32" for r in rows)
+    checked = " manual's float32 results were float32." if float32 else ""
     lines += [
         "",
         (
@@ -529,65 +380,25 @@ def table(rows: list[Row]) -> str:
 
 def summary(row: Row) -> str:
     """One line per row, printed as the rows finish."""
-    return f"{row.kind:<13} {row.dtype:<8} {row.size:<34} {speedups(row)}"
-
-
-# ---------------------------------------------------------------------------------------
-# Memory (each path in a fresh process)
-
-
-def rss_kib(field_name: str) -> int:
-    """A memory figure of this process from /proc/self/status, in KiB."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field_name + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"{field_name} not in /proc/self/status")
-
-
-def reset_peak() -> None:
-    """Reset the process's peak RSS (VmHWM) to its current RSS."""
-    # Writing 5 to clear_refs resets the peak (VmHWM) to the current RSS (Linux ≥ 4.0).
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-
-
-def memory_child(path: str, dtype: str) -> None:
-    """In a fresh process: print the peak RSS above the RSS after setup, in MiB, for the
-    first call alone and over that call and two more."""
-    T, N, D, H, K = FULL_SIZES[-1]
-    p = make_problem(T, N, D, H, K, dtype)
-    run = NNRNNPath(p) if path == "nn.RNN" else manual_call(p)
-    before = rss_kib("VmRSS")
-    reset_peak()
-    run()
-    first = (rss_kib("VmHWM") - before) / 1024
-    run()
-    run()
-    three = (rss_kib("VmHWM") - before) / 1024
-    print(json.dumps({"path": path, "dtype": dtype, "first": first, "three": three}))
+    p = row.plan
+    return f"{p.label:<13} {p.dtype:<8} {p.size.label():<34} {speedups(row)}"
 
 
 def memory_table(dtypes: list[str]) -> str:
-    """The peak-RSS table: each path in a fresh process (memory_child), per dtype."""
-    T, N, D, H, K = FULL_SIZES[-1]
+    """The peak-RSS table: each path in a fresh process (benchmarks/memory.py), per dtype."""
     lines = [
         (
-            f"Peak RSS above the RSS after setup, forward + backward at T={T} N={N} D={D} "
-            f"H={H} K={K}: a fresh process per path; the first call alone, and the peak "
-            "over three calls in a row (the figure to compare):"
+            f"Peak RSS above the RSS after setup, forward + backward at {memory.SIZE.label()}: "
+            "a fresh process per path; the first call alone, and the peak over three calls "
+            "in a row (the figure to compare):"
         ),
         "",
         "| path | dtype | first call | three calls |",
         "|---|---|---:|---:|",
     ]
-    jobs = [(dtype, path) for dtype in dtypes for path in ("manual", "nn.RNN")]
+    jobs = [(dtype, path) for dtype in dtypes for path in memory.PATHS]
     for dtype, path in progress(jobs, len(jobs), "memory"):
-        out = subprocess.run(
-            [sys.executable, __file__, "--memory-child", path, dtype],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        m = json.loads(out.stdout.strip().splitlines()[-1])
+        m = memory.in_fresh_process(path, dtype)
         lines.append(f"| {path} | {dtype} | {m['first']:.0f} MiB | {m['three']:.0f} MiB |")
     return "\n".join(lines)
 
@@ -601,20 +412,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="one timed sample per contender")
-    parser.add_argument("--repeats", type=int, default=7, help="timed samples (default 7)")
-    parser.add_argument("--rows", default=",".join(ROW_KINDS),
-                        help=f"comma-separated subset of {','.join(ROW_KINDS)} (default all)")  # fmt: skip
-    parser.add_argument("--dtype", default="float64,float32",
-                        help="full rows' dtypes, comma-separated (default float64,float32)")  # fmt: skip
-    parser.add_argument("--size", default="1,2,3,4",
-                        help="full rows' sizes by number 1-4, comma-separated (default all)")  # fmt: skip
-    parser.add_argument("--twin-limit", type=float, default=30.0,
-                        help="skip the twin where one call takes longer (s; default 30)")  # fmt: skip
-    parser.add_argument("--out", help="also write the markdown (header and tables) here")
-    parser.add_argument("--unset-openblas-env", action="store_true",
-                        help="run without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE")  # fmt: skip
-    parser.add_argument("--memory-child", nargs=2, help=argparse.SUPPRESS)
+    add = parser.add_argument
+    add("--quick", action="store_true", help="one timed sample per contender")
+    add("--repeats", type=int, default=7, help="timed samples (default 7)")
+    add(
+        "--rows",
+        default=",".join(ROW_KINDS),
+        help=f"comma-separated subset of {','.join(ROW_KINDS)} (default all)",
+    )
+    add(
+        "--dtype",
+        default="float64,float32",
+        help="full rows' dtypes, comma-separated (default float64,float32)",
+    )
+    add(
+        "--size",
+        default="1,2,3,4",
+        help="full rows' sizes by number 1-4, comma-separated (default all)",
+    )
+    add(
+        "--twin-limit",
+        type=float,
+        default=30.0,
+        help="skip the twin where one call takes longer (s; default 30)",
+    )
+    add("--out", help="also write the markdown (header and tables) here")
+    add(
+        "--unset-openblas-env",
+        action="store_true",
+        help="run without OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE",
+    )
     args = parser.parse_args(argv)
     args.rows = [r for r in args.rows.split(",") if r]
     args.dtype = [d for d in args.dtype.split(",") if d]
@@ -635,27 +462,34 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def rerun_without_openblas_env(argv: list[str]) -> None:
+    """Replace this process with a new run of this script, without OPENBLAS_VARS.
+
+    numpy reads them when it loads OpenBLAS, at import, before the arguments are read:
+    deleting them from os.environ now would change nothing, so a new process must start
+    without them (the memory processes inherit the cleaned environment). Does not return.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in OPENBLAS_VARS}
+    os.execve(sys.executable, [sys.executable, __file__, *argv], env)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the rows asked for, print them as they finish, then the table and memory."""
     args = parse_args(argv)
-    if args.unset_openblas_env and any(v in os.environ for v in OPENBLAS_VARS):
-        # numpy reads these when it loads OpenBLAS, so run again in a clean process.
-        env = {k: v for k, v in os.environ.items() if k not in OPENBLAS_VARS}
-        cmd = [sys.executable, __file__, *(argv if argv is not None else sys.argv[1:])]
-        os.execve(sys.executable, cmd, env)
-    blas = numpy_blas()
-    torch.set_num_threads(blas.threads)
-    if args.memory_child:
-        memory_child(*args.memory_child)
-        return
     set_vars = [v for v in OPENBLAS_VARS if v in os.environ]
+    if args.unset_openblas_env and set_vars:
+        rerun_without_openblas_env(argv if argv is not None else sys.argv[1:])
+    blas = match_torch_threads()
     if set_vars:
-        print(f"note: {' and '.join(set_vars)} set; numpy's OpenBLAS runs {blas.description}. "
-              "--unset-openblas-env measures without them.", file=sys.stderr)  # fmt: skip
+        print(
+            f"note: {' and '.join(set_vars)} set; numpy's OpenBLAS runs {blas.description}. "
+            "--unset-openblas-env measures without them.",
+            file=sys.stderr,
+        )
     rows: list[Row] = []
     plan = planned_rows(args)
-    for make_row in progress(plan, len(plan), "rows"):
-        rows.append(make_row())
+    for one in progress(plan, len(plan), "rows"):
+        rows.append(run_row(one, args))
         print(summary(rows[-1]), file=sys.stderr)
     parts = [machine_header(blas, args.repeats)]
     if rows:
