@@ -16,8 +16,9 @@ import time
 from typing import Any
 
 import manual_bptt
+from manual_bptt.checking.explain import describe_finding
 from manual_bptt.checking.strategies import cases
-from manual_bptt.checking.verify import describe, reproduction, verify
+from manual_bptt.checking.verify import verify
 from manual_bptt.cli.arguments import positive_int
 
 PROFILES = {"quick": 100, "ci": 500, "thorough": 5000}
@@ -60,7 +61,6 @@ def run(args: argparse.Namespace) -> int:
         f"DISAGREEMENT ({report.examples} calls in all, finding it and shrinking it); "
         "minimal counterexample:"
     )
-    print(describe(report.failure))
-    print("reproduce:")
-    print(reproduction(report))
+    for finding in report.findings:
+        print("\n".join(describe_finding(report, finding)))
     return 1
