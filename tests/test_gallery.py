@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import pytest
 
-from manual_bptt.checking import gallery
+from manual_bptt.checking import gallery, gallery_cs231n, gallery_min_char_rnn
 from manual_bptt.checking.cases import make_case
 from manual_bptt.checking.verify import evaluate, verify
 
@@ -32,16 +32,38 @@ EXPECTED = {
     gallery.AliasesTheOutput: (set(), {"changed its own V"}),
     gallery.bias_averaged_over_batch: ({"c"}, set()),
     gallery.h0_gradient_without_W: ({"h0"}, set()),
+    # cs231n: "step:" marks rnn_step_backward's gradients, the others are rnn_backward's
+    gallery_cs231n.TransposedWhInBackward: ({"x", "h0", "U", "W", "b", "step:h0"}, set()),
+    gallery_cs231n.Dh0FromWrongStep: ({"h0"}, set()),
+    gallery_cs231n.UpstreamOnlyAtLastStep: ({"x", "h0", "U", "W", "b"}, set()),
+    gallery_cs231n.DbNotSummedOverBatch: ({"b", "step:b"}, set()),
+    gallery_cs231n.ChangesUpstreamInPlace: (set(), {"changed dh"}),
+    gallery_min_char_rnn.tanh_derivative_at_wrong_step: ({"U", "W", "b"}, set()),
+    gallery_min_char_rnn.dhnext_not_carried: ({"U", "W", "b"}, set()),
+    gallery_min_char_rnn.bias_gradient_before_tanh: ({"b"}, set()),
+    gallery_min_char_rnn.loss_not_summed: (set(), {"wrong loss"}),
+}
+SLIPS = {
+    "tutorial": gallery.TUTORIAL_SLIPS,
+    "project": gallery.PROJECT_SLIPS,
+    "cs231n": gallery_cs231n.CS231N_SLIPS,
+    "min-char-rnn": gallery_min_char_rnn.MIN_CHAR_RNN_SLIPS,
+}
+CORRECT = {
+    "tutorial": gallery.TutorialRNN,
+    "cs231n": gallery_cs231n.RNNLayers,
+    "min-char-rnn": gallery_min_char_rnn.lossFun,
 }
 
 
 def style_of(slip) -> str:
-    return "tutorial" if isinstance(slip, type) else "project"
+    return next(style for style, slips in SLIPS.items() if slip in slips)
 
 
 def test_every_slip_has_an_expectation() -> None:
-    assert set(EXPECTED) == set(gallery.TUTORIAL_SLIPS) | set(gallery.PROJECT_SLIPS)
-    assert len(gallery.TUTORIAL_SLIPS) + len(gallery.PROJECT_SLIPS) == len(EXPECTED)
+    listed = [slip for slips in SLIPS.values() for slip in slips]
+    assert len(listed) == len(set(listed)) == len(EXPECTED)
+    assert set(listed) == set(EXPECTED)
 
 
 @pytest.mark.parametrize("slip", list(EXPECTED), ids=lambda s: s.__name__)
@@ -69,8 +91,9 @@ def test_verify_names_exactly_the_gradients_a_slip_breaks_each_shrunk(slip) -> N
         assert v.gradient.key in again.failing
 
 
-def test_verify_passes_the_correct_tutorial_implementation() -> None:
-    report = verify(gallery.TutorialRNN, style="tutorial", max_examples=150)
+@pytest.mark.parametrize("style", list(CORRECT))
+def test_verify_passes_the_correct_implementation_of_each_style(style) -> None:
+    report = verify(CORRECT[style], style=style, max_examples=150)
     assert report.passed, report.findings
     assert report.examples == 150
     assert all(v.compared == 150 for v in report.verdicts)

@@ -43,7 +43,9 @@ def test_correct_code_exits_0(tmp_path, capsys) -> None:
 
 
 def test_sys_exit_in_a_call_is_a_finding_not_a_success(tmp_path, capsys) -> None:
-    spec = write(tmp_path, "quits.py", "def quits(params, x, y, **options):\n    raise SystemExit(0)\n")
+    spec = write(
+        tmp_path, "quits.py", "def quits(params, x, y, **options):\n    raise SystemExit(0)\n"
+    )
     code, out, _ = run([spec + ":quits", "--examples", "20"], capsys)
     assert code == 1
     assert "f called sys.exit(0)" in out
@@ -74,11 +76,11 @@ def test_the_time_limit_is_not_swallowed_by_except_exception() -> None:
     def stubborn() -> None:
         try:
             time.sleep(60)
-        except Exception:  # noqa: BLE001 (what careless code does)
+        except Exception:  # noqa: BLE001, S110 (what careless code does)
             pass
         time.sleep(60)
 
-    with pytest.raises(CodeFailed, match="stubborn did not return within 0.2 s"):
+    with pytest.raises(CodeFailed, match=r"stubborn did not return within 0\.2 s"):
         call("stubborn", stubborn, timeout=0.2)
 
 

@@ -9,7 +9,8 @@ statement by statement, from the syntax tree (``ast``):
 - imports (one that fails is skipped and reported; it matters only if the code needs it),
 - function and class definitions,
 - attribute assignments that attach a function to a class (``RNNNumpy.bptt = bptt``),
-- simple constant assignments (``hidden_size = 100``, ``H = 2 * hidden_size``),
+- simple constant assignments (``hidden_size = 100``, ``H = 2 * hidden_size``), and
+  aliases of what was taken (``rnn_forward = layers.rnn_forward``),
 
 and everything else (loops, calls, reading files, training) is skipped and listed in one
 line. Code that cannot be parsed (Python 2's ``print x``) is a one-line error naming the
@@ -37,7 +38,7 @@ class Taken:
     """What was taken from a file, for the one-line summary."""
 
     kinds: dict[str, int] = field(default_factory=dict)
-    skipped: list[str] = field(default_factory=list)  # where each skipped statement is
+    skipped: list[tuple[str, int, int]] = field(default_factory=list)  # (cell, first, last line)
     failed: list[str] = field(default_factory=list)  # imports or definitions that raised
 
     def note(self, source: str) -> str:
@@ -51,9 +52,19 @@ class Taken:
         return line
 
 
-def _spans(places: list[str]) -> str:
-    shown = ", ".join(places[:8])
-    return shown + (f", … {len(places) - 8} more" if len(places) > 8 else "")
+def _spans(places: list[tuple[str, int, int]]) -> str:
+    """Where skipped statements are, e.g. "lines 14-19, 27-31", adjacent ones merged."""
+    merged: list[list[Any]] = []
+    for cell, first, last in places:
+        if merged and merged[-1][0] == cell and merged[-1][2] + 1 >= first:
+            merged[-1][2] = max(merged[-1][2], last)
+        else:
+            merged.append([cell, first, last])
+    words = []
+    for cell, first, last in merged[:8]:
+        lines = f"line {first}" if first == last else f"lines {first}-{last}"
+        words.append(f"{cell} {lines}".strip())
+    return ", ".join(words) + (f", … {len(merged) - 8} more" if len(merged) > 8 else "")
 
 
 def load(spec: str) -> Any:
@@ -150,15 +161,12 @@ def _definitions(path: Path) -> tuple[types.ModuleType, Taken]:
 
 def _take(statement: ast.stmt, module: types.ModuleType, taken: Taken, where: str) -> None:
     kind = _kind(statement, module)
-    line = (
-        f"line {statement.lineno}"
-        if statement.end_lineno in (None, statement.lineno)
-        else f"lines {statement.lineno}-{statement.end_lineno}"
-    )
-    place = line if where.endswith((".py", ".ipynb")) else f"{where.split(' ', 1)[1]} {line}"
+    cell = "" if where.endswith((".py", ".ipynb")) else where.split(" ", 1)[1]
+    first, last = statement.lineno, statement.end_lineno or statement.lineno
     if kind is None:
-        taken.skipped.append(place)
+        taken.skipped.append((cell, first, last))
         return
+    place = f"{cell} line {first}".strip()
     code = compile(ast.Module(body=[statement], type_ignores=[]), module.__file__ or where, "exec")
     try:
         with contextlib.redirect_stdout(captured), contextlib.redirect_stderr(captured):
@@ -189,9 +197,19 @@ def _kind(statement: ast.stmt, module: types.ModuleType) -> str | None:
             isinstance(t, ast.Attribute) and isinstance(t.value, ast.Name) for t in targets
         ):
             return "attached method"
-        if all(isinstance(t, ast.Name) for t in targets) and _constant(statement.value, module):
-            return "constant"
+        if all(isinstance(t, ast.Name) for t in targets):
+            if _constant(statement.value, module):
+                return "constant"
+            if _taken_name(statement.value, module):
+                return "alias"
     return None
+
+
+def _taken_name(node: ast.expr, module: types.ModuleType) -> bool:
+    """Whether ``node`` is a name already taken, or an attribute of one (``L.rnn_forward``)."""
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return isinstance(node, ast.Name) and node.id in module.__dict__
 
 
 def _constant(node: ast.expr, module: types.ModuleType) -> bool:
