@@ -144,3 +144,20 @@ def test_an_exception_in_the_call_is_reported_beside_the_gradient_verdicts(tmp_p
     (line,) = [line for line in out.splitlines() if line.startswith("  dU (f; grads['U'])")]
     assert "agrees on the" in line
     assert line.endswith("examples where it was compared")
+
+
+def test_a_non_finite_gradient_is_wrong_even_where_autograd_agrees_in_size(tmp_path, capsys):
+    body = (
+        "import numpy as np\n"
+        "def nan_in_w(params, x, y, **options):\n"
+        "    result = bptt(params, x, y, **options)\n"
+        "    grads = dict(result.grads)\n"
+        "    grads['W'] = np.full_like(grads['W'], np.nan)\n"
+        "    return manual_bptt.BPTTResult(result.loss, grads)\n"
+    )
+    code, out, _ = run([write(tmp_path, "nan.py", body) + ":nan_in_w", "--json"], capsys)
+    assert code == 1
+    report = json.loads(out, parse_constant=lambda name: pytest.fail(f"bare {name} in JSON"))
+    assert [k for k, g in report["gradients"].items() if not g["ok"]] == ["W"]
+    assert report["gradients"]["W"]["counterexample"]["T"] == 1
+    assert report["gradients"]["W"]["worst"]["got"] == "nan"  # valid JSON: no bare NaN

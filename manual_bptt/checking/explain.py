@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -65,24 +66,41 @@ def describe_report(report: Report) -> str:
 def describe_finding(report: Report, f: Finding) -> list[str]:
     """A finding at its minimal counterexample, with a line that reproduces it."""
     recipe = f.case.recipe
+    style = make_style(report.style, **report.style_options)
     how = "shrunk by Hypothesis" if f.shrunk else "not shrunk: each try costs the time limit"
     title = f"WRONG {_label(report, f)}" if f.key in _gradient_keys(report) else f.problem
     lines = [f"{title}; minimal counterexample ({how}):"]
-    lines.append("  sizes: " + ", ".join(f"{k}={recipe[k]}" for k in SIZES if k in recipe))
-    lines.append(
-        "  options: "
-        + ", ".join(f"{k}={recipe[k]!r}" for k in recipe if k not in (*SIZES, "dtype"))
-    )
+    lines.append("  sizes: " + ", ".join(f"{k}={recipe[k]}" for k in style.sizes))
+    shown = [k for k in recipe if _varies(style, k, recipe[k])]
+    lines.append("  options: " + ", ".join(f"{k}={recipe[k]!r}" for k in shown))
     if f.worst is not None:
         lines.append(f"  worst entry: {f.worst.describe()}")
-    style = make_style(report.style, **report.style_options)
     for name, value in style.arrays(f.case).items():
         array = np.asarray(value)
         if array.size <= SMALL:
-            text = np.array2string(array, precision=6, separator=", ").replace("\n", " ")
+            text = re.sub(r"\s+", " ", np.array2string(array, precision=6, separator=", "))
             lines.append(f"  {name} = {text}")
     lines.append("  reproduce: " + reproduction(report, f))
     return lines
+
+
+# A recipe's option → the Space field that says which values a style may draw.
+SPACE_FIELDS = {"activation": "activations", "tokens": "tokens", "batched": "batched",
+                "with_h0": "h0", "with_mask": "mask", "reduction": "reductions",
+                "biases": "biases", "dtype": "dtypes"}  # fmt: skip
+
+
+def _varies(style: Any, key: str, value: Any) -> bool:
+    """Whether an option is worth showing: the seed and scale, a truncation that is
+    there, and any option the style can draw more than one way (the rest are fixed)."""
+    if key in SIZES:
+        return False
+    if key in ("truncate", "chunk"):
+        return value is not None
+    field = SPACE_FIELDS.get(key)
+    if field is None:
+        return True
+    return len(getattr(style.space, field)) > 1 or (key == "dtype" and value != "float64")
 
 
 def _gradient_keys(report: Report) -> set[str]:
@@ -93,17 +111,22 @@ def _label(report: Report, f: Finding) -> str:
     return next(v.gradient.label for v in report.verdicts if v.gradient.key == f.key)
 
 
+def _number(value: float) -> float | str:
+    """A float for JSON; "nan", "inf" or "-inf" as strings (JSON has no such numbers)."""
+    return value if np.isfinite(value) else str(value)
+
+
 def _worst(a: Agreement | None) -> dict[str, Any] | None:
     if a is None:
         return None
     return {
         "name": a.name,
         "index": list(a.worst_index),
-        "expected": a.expected,
-        "got": a.got,
-        "abs_diff": a.max_abs,
+        "expected": _number(a.expected),
+        "got": _number(a.got),
+        "abs_diff": _number(a.max_abs),
         "allowed": a.allowed,
-        "relative": a.max_rel,
+        "relative": _number(a.max_rel),
     }
 
 

@@ -155,6 +155,8 @@ class Style:
         gradients: every gradient the style's code returns, in report order.
         space: every problem the style can be given (its simplest options first).
         dtypes: the dtypes --dtype may choose (the default draws float64 only).
+        option_names: the style's own options (min-char-rnn: clip_value).
+        sizes: the sizes a counterexample shows (the rest are fixed by the style).
     """
 
     name: ClassVar[str]
@@ -163,6 +165,7 @@ class Style:
     space: ClassVar[Space]
     dtypes: ClassVar[tuple[str, ...]] = ("float64", "float32")
     option_names: ClassVar[tuple[str, ...]] = ()
+    sizes: ClassVar[tuple[str, ...]] = ("T", "N", "D", "H", "K")  # the sizes that mean something
 
     def __init__(self, **options: Any) -> None:
         unknown = sorted(set(options) - set(self.option_names))

@@ -39,7 +39,7 @@ from manual_bptt.checking.styles.base import (
 LAYER_NAMES = ("dx", "dh0", "dWx", "dWh", "db")
 STEP_NAMES = ("dx", "dprev_h", "dWx", "dWh", "db")
 KEYS = ("x", "h0", "U", "W", "b")  # the project's names, in the order of the names above
-RELATIONS = ("dx = ∂/∂x, batch-major", "dh0 = ∂/∂h0", "dWx = dUᵀ", "dWh = dWᵀ", "db = ∂/∂b")
+RELATIONS = ("", "", "dWx = dUᵀ", "dWh = dWᵀ", "")
 
 
 def upstream(case: Case) -> np.ndarray:
@@ -56,9 +56,10 @@ class CS231nStyle(Style):
         Gradient(key, name, "rnn_backward", rel)
         for key, name, rel in zip(KEYS, LAYER_NAMES, RELATIONS, strict=True)
     ) + tuple(
-        Gradient(f"step:{key}", name, "rnn_step_backward", rel.replace("h0", "prev_h"))
+        Gradient(f"step:{key}", name, "rnn_step_backward", rel)
         for key, name, rel in zip(KEYS, STEP_NAMES, RELATIONS, strict=True)
     )
+    sizes = ("N", "T", "D", "H")  # no output layer
     space = Space(
         activations=("tanh",), modes=("full",), batched=(True,), tokens=(False,),
         biases=(False, True), h0=(False, True), mask=(False,), reductions=("sum",),

@@ -48,6 +48,7 @@ class MinCharRNNStyle(Style):
         Gradient("b", "dbh", "lossFun", "dbh = db as a column (H, 1)"),
         Gradient("c", "dby", "lossFun", "dby = dc as a column (V, 1)"),
     )
+    sizes = ("T", "D", "H")  # one sequence, V = D = K
     space = Space(
         activations=("tanh",), modes=("full",), batched=(False,), tokens=(True,),
         biases=(False, True), h0=(False, True), mask=(False,), reductions=("sum",),

@@ -36,6 +36,7 @@ class TutorialStyle(Style):
         Gradient("V", "dV", "bptt"),
         Gradient("W", "dW", "bptt"),
     )
+    sizes = ("T", "D", "H")  # one sequence, K = D
     space = Space(
         activations=("tanh",), modes=("full", "truncate"), batched=(False,), tokens=(True,),
         biases=(False,), h0=(False,), mask=(False,), reductions=("sum",), max_T=12,
