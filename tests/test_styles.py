@@ -11,9 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from manual_bptt.checking import gallery_cs231n, gallery_min_char_rnn
 from manual_bptt.checking.cases import make_case
+from manual_bptt.checking.strategies import problems
+from manual_bptt.checking.styles import STYLES, make_style
 from manual_bptt.checking.verify import evaluate, verify
 from manual_bptt.cli import main
 
@@ -160,7 +164,7 @@ def test_min_char_rnn_clipping_is_expected_unless_turned_off() -> None:
     clipping = gallery_min_char_rnn.lossFun
     assert evaluate(clipping, "min-char-rnn", case).passed
     assert evaluate(clipping, "min-char-rnn", case, clip_value=None).failing == {"V", "c"}
-    with pytest.raises(ValueError, match="takes no option"):
+    with pytest.raises(ValueError, match="takes no option --clip-value"):
         evaluate(clipping, "cs231n", case, clip_value=None)
 
 
@@ -170,3 +174,25 @@ def test_cs231n_report_says_which_function_is_wrong() -> None:
     assert ("rnn_step_backward", "dprev_h") in wrong
     assert ("rnn_step_backward", "dWh") not in wrong
     assert ("rnn_backward", "dWh") in wrong
+
+
+@settings(max_examples=4 * settings.default.max_examples, deadline=None)
+@given(st.data())
+def test_a_style_never_draws_what_it_does_not_support(data) -> None:
+    style = make_style(data.draw(st.sampled_from(list(STYLES))))
+    space = style.space
+    r = data.draw(problems(space)).recipe
+    assert r["activation"] in space.activations
+    assert r["tokens"] in space.tokens
+    assert r["batched"] in space.batched
+    assert r["with_h0"] in space.h0
+    assert r["with_mask"] in space.mask
+    assert r["biases"] in space.biases
+    assert r["reduction"] in space.reductions
+    assert r["dtype"] == "float64"  # float32 only when asked
+    mode = "truncate" if r["truncate"] is not None else "chunk" if r["chunk"] else "full"
+    assert mode in space.modes
+    assert r["T"] <= space.max_T
+    assert r["H"] <= space.max_H
+    if space.same_vocab:
+        assert r["K"] == r["D"]

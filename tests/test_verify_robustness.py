@@ -95,6 +95,14 @@ def test_the_time_limit_is_not_swallowed_by_except_exception() -> None:
         (["manual_bptt:forward", "--style", "min-char-rnn"], "cannot be called as lossFun"),
         (["manual_bptt:bptt", "--style", "cs231n", "--activation", "relu"], "--activation"),
         (["manual_bptt:bptt", "--style", "tutorial", "--batched"], "cannot draw batched True"),
+        (
+            ["manual_bptt:bptt", "--clip-value", "none"],
+            "--style project takes no option --clip-value",
+        ),
+        (
+            ["manual_bptt:bptt", "--style", "min-char-rnn", "--clip-value", "-1"],
+            "--clip-value must",
+        ),
     ],
 )
 def test_usage_errors_exit_2_in_one_line_without_a_search(argv, message, capsys) -> None:

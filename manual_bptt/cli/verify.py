@@ -67,7 +67,7 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="Hypothesis seed (default 0)")
     p.add_argument("--timeout", type=positive_float, default=DEFAULT_TIMEOUT,
                    help=f"seconds allowed per call of your code (default {DEFAULT_TIMEOUT:g})")  # fmt: skip
-    p.add_argument("--clip-value", default="5", metavar="C|none",
+    p.add_argument("--clip-value", metavar="C|none",
                    help="min-char-rnn: clip the expected gradients to [-C, C] (default 5)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--save-repro", type=Path, metavar="FILE.py",
@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
 
     target: Any = None
     try:
-        options = {"clip_value": _clip(args.clip_value)} if args.style == "min-char-rnn" else {}
+        options = {} if args.clip_value is None else {"clip_value": _clip(args.clip_value)}
         style = make_style(args.style, **options)
         choices = {
             field: getattr(args, arg)
@@ -169,7 +169,9 @@ def run(args: argparse.Namespace) -> int:
         hint = style_hint(target, args.style)
         if hint and not report.passed:
             print(f"hint: {hint}")
-    if args.save_repro is not None and not report.passed:
+    if args.save_repro is not None and report.passed:
+        print(f"nothing written to {args.save_repro}: there is no counterexample", file=sys.stderr)
+    elif args.save_repro is not None:
         args.save_repro.write_text(repro_file(report, args.target, args.save_repro))
         print(f"wrote {args.save_repro}: a pytest file with every counterexample", file=sys.stderr)
     return 0 if report.passed else 1

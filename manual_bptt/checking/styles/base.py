@@ -170,7 +170,8 @@ class Style:
     def __init__(self, **options: Any) -> None:
         unknown = sorted(set(options) - set(self.option_names))
         if unknown:
-            raise UsageError(f"--style {self.name} takes no option {', '.join(unknown)}")
+            given = ", ".join(f"--{k.replace('_', '-')}" for k in unknown)
+            raise UsageError(f"--style {self.name} takes no option {given}")
         self.options = options
 
     def space_for(self, **choices: Any) -> Space:
