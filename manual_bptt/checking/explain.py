@@ -40,7 +40,7 @@ def describe_report(report: Report) -> str:
         lines.append(
             f"{head}: FAILED: {wrong} of {len(report.verdicts)} gradients wrong, "
             f"{len(report.other)} other failure(s); {report.examples} examples, "
-            f"{report.calls} calls in all (searching, then shrinking each failure)"
+            f"{report.calls} runs in all (searching, then shrinking each failure)"
         )
     width = max((len(v.gradient.label) for v in report.verdicts), default=0)
     for v in report.verdicts:

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"closest to its tolerance: {report.closest.describe()}")
         return 0
     print(
-        f"DISAGREEMENT ({report.examples} calls in all, finding it and shrinking it); "
+        f"DISAGREEMENT ({report.calls} runs in all, finding it and shrinking it); "
         "minimal counterexample:"
     )
     for finding in report.findings:
