@@ -15,7 +15,8 @@ vanishing gradients :func:`contributions` and :func:`contribution_norms` (the gr
 split by (loss, step)), :func:`hidden_jacobians`, :func:`jacobian_row`,
 :func:`spectral_norms`, :func:`product_bounds` and :func:`sigma_max` (∂h_t/∂h_k and its
 bound), and :func:`clip_grad_norm` and :func:`clip_grad_value`. The other modules
-(gradcheck, verify, gallery, cases, strategies, compare, …) are imported by name.
+(gradcheck, verify, gallery, cases, strategies, compare, …) are imported by name;
+:mod:`manual_bptt.testing` is the checker's Python API for your own test suite.
 This package never imports torch; ``torch_reference`` is its autograd twin.
 """
 

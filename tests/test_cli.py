@@ -117,14 +117,16 @@ def test_verify_reports_a_counterexample_and_a_reproduction(capsys) -> None:
     assert code == 1
     assert "minimal counterexample" in out
     assert "MISMATCH" in out
-    line = out.strip().splitlines()[-1]
+    lines = [line for line in out.splitlines() if line.startswith("  reproduce: ")]
+    assert len(lines) == 2  # one per wrong gradient: dU and dW
+    line = lines[0].removeprefix("  reproduce: ")
     assert line.startswith('python -c "from manual_bptt.checking.cases import make_case')
     program, *arguments = shlex.split(line)  # this interpreter, not whichever python is on PATH
     assert program == "python"
     rerun = subprocess.run(
         [sys.executable, *arguments], capture_output=True, text=True, check=False
     )
-    assert "wrong gradient" in rerun.stdout, rerun.stderr
+    assert "wrong gradient: dU" in rerun.stdout, rerun.stderr
 
 
 def test_verify_passes_correct_code_and_refuses_unloadable_names(capsys) -> None:
@@ -181,13 +183,15 @@ def test_code_that_fails_to_import_is_reported_in_one_line(tmp_path, capsys) -> 
     broken.write_text("def bptt(:\n")
     assert main(["verify", f"{broken}:bptt"]) == 2
     err = capsys.readouterr().err
-    assert "raised SyntaxError" in err
+    assert "cannot parse broken.py, line 1:" in err
     assert "Traceback" not in err
 
 
-def test_a_class_verified_in_project_style_gets_a_hint(capsys) -> None:
-    assert main(["verify", "manual_bptt.checking.gallery:TutorialRNN", "--examples", "5"]) == 1
-    assert "add --style tutorial" in capsys.readouterr().out
+def test_a_class_verified_in_project_style_is_a_usage_error_with_a_hint(capsys) -> None:
+    assert main(["verify", "manual_bptt.checking.gallery:TutorialRNN", "--examples", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be called as f(params, x, y, **options)" in err
+    assert "add --style tutorial" in err
 
 
 def test_output_paths_that_cannot_be_used_are_refused_in_one_line(tmp_path, capsys) -> None:

@@ -1,68 +1,102 @@
-"""`verify` catches every slip in the gallery, names the wrong gradient, and shrinks
-the problem to a small one; it passes the correct tutorial-style implementation.
+"""`verify` names every gradient each slip in the gallery breaks, and only those, each at
+its own small counterexample, and passes the correct implementations.
 
-Bounds reached (seed 0): tutorial slips shrink to T ≤ 2, D ≤ 2, H ≤ 2; project slips
-to T = 1, N ≤ 2, D, H ≤ 1, K = 2. The test allows T ≤ 3 and every size ≤ 2 (T ≤ 3),
-so that a change in Hypothesis's shrinker cannot fail it while a real regression in
-shrinking (a counterexample of T = 10, say) still does.
+The expectations below are the gallery's list, one for one: a slip added to the gallery
+without its expected gradients fails test_every_slip_has_an_expectation.
+
+Bounds reached (seed 0): tutorial slips shrink to T ≤ 3, D ≤ 2, H ≤ 2 (a wrong dW needs
+T = 3 when the slip is in the recurrence: at T = 2 with a zero initial state, dW's only
+term multiplies h₋₁ = 0); project slips to T = 1, N ≤ 2, D, H ≤ 1, K = 2. The test
+allows T ≤ 3 and every other size ≤ 2, so that a change in Hypothesis's shrinker cannot
+fail it while a real regression in shrinking (T = 10, say) still does.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from manual_bptt.checking import gallery
-from manual_bptt.checking.verify import check_one, verify
+from manual_bptt.checking import gallery, gallery_cs231n, gallery_min_char_rnn
+from manual_bptt.checking.cases import make_case
+from manual_bptt.checking.verify import evaluate, verify
 
-# Which gradients each slip corrupts (any one of them may be named first).
-TUTORIAL_EXPECTED = {
-    gallery.ForgetsTanhDerivative: {"U", "W"},
-    gallery.CurrentStateInDW: {"W"},
-    gallery.WindowOffByOne: {"U", "W"},
-    gallery.DropsRecurrentTerm: {"U", "W"},
-    gallery.OnlyLastLoss: {"U", "V", "W"},
-    gallery.SoftmaxWithoutMinusOne: {"U", "V", "W"},
-    gallery.WInsteadOfWTranspose: {"U", "W"},
+# Exactly the gradients each slip corrupts (all of them must be named, no other), and
+# the other failures it causes.
+EXPECTED = {
+    gallery.ForgetsTanhDerivative: ({"U", "W"}, set()),
+    gallery.CurrentStateInDW: ({"W"}, set()),
+    gallery.WindowOffByOne: ({"U", "W"}, set()),
+    gallery.DropsRecurrentTerm: ({"U", "W"}, set()),
+    gallery.OnlyLastLoss: ({"U", "V", "W"}, set()),
+    gallery.SoftmaxWithoutMinusOne: ({"U", "V", "W"}, set()),
+    gallery.WInsteadOfWTranspose: ({"U", "W"}, set()),
+    gallery.AliasesTheOutput: (set(), {"changed its own V"}),
+    gallery.bias_averaged_over_batch: ({"c"}, set()),
+    gallery.h0_gradient_without_W: ({"h0"}, set()),
+    # cs231n: "step:" marks rnn_step_backward's gradients, the others are rnn_backward's
+    gallery_cs231n.TransposedWhInBackward: ({"x", "h0", "U", "W", "b", "step:h0"}, set()),
+    gallery_cs231n.Dh0FromWrongStep: ({"h0"}, set()),
+    gallery_cs231n.UpstreamOnlyAtLastStep: ({"x", "h0", "U", "W", "b"}, set()),
+    gallery_cs231n.DbNotSummedOverBatch: ({"b", "step:b"}, set()),
+    gallery_cs231n.ChangesUpstreamInPlace: (set(), {"changed dh"}),
+    gallery_min_char_rnn.tanh_derivative_at_wrong_step: ({"U", "W", "b"}, set()),
+    gallery_min_char_rnn.dhnext_not_carried: ({"U", "W", "b"}, set()),
+    gallery_min_char_rnn.bias_gradient_before_tanh: ({"b"}, set()),
+    gallery_min_char_rnn.loss_not_summed: (set(), {"wrong loss"}),
 }
-PROJECT_EXPECTED = {
-    gallery.bias_averaged_over_batch: {"c"},
-    gallery.h0_gradient_without_W: {"h0"},
+SLIPS = {
+    "tutorial": gallery.TUTORIAL_SLIPS,
+    "project": gallery.PROJECT_SLIPS,
+    "cs231n": gallery_cs231n.CS231N_SLIPS,
+    "min-char-rnn": gallery_min_char_rnn.MIN_CHAR_RNN_SLIPS,
+}
+CORRECT = {
+    "tutorial": gallery.TutorialRNN,
+    "cs231n": gallery_cs231n.RNNLayers,
+    "min-char-rnn": gallery_min_char_rnn.lossFun,
 }
 
 
-def assert_small(recipe: dict, keys: tuple[str, ...]) -> None:
-    assert recipe["T"] <= 3, recipe
-    for key in keys:
-        assert recipe[key] <= 2, (key, recipe)
+def style_of(slip) -> str:
+    return next(style for style, slips in SLIPS.items() if slip in slips)
 
 
-@pytest.mark.parametrize("cls", list(TUTORIAL_EXPECTED), ids=lambda c: c.__name__)
-def test_verify_catches_tutorial_slip_names_gradient_and_shrinks(cls) -> None:
-    report = verify(cls, style="tutorial", max_examples=200)
-    assert report.failure is not None, f"{cls.__name__} passed verify"
-    assert report.failure.gradient in TUTORIAL_EXPECTED[cls], report.failure.problem
-    assert_small(report.failure.case.recipe, ("D", "H"))
+def test_every_slip_has_an_expectation() -> None:
+    listed = [slip for slips in SLIPS.values() for slip in slips]
+    assert len(listed) == len(set(listed)) == len(EXPECTED)
+    assert set(listed) == set(EXPECTED)
 
 
-@pytest.mark.parametrize("fn", list(PROJECT_EXPECTED), ids=lambda f: f.__name__)
-def test_verify_catches_project_slip_names_gradient_and_shrinks(fn) -> None:
-    report = verify(fn, style="project", max_examples=200)
-    assert report.failure is not None, f"{fn.__name__} passed verify"
-    assert report.failure.gradient in PROJECT_EXPECTED[fn], report.failure.problem
-    assert_small(report.failure.case.recipe, ("N", "D", "H", "K"))
+@pytest.mark.parametrize("slip", list(EXPECTED), ids=lambda s: s.__name__)
+def test_verify_names_exactly_the_gradients_a_slip_breaks_each_shrunk(slip) -> None:
+    wrong, other = EXPECTED[slip]
+    report = verify(slip, style=style_of(slip), max_examples=200)
+    assert not report.passed, f"{slip.__name__} passed verify"
+    named = {v.gradient.key for v in report.verdicts if not v.ok}
+    assert named == wrong
+    assert {f.key for f in report.other} == other
+    for v in report.verdicts:
+        if v.ok:
+            # agreed on every example that has it (token inputs have no dx)
+            assert v.compared == report.examples or (v.gradient.key == "x" and v.compared > 0)
+            continue
+        assert v.finding is not None
+        assert v.finding.worst is not None
+        assert not v.finding.worst.passed
+        recipe = v.finding.case.recipe
+        assert recipe["T"] <= 3, recipe
+        for size in ("N", "D", "H", "K"):
+            assert recipe[size] <= 2, (size, recipe)
+        # its own counterexample: that gradient really is wrong there
+        again = evaluate(slip, style_of(slip), make_case(**recipe))
+        assert v.gradient.key in again.failing
 
 
-def test_verify_catches_the_aliasing_slip_as_a_changed_argument() -> None:
-    report = verify(gallery.AliasesTheOutput, style="tutorial", max_examples=200)
-    assert report.failure is not None
-    assert "changed its own V" in report.failure.problem
-    assert_small(report.failure.case.recipe, ("D", "H"))
-
-
-def test_verify_passes_the_correct_tutorial_implementation() -> None:
-    report = verify(gallery.TutorialRNN, style="tutorial", max_examples=150)
-    assert report.passed, report.failure and report.failure.problem
+@pytest.mark.parametrize("style", list(CORRECT))
+def test_verify_passes_the_correct_implementation_of_each_style(style) -> None:
+    report = verify(CORRECT[style], style=style, max_examples=150)
+    assert report.passed, report.findings
     assert report.examples == 150
+    assert all(v.compared == 150 for v in report.verdicts)
 
 
 def test_verify_passes_manual_bptt_itself_in_project_style() -> None:
@@ -71,15 +105,9 @@ def test_verify_passes_manual_bptt_itself_in_project_style() -> None:
     assert verify(manual_bptt.bptt, style="project", max_examples=100).passed
 
 
-def test_the_gallery_has_at_least_eight_slips() -> None:
-    assert len(gallery.TUTORIAL_SLIPS) + len(gallery.PROJECT_SLIPS) >= 8
-
-
 def test_a_minimal_failure_reproduces_from_its_recipe() -> None:
-    from manual_bptt.checking.cases import make_case
-
     report = verify(gallery.OnlyLastLoss, style="tutorial", max_examples=100)
-    assert report.failure is not None
-    again = check_one(gallery.OnlyLastLoss, "tutorial", make_case(**report.failure.case.recipe))
-    assert again is not None
-    assert again.problem == report.failure.problem
+    for finding in report.findings:
+        again = evaluate(gallery.OnlyLastLoss, "tutorial", make_case(**finding.case.recipe))
+        assert finding.key in again.failing
+        assert again.agreements[finding.key].describe() == finding.worst.describe()

@@ -47,7 +47,7 @@ PUBLIC = {
         "sigma_max",
         "spectral_norms",
     },
-    "torch_reference": {"Leaves", "bptt", "contributions"},
+    "torch_reference": {"Leaves", "bptt", "contributions", "one_thread"},
 }
 
 

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from manual_bptt.inputs import Batch
+from manual_bptt.inputs import Batch, prepare
 from manual_bptt.params import CellParams, Params
+from torch_reference.activations import ACTIVATIONS
 
 
 @dataclass(frozen=True)
@@ -108,3 +109,33 @@ def make_cell_leaves(params: CellParams, batch: Batch) -> CellLeaves:
         x=None if batch.tokens else _leaf(batch.x),
         tokens=torch.tensor(batch.x, dtype=torch.long) if batch.tokens else None,
     )
+
+
+def hidden_states_vjp(
+    params: Params, x: np.ndarray, h0: np.ndarray, dh: np.ndarray, activation: str = "tanh"
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The layer's states and autograd's vector–Jacobian product with an upstream dh.
+
+    x (T, N, D) float, h0 (N, H), dh (T, N, H) → h (T, N, H) by (1)–(2), and the
+    gradients of Σ dh ⊙ h: {"U" (H, D), "W" (H, H), "b" (H,), "h0" (N, H), "x" (T, N, D)}.
+    This is how a recurrent layer alone is checked (CS231n's rnn_backward): the loss
+    above it is replaced by a random upstream gradient, which hides no transposition.
+    """
+    y = np.zeros(x.shape[:2], dtype=np.int64)
+    batch = prepare(params, x, y, h0=h0, activation=activation)
+    leaves = make_leaves(params, batch)
+    phi = ACTIVATIONS[activation]
+    states = []
+    h = leaves.h0
+    for t in range(batch.T):
+        h = step(leaves, phi, h, t)
+        states.append(h)
+    stacked = torch.stack(states)
+    (stacked * torch.tensor(dh)).sum().backward()
+    grads = {}
+    for name in ("U", "W", "b", "h0", "x"):
+        g = getattr(leaves, name).grad
+        grads[name] = (
+            np.zeros_like(getattr(leaves, name).detach().numpy()) if g is None else g.numpy()
+        )
+    return stacked.detach().numpy(), grads

@@ -11,6 +11,7 @@ Imports hypothesis, which ``pip install manual-bptt`` brings; not imported by
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hypothesis import strategies as st
@@ -117,4 +118,93 @@ def tutorial_cases(draw: st.DrawFn, *, max_T: int = 12, max_dim: int = 8) -> Cas
         batched=False,
         truncate=draw(st.integers(0, T + 2), label="truncate"),
         biases=False,
+    )
+
+
+@dataclass(frozen=True)
+class Space:
+    """Which problems may be drawn: the options a style supports, narrowed by the user.
+
+    Each tuple lists the allowed values, the simplest first (Hypothesis shrinks towards
+    it). ``modes`` holds "full", "truncate" (a window k in [0, T+2]) and "chunk" (k in
+    [1, T+2]); ``biases=False`` means b = c = 0, ``h0=False`` the zero initial state,
+    ``mask=False`` every step counted. ``same_vocab`` ties K to D (inputs and targets
+    from one vocabulary, as the tutorial and min-char-rnn have it); ``min_N`` ≥ 1.
+    """
+
+    activations: tuple[str, ...] = tuple(ACTIVATIONS)
+    modes: tuple[str, ...] = ("full", "truncate", "chunk")
+    batched: tuple[bool, ...] = (False, True)
+    tokens: tuple[bool, ...] = (True, False)
+    biases: tuple[bool, ...] = (False, True)
+    h0: tuple[bool, ...] = (False, True)
+    mask: tuple[bool, ...] = (False, True)
+    reductions: tuple[str, ...] = ("sum", "mean")
+    dtypes: tuple[str, ...] = ("float64",)
+    max_T: int = 20
+    max_N: int = 4
+    max_dim: int = 8
+    max_H: int = 8
+    min_scale: float = 1e-3
+    max_scale: float = 4.0
+    same_vocab: bool = False
+
+    def narrowed(self, **choices: Any) -> Space:
+        """This space with some options fixed; ValueError naming an option the space
+        does not allow. ``choices`` maps a field to one value (or to a tuple of values
+        for ``modes``); max_T and max_H may only shrink."""
+        fixed: dict[str, Any] = {}
+        for name, value in choices.items():
+            allowed = getattr(self, name)
+            if name in ("max_T", "max_H"):
+                fixed[name] = min(int(value), allowed)
+                continue
+            wanted = tuple(value) if isinstance(value, tuple) else (value,)
+            kept = tuple(v for v in allowed if v in wanted)
+            if not kept:
+                raise ValueError(f"{name} {'/'.join(map(str, wanted))} (it draws {allowed})")
+            fixed[name] = kept
+        space = replace(self, **fixed)
+        if space.dtypes == ("float32",):  # compare.FLOAT32 holds only on its bounded domain
+            space = replace(space, max_T=min(space.max_T, 20), max_scale=min(space.max_scale, 1.0))
+        return space
+
+
+@st.composite
+def problems(draw: st.DrawFn, space: Space = Space()) -> Case:
+    """A random problem from ``space``: sizes and options first, then arrays from a seed.
+
+    T in [1, max_T]; N in [1, max_N] when batched; D, K in [1, max_dim] (K = D with
+    same_vocab); H in [1, max_H]; weight scale in [min_scale, max_scale]; each option
+    from its tuple in ``space``.
+    """
+    # Every draw is made whatever the options, so that every problem is the same length
+    # of choices: Hypothesis then shrinks sizes, never trading them for a shorter draw.
+    T = draw(st.integers(1, space.max_T), label="T")
+    batched = draw(st.sampled_from(space.batched), label="batched")
+    N = draw(st.integers(1, space.max_N), label="N")
+    N = N if batched else 1
+    D = draw(st.integers(1, space.max_dim), label="D")
+    H = draw(st.integers(1, space.max_H), label="H")
+    K = draw(st.integers(1, space.max_dim), label="K")
+    mode = draw(st.sampled_from(space.modes), label="mode")
+    k = draw(st.integers(0, T + 2), label="k")
+    return make_case(
+        T=T,
+        N=N,
+        D=D,
+        H=H,
+        K=D if space.same_vocab else K,
+        seed=draw(st.integers(0, 2**32 - 1), label="seed"),
+        scale=draw(st.floats(space.min_scale, space.max_scale), label="scale"),
+        activation=draw(st.sampled_from(space.activations), label="activation"),
+        tokens=draw(st.sampled_from(space.tokens), label="tokens"),
+        batched=batched,
+        with_h0=draw(st.sampled_from(space.h0), label="with_h0"),
+        with_mask=draw(st.sampled_from(space.mask), label="with_mask"),
+        truncate=k if mode == "truncate" else None,
+        chunk=max(k, 1) if mode == "chunk" else None,
+        reduction=draw(st.sampled_from(space.reductions), label="reduction"),
+        dtype=draw(st.sampled_from(space.dtypes), label="dtype"),
+        biases=draw(st.sampled_from(space.biases), label="biases"),
     )

@@ -17,8 +17,9 @@ import time
 from typing import Any
 
 import manual_bptt
+from manual_bptt.checking.explain import describe_finding
 from manual_bptt.checking.strategies import cases
-from manual_bptt.checking.verify import describe, reproduction, verify
+from manual_bptt.checking.verify import verify
 from manual_bptt.cli.arguments import add_command, positive_int
 from manual_bptt.params import CELLS
 
@@ -75,10 +76,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"closest to its tolerance: {report.closest.describe()}")
         return 0
     print(
-        f"DISAGREEMENT ({report.examples} calls in all, finding it and shrinking it); "
+        f"DISAGREEMENT ({report.calls} runs in all, finding it and shrinking it); "
         "minimal counterexample:"
     )
-    print(describe(report.failure))
-    print("reproduce:")
-    print(reproduction(report))
+    for finding in report.findings:
+        print("\n".join(describe_finding(report, finding)))
     return 1

@@ -1,84 +1,228 @@
-"""bptt verify MODULE:OBJECT: property-test your own BPTT against autograd.
+"""bptt verify TARGET: property-test your own BPTT against autograd.
 
-Hypothesis draws random sizes, timesteps, truncation lengths and seeds, runs your
-code and the autograd twin on each, and compares every gradient. On a failure it
-shrinks the problem to a minimal one and prints: the sizes and options, which gradient
-is wrong, its worst entries (expected against got), and one line that reproduces it.
-It also fails code that changes its inputs or its own parameters. Exit code 0 when
-every example passes, 1 on a failure, 2 when the code cannot be loaded.
+TARGET is MODULE[:NAME], FILE.py[:NAME] or NOTEBOOK.ipynb[:NAME]. A file or notebook is
+not run: only its definitions are taken (imports, functions, classes, methods attached
+to classes, simple constants), and what was skipped is said in one line.
+
+Hypothesis draws random problems (sizes, options, seeds) that the style supports, runs
+your code and the autograd twin on each, and compares every gradient. The report gives
+a verdict per gradient: "agrees on all N examples", or WRONG with its own minimal
+counterexample (each wrong gradient is shrunk separately), its worst entry (expected
+against got), the arrays when small, and one line that reproduces it. Exceptions,
+time-outs, changed inputs and wrong shapes are reported beside them.
+
+Exit codes: 0 every gradient agrees on every example; 1 the code under test is wrong
+(a wrong gradient, an exception or sys.exit, a changed input, a non-finite output, a
+time-out); 2 a usage error (cannot import, not callable, no such name, a wrong
+signature or interface on the first call, functions missing for the style), said in
+one line before any search.
 
 Styles:
-  project   a function with manual_bptt.bptt's signature:
-            f(params, x, y, *, h0, mask, activation, truncate, chunk, reduction)
-            returning an object with .grads {"U", "W", "V", "b", "c", "h0"[, "x"]}.
-  tutorial  the classic tutorial's class: Cls(word_dim, hidden_dim, bptt_truncate) with
-            U (H, D), V (D, H), W (H, H) and bptt(x, y) -> [dU, dV, dW] for one sequence
-            of token ids; no biases, zero initial state, tanh; bptt_truncate = k means
-            the loss at step t reaches steps t, t-1, ..., max(0, t-k).
+  project       f(params, x, y, *, h0, mask, activation, truncate, chunk, reduction)
+                returning .grads {"U", "W", "V", "b", "c", "h0"[, "x"]} (and .loss)
+  tutorial      Cls(word_dim, hidden_dim, bptt_truncate) with U (H, D), V (D, H),
+                W (H, H) and bptt(x, y) -> [dU, dV, dW]; token ids, no biases, tanh
+  cs231n        a module with rnn_forward(x, h0, Wx, Wh, b) -> (h, cache) and
+                rnn_backward(dh, cache) -> (dx, dh0, dWx, dWh, db), batch-major, and
+                optionally rnn_step_forward / rnn_step_backward; checked with a random
+                upstream dh
+  min-char-rnn  lossFun(inputs, targets, hprev) -> loss, dWxh, dWhh, dWhy, dbh, dby,
+                h_last, reading Wxh, Whh, Why, bh, by, vocab_size, hidden_size from its
+                module's globals (verify sets them); expected gradients clipped to ±5
+                as the original clips them (--clip-value none: unclipped)
 
-Example: bptt verify manual_bptt.checking.gallery:ForgetsTanhDerivative --style tutorial
+Examples:
+  bptt verify examples/rnn_layers.py --style cs231n
+  bptt verify examples/min-char-rnn.py:lossFun --style min-char-rnn
+  bptt verify examples/rnn_tutorial.ipynb:RNNNumpy --style tutorial
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 from typing import Any
 
-from manual_bptt.checking.verify import STYLES, describe, load, reproduction, verify
-from manual_bptt.cli.arguments import add_command, positive_int
+from manual_bptt.checking.guard import DEFAULT_TIMEOUT
+from manual_bptt.checking.source import load_with_note
+from manual_bptt.checking.styles import STYLES, UsageError, make_style
+from manual_bptt.cli.arguments import add_command, positive_float, positive_int
 
 
 def register(sub: Any) -> None:
     p = add_command(
         sub,
         "verify",
-        "property-test your own BPTT (a function or a tutorial-style class)",
+        "property-test your own BPTT (project, tutorial, cs231n or min-char-rnn style)",
         __doc__,
         run,
     )
     p.add_argument(
-        "target", metavar="MODULE:OBJECT", help="e.g. mycode:MyRNN or path/to/file.py:bptt"
+        "target", metavar="TARGET", help="MODULE[:NAME], FILE.py[:NAME] or NOTEBOOK.ipynb[:NAME]"
     )
-    p.add_argument("--style", choices=STYLES, default="project", help="interface (default project)")
+    p.add_argument(
+        "--style", choices=list(STYLES), default="project", help="interface (default project)"
+    )
     p.add_argument(
         "--examples", type=positive_int, default=200, help="problems to try (default 200)"
     )
     p.add_argument("--seed", type=int, default=0, help="Hypothesis seed (default 0)")
+    p.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds allowed per call of your code (default {DEFAULT_TIMEOUT:g})",
+    )
+    p.add_argument(
+        "--clip-value",
+        metavar="C|none",
+        help="min-char-rnn: clip the expected gradients to [-C, C] (default 5)",
+    )
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--save-repro",
+        type=Path,
+        metavar="FILE.py",
+        help="write a pytest file that reruns every counterexample",
+    )
+    narrow = p.add_argument_group("what to draw (a style never draws what it does not support)")
+    narrow.add_argument("--activation", help="tanh, sigmoid, relu or identity")
+    modes = narrow.add_mutually_exclusive_group()
+    modes.add_argument(
+        "--full", dest="modes", action="store_const", const="full", help="full BPTT only"
+    )
+    modes.add_argument(
+        "--truncate-only",
+        dest="modes",
+        action="store_const",
+        const="truncate",
+        help="window truncation only",
+    )
+    modes.add_argument(
+        "--chunk-only",
+        dest="modes",
+        action="store_const",
+        const="chunk",
+        help="chunked truncation only",
+    )
+    _pair(narrow, "batched", "--batched", "--unbatched", "with a batch axis", "one sequence")
+    _pair(narrow, "tokens", "--tokens", "--dense", "token-id inputs", "float inputs")
+    narrow.add_argument(
+        "--no-biases", dest="biases", action="store_const", const=False, help="b = c = 0"
+    )
+    narrow.add_argument(
+        "--no-h0", dest="h0", action="store_const", const=False, help="zero initial state"
+    )
+    narrow.add_argument(
+        "--no-mask", dest="mask", action="store_const", const=False, help="every step counted"
+    )
+    narrow.add_argument("--reduction", choices=["sum", "mean"])
+    narrow.add_argument(
+        "--dtype",
+        choices=["float64", "float32"],
+        help="default float64 (float32: weight scale ≤ 1, T ≤ 20)",
+    )
+    narrow.add_argument("--max-T", type=positive_int, help="longest sequence drawn")
+    narrow.add_argument("--max-H", type=positive_int, help="largest hidden size drawn")
+
+
+def _pair(group: Any, dest: str, yes: str, no: str, yes_help: str, no_help: str) -> None:
+    both = group.add_mutually_exclusive_group()
+    both.add_argument(yes, dest=dest, action="store_const", const=True, help=yes_help)
+    both.add_argument(no, dest=dest, action="store_const", const=False, help=no_help)
+
+
+CHOICES = {  # CLI argument → Space field
+    "activation": "activations",
+    "modes": "modes",
+    "batched": "batched",
+    "tokens": "tokens",
+    "biases": "biases",
+    "h0": "h0",
+    "mask": "mask",
+    "reduction": "reductions",
+    "dtype": "dtypes",
+    "max_T": "max_T",
+    "max_H": "max_H",
+}
+FLAGS = {
+    "activations": "--activation",
+    "modes": "--full/--truncate-only/--chunk-only",
+    "batched": "--batched/--unbatched",
+    "tokens": "--tokens/--dense",
+    "biases": "--no-biases",
+    "h0": "--no-h0",
+    "mask": "--no-mask",
+    "reductions": "--reduction",
+    "dtypes": "--dtype",
+}
+
+
+def _clip(text: str) -> float | None:
+    if text.lower() == "none":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"--clip-value must be a number > 0 or none; got {text!r}") from None
+    if not value > 0:
+        raise UsageError(f"--clip-value must be a number > 0 or none; got {text}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
+    from manual_bptt.checking.explain import describe_report, report_json, repro_file
+    from manual_bptt.checking.verify import verify
+
+    target: Any = None
     try:
-        target = load(args.target)
-    except (ImportError, ValueError) as err:
-        print(f"bptt verify: cannot load {args.target}: {err}", file=sys.stderr)
-        return 2
-    report = verify(
-        target,
-        style=args.style,
-        max_examples=args.examples,
-        random_seed=args.seed,
-        name=args.target,
-        show_progress=None,
-    )
-    if report.failure is None:
-        print(
-            f"{args.target} ({args.style} style): all {report.examples} examples agree "
-            "with autograd, and no call changed its inputs"
+        options = {} if args.clip_value is None else {"clip_value": _clip(args.clip_value)}
+        style = make_style(args.style, **options)
+        choices = {
+            field: getattr(args, arg)
+            for arg, field in CHOICES.items()
+            if getattr(args, arg) is not None
+        }
+        try:
+            space = style.space_for(**choices)
+        except UsageError as err:
+            raise UsageError(f"{err} ({_flags(choices)})") from None
+        target, note = load_with_note(args.target)
+        if note:
+            print(note, file=sys.stderr)
+        report = verify(
+            target,
+            style=style,
+            max_examples=args.examples,
+            random_seed=args.seed,
+            name=args.target,
+            show_progress=None,
+            space=space,
+            timeout=args.timeout,
         )
-        return 0
-    print(
-        f"{args.target} ({args.style} style): FAILED; {report.examples} calls in all, "
-        "finding the failure and shrinking it"
-    )
-    print("minimal counterexample, shrunk by Hypothesis:")
-    print(describe(report.failure))
-    print("reproduce:")
-    print(reproduction(report))
-    hint = style_hint(target, args.style)
-    if hint:
-        print(f"hint: {hint}")
-    return 1
+    except UsageError as err:
+        hint = style_hint(target, args.style) if target is not None else ""
+        print(f"bptt verify: {err}" + (f"; hint: {hint}" if hint else ""), file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report_json(report), indent=2))
+    else:
+        print(describe_report(report))
+        hint = style_hint(target, args.style)
+        if hint and not report.passed:
+            print(f"hint: {hint}")
+    if args.save_repro is not None and report.passed:
+        print(f"nothing written to {args.save_repro}: there is no counterexample", file=sys.stderr)
+    elif args.save_repro is not None:
+        args.save_repro.write_text(repro_file(report, args.target, args.save_repro))
+        print(f"wrote {args.save_repro}: a pytest file with every counterexample", file=sys.stderr)
+    return 0 if report.passed else 1
+
+
+def _flags(choices: dict[str, Any]) -> str:
+    return "given " + ", ".join(FLAGS.get(k, f"--{k.replace('_', '-')}") for k in choices)
 
 
 def style_hint(target: Any, style: str) -> str:

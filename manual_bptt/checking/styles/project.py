@@ -1,0 +1,85 @@
+"""--style project: a function with manual_bptt.bptt's signature.
+
+    f(params, x, y, *, h0, mask, activation, truncate, chunk, reduction) -> result
+
+with ``result.grads`` a mapping {"U" (H, D), "W" (H, H), "V" (K, H), "b" (H,), "c" (K,),
+"h0" ((N, H) or (H,)), and "x" ((T, N, D) or (T, D)) for float inputs} and, if it has
+one, ``result.loss`` (L, equation (5)). Drawn over every option the project has.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from manual_bptt.checking.cases import Case
+from manual_bptt.checking.guard import call
+from manual_bptt.checking.strategies import Space
+from manual_bptt.checking.styles.base import Gradient, Observed, Style, require_callable, snapshot
+
+
+class ProjectStyle(Style):
+    name = "project"
+    summary = "f(params, x, y, *, h0, mask, activation, truncate, chunk, reduction) -> .grads"
+    gradients = tuple(
+        Gradient(key, f"d{key}", "f", f"grads[{key!r}]")
+        for key in (
+            "U",
+            "W",
+            "V",
+            "b",
+            "bh",
+            "c",
+            "h0",
+            "c0",
+            "x",
+        )  # every cell's (GRU: bh, LSTM: c0)
+    )
+    space = Space()
+
+    def bind(self, obj: Any, where: str) -> Any:
+        options = dict.fromkeys(("h0", "mask", "activation", "truncate", "chunk", "reduction"))
+        return require_callable(
+            obj, where, (None, None, None), "f(params, x, y, **options)", **options
+        )
+
+    def observe(self, target: Any, case: Case, timeout: float | None) -> Observed:
+        import torch_reference
+
+        seen = Observed()
+        twin = torch_reference.bptt(case.params, case.x, case.y, **case.kwargs())
+        before = snapshot(case)
+        with seen.attempt():
+            result = call(
+                "f", target, case.params, case.x, case.y, timeout=timeout, **case.kwargs()
+            )
+            grads: Any = getattr(result, "grads", None)
+            if not hasattr(grads, "keys"):
+                message = f"f returned {type(result).__name__}, not a result with .grads"
+                seen.interface.append(message)
+                seen.failures["f returned no .grads"] = message
+                return seen
+            missing = [k for k in twin.grads if k not in grads]
+            if missing:
+                message = f"f's .grads has no {', '.join(missing)}"
+                seen.interface.append(message)
+                seen.failures["f returned too few gradients"] = message
+            for key, expected in twin.grads.items():
+                if key in grads:
+                    seen.gradients[key] = (grads[key], expected)
+            if hasattr(result, "loss"):
+                seen.outputs["loss"] = ("f's .loss", result.loss, np.asarray(twin.loss))
+        for name in ("x", "y", "h0", "mask"):
+            seen.changed(name, "f", getattr(before, name), getattr(case, name))
+        for key, value in case.params.as_dict().items():
+            seen.changed(f"params.{key}", "f", before.params.as_dict()[key], value)
+        return seen
+
+    def arrays(self, case: Case) -> dict[str, np.ndarray]:
+        shown = {"x": case.x, "y": case.y, "h0": case.h0, "mask": case.mask}
+        shown.update(case.params.as_dict())
+        return {k: v for k, v in shown.items() if v is not None}
+
+
+STYLE = ProjectStyle

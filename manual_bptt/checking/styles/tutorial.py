@@ -1,0 +1,91 @@
+"""--style tutorial: the classic WildML tutorial's class (Britz 2015).
+
+    Cls(word_dim, hidden_dim, bptt_truncate), with attributes U (H, D), V (D, H), W (H, H)
+    and bptt(x, y) -> [dU, dV, dW]
+
+for one sequence of token ids x (T,) with targets y (T,) in [0, D); no biases, zero
+initial state, tanh, summed loss, and ``bptt_truncate = k`` in the window sense (the
+loss at t reaches steps t … max(0, t−k)). verify builds the instance and then sets U,
+V, W to the problem's weights. --full passes bptt_truncate = T (k ≥ T−1 is full BPTT).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+
+from manual_bptt.checking.cases import Case
+from manual_bptt.checking.guard import call
+from manual_bptt.checking.strategies import Space
+from manual_bptt.checking.styles.base import (
+    Gradient,
+    Observed,
+    Style,
+    UsageError,
+    require_callable,
+)
+
+
+class TutorialStyle(Style):
+    name = "tutorial"
+    summary = "Cls(word_dim, hidden_dim, bptt_truncate) with U, V, W and bptt(x, y) -> [dU, dV, dW]"
+    gradients = (
+        Gradient("U", "dU", "bptt"),
+        Gradient("V", "dV", "bptt"),
+        Gradient("W", "dW", "bptt"),
+    )
+    sizes = ("T", "D", "H")  # one sequence, K = D
+    space = Space(
+        activations=("tanh",),
+        modes=("full", "truncate"),
+        batched=(False,),
+        tokens=(True,),
+        biases=(False,),
+        h0=(False,),
+        mask=(False,),
+        reductions=("sum",),
+        max_T=12,
+        min_scale=0.1,
+        max_scale=2.0,
+        same_vocab=True,
+    )
+
+    def bind(self, obj: Any, where: str) -> Any:
+        require_callable(obj, where, (1, 1, 1), "Cls(word_dim, hidden_dim, bptt_truncate)")
+        method = getattr(obj, "bptt", None)
+        if method is None:
+            raise UsageError(f"{where} has no method bptt(x, y)")
+        if inspect.isclass(obj):
+            require_callable(method, f"{where}.bptt", (None, None, None), "self.bptt(x, y)")
+        return obj
+
+    def observe(self, target: Any, case: Case, timeout: float | None) -> Observed:
+        import torch_reference
+
+        seen = Observed()
+        p = case.params
+        twin = torch_reference.bptt(p, case.x, case.y, **case.kwargs()).grads
+        k = case.T if case.truncate is None else case.truncate
+        with seen.attempt():
+            model = call(
+                "Cls(word_dim, hidden_dim, bptt_truncate)", target, p.D, p.H, k, timeout=timeout
+            )
+            model.U, model.V, model.W = p.U.copy(), p.V.copy(), p.W.copy()
+            x, y = case.x.copy(), case.y.copy()
+            returned = call("bptt", model.bptt, x, y, timeout=timeout)
+            dU, dV, dW = seen.unpack("bptt", returned, ("dU", "dV", "dW"))
+            seen.gradients.update(U=(dU, twin["U"]), V=(dV, twin["V"]), W=(dW, twin["W"]))
+            seen.changed("x", "bptt", case.x, x)
+            seen.changed("y", "bptt", case.y, y)
+            for name in ("U", "V", "W"):
+                seen.changed(f"its own {name}", "bptt", getattr(p, name), getattr(model, name))
+        return seen
+
+    def arrays(self, case: Case) -> dict[str, np.ndarray]:
+        p = case.params
+        return {"x": case.x, "y": case.y, "U": p.U, "V": p.V, "W": p.W}
+
+
+STYLE = TutorialStyle

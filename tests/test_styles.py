@@ -1,0 +1,233 @@
+"""The styles as a user meets them: the example files pass, the report and JSON name each
+gradient in the project's and the style's words, --save-repro writes a test that fails,
+narrowing flags are obeyed, and min-char-rnn's globals and clipping behave."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from manual_bptt.checking import gallery_cs231n, gallery_min_char_rnn
+from manual_bptt.checking.cases import make_case
+from manual_bptt.checking.strategies import problems
+from manual_bptt.checking.styles import STYLES, make_style
+from manual_bptt.checking.verify import evaluate, verify
+from manual_bptt.cli import main
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.mark.parametrize(
+    ("target", "style"),
+    [
+        (f"{EXAMPLES / 'rnn_layers.py'}", "cs231n"),
+        (f"{EXAMPLES / 'min-char-rnn.py'}:lossFun", "min-char-rnn"),
+        (f"{EXAMPLES / 'rnn_tutorial.ipynb'}:RNNNumpy", "tutorial"),
+    ],
+)
+def test_the_example_files_pass_without_being_run(target, style, capsys) -> None:
+    assert main(["verify", target, "--style", style, "--examples", "50"]) == 0
+    captured = capsys.readouterr()
+    assert "every gradient agrees with autograd on all 50 examples" in captured.out
+    assert "took from" in captured.err  # the file was read for its definitions, not run
+
+
+def test_cs231n_without_step_functions_checks_the_layer_only(tmp_path, capsys) -> None:
+    source = (EXAMPLES / "rnn_layers.py").read_text()
+    layer_only = source.replace("def rnn_step_forward", "def step_forward").replace(
+        "def rnn_step_backward", "def step_backward"
+    )
+    layer_only = layer_only.replace("rnn_step_forward(", "step_forward(").replace(
+        "rnn_step_backward(", "step_backward("
+    )
+    path = tmp_path / "layer_only.py"
+    path.write_text(layer_only)
+    assert main(["verify", str(path), "--style", "cs231n", "--examples", "20", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report["gradients"]) == {"x", "h0", "U", "W", "b"}
+
+
+def test_json_has_exactly_the_schema_and_names_each_style_gradient(capsys) -> None:
+    code = main(
+        [
+            "verify",
+            "manual_bptt.checking.gallery_cs231n:DbNotSummedOverBatch",
+            "--style",
+            "cs231n",
+            "--json",
+        ]
+    )
+    assert code == 1
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) == {"passed", "examples", "gradients", "other_failures"}
+    assert report["passed"] is False
+    assert report["examples"] == 200
+    assert set(report["gradients"]) == {
+        "x",
+        "h0",
+        "U",
+        "W",
+        "b",
+        "step:x",
+        "step:h0",
+        "step:U",
+        "step:W",
+        "step:b",
+    }
+    for key, entry in report["gradients"].items():
+        assert {"ok", "counterexample", "worst"} <= set(entry)
+        assert entry["ok"] == (key not in ("b", "step:b"))
+        assert (entry["counterexample"] is None) == entry["ok"]
+        assert (entry["worst"] is None) == entry["ok"]
+    assert report["gradients"]["U"]["style_name"] == "dWx"
+    assert report["gradients"]["U"]["relation"] == "dWx = dUᵀ"
+    db = report["gradients"]["b"]
+    assert db["function"] == "rnn_backward"
+    assert db["counterexample"]["N"] == 2  # averaging over one sequence is summing
+    assert db["worst"]["got"] != db["worst"]["expected"]
+    assert report["other_failures"] == []
+
+
+def test_the_report_prints_a_small_counterexample_in_the_styles_names(capsys) -> None:
+    main(["verify", "manual_bptt.checking.gallery_cs231n:Dh0FromWrongStep", "--style", "cs231n"])
+    out = capsys.readouterr().out
+    assert "  dh0 (rnn_backward)  " in out
+    assert "WRONG dh0 (rnn_backward); minimal counterexample" in out
+    assert "  sizes: N=1, T=2, D=1, H=1\n" in out
+    for name in ("x", "h0", "Wx", "Wh", "b", "dh"):
+        assert f"\n  {name} = " in out
+    assert "agrees on all 200 examples" in out
+
+
+def test_save_repro_writes_a_standalone_pytest_file_that_fails(tmp_path, capsys) -> None:
+    code_file = tmp_path / "mine.py"
+    code_file.write_text(
+        "from manual_bptt.checking.gallery_cs231n import TransposedWhInBackward as L\n"
+        "rnn_forward = L.rnn_forward\n"
+        "rnn_backward = L.rnn_backward\n"
+    )
+    repro = tmp_path / "test_repro.py"
+    argv = ["verify", str(code_file), "--style", "cs231n", "--save-repro", str(repro)]
+    assert main(argv) == 1
+    capsys.readouterr()
+    text = repro.read_text()
+    assert text.count("def test_counterexample_") == 5  # dx, dh0, dWx, dWh, db
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(repro)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+        timeout=300,
+    )
+    assert "5 failed" in run.stdout, run.stdout + run.stderr
+    assert "wrong gradient: dWh" in run.stdout
+
+
+def test_narrowing_flags_are_obeyed(tmp_path, capsys) -> None:
+    # a project-style function that fails on anything the flags exclude
+    path = tmp_path / "narrow.py"
+    path.write_text(
+        "import manual_bptt\n"
+        "def f(params, x, y, *, h0, mask, activation, truncate, chunk, reduction):\n"
+        "    assert x.ndim == 1 and y.ndim == 1, 'batched'\n"
+        "    assert activation == 'relu' and truncate is None and chunk is None\n"
+        "    assert h0 is None and mask is None and reduction == 'mean'\n"
+        "    assert not params.b.any() and not params.c.any()\n"
+        "    assert len(y) <= 3 and params.H <= 2\n"
+        "    return manual_bptt.bptt(params, x, y, h0=h0, mask=mask, activation=activation,\n"
+        "                            reduction=reduction)\n"
+    )
+    flags = [
+        "--unbatched",
+        "--tokens",
+        "--activation",
+        "relu",
+        "--full",
+        "--no-h0",
+        "--no-mask",
+        "--no-biases",
+        "--reduction",
+        "mean",
+        "--max-T",
+        "3",
+        "--max-H",
+        "2",
+    ]
+    assert main(["verify", f"{path}:f", "--examples", "40", *flags]) == 0, capsys.readouterr()
+    assert main(["verify", f"{path}:f", "--examples", "40", *flags[1:]]) == 1  # batched too
+
+
+def test_float32_is_drawn_only_when_asked() -> None:
+    dtypes = set()
+
+    def spy(params, x, y, **options):
+        import manual_bptt
+
+        dtypes.add(params.U.dtype)
+        return manual_bptt.bptt(params, x, y, **options)
+
+    assert verify(spy, max_examples=30).passed
+    assert dtypes == {np.dtype(np.float64)}
+    from manual_bptt.testing import space_for
+
+    assert verify(spy, max_examples=30, space=space_for(dtypes="float32")).passed
+    assert dtypes == {np.dtype(np.float64), np.dtype(np.float32)}
+
+
+def test_min_char_rnn_globals_are_set_for_each_call_and_restored_after() -> None:
+    module = vars(gallery_min_char_rnn)
+    module["Wxh"] = "left alone"
+    try:
+        assert verify(gallery_min_char_rnn.lossFun, style="min-char-rnn", max_examples=20).passed
+        assert module["Wxh"] == "left alone"
+        assert module["Whh"] is None
+    finally:
+        module["Wxh"] = None
+
+
+def test_min_char_rnn_clipping_is_expected_unless_turned_off() -> None:
+    # seed 6 at scale 2 has gradients beyond ±5 (dWhy and dby)
+    case = make_case(T=10, N=1, D=3, H=4, K=3, seed=6, scale=2.0, tokens=True, batched=False)
+    clipping = gallery_min_char_rnn.lossFun
+    assert evaluate(clipping, "min-char-rnn", case).passed
+    assert evaluate(clipping, "min-char-rnn", case, clip_value=None).failing == {"V", "c"}
+    with pytest.raises(ValueError, match="takes no option --clip-value"):
+        evaluate(clipping, "cs231n", case, clip_value=None)
+
+
+def test_cs231n_report_says_which_function_is_wrong() -> None:
+    report = verify(gallery_cs231n.TransposedWhInBackward, style="cs231n", max_examples=100)
+    wrong = {(v.gradient.function, v.gradient.name) for v in report.verdicts if not v.ok}
+    assert ("rnn_step_backward", "dprev_h") in wrong
+    assert ("rnn_step_backward", "dWh") not in wrong
+    assert ("rnn_backward", "dWh") in wrong
+
+
+@settings(max_examples=4 * settings.default.max_examples, deadline=None)
+@given(st.data())
+def test_a_style_never_draws_what_it_does_not_support(data) -> None:
+    style = make_style(data.draw(st.sampled_from(list(STYLES))))
+    space = style.space
+    r = data.draw(problems(space)).recipe
+    assert r["activation"] in space.activations
+    assert r["tokens"] in space.tokens
+    assert r["batched"] in space.batched
+    assert r["with_h0"] in space.h0
+    assert r["with_mask"] in space.mask
+    assert r["biases"] in space.biases
+    assert r["reduction"] in space.reductions
+    assert r["dtype"] == "float64"  # float32 only when asked
+    mode = "truncate" if r["truncate"] is not None else "chunk" if r["chunk"] else "full"
+    assert mode in space.modes
+    assert r["T"] <= space.max_T
+    assert r["H"] <= space.max_H
+    if space.same_vocab:
+        assert r["K"] == r["D"]
