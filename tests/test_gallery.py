@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 
 from manual_bptt.checking import gallery
+from manual_bptt.checking.strategies import cases
 from manual_bptt.checking.verify import check_one, verify
 
 # Which gradients each slip corrupts (any one of them may be named first).
@@ -83,3 +84,44 @@ def test_a_minimal_failure_reproduces_from_its_recipe() -> None:
     again = check_one(gallery.OnlyLastLoss, "tutorial", make_case(**report.failure.case.recipe))
     assert again is not None
     assert again.problem == report.failure.problem
+
+
+# The gated slips corrupt what lies upstream of the slipped line, never V or c (the
+# output layer is the vanilla cell's): every gradient named must be in these sets.
+RECURRENT = {"U", "W", "b", "h0", "x"}
+GATED_EXPECTED = {
+    gallery.lstm_drops_the_cell_state_carry: RECURRENT | {"c0"},
+    gallery.lstm_forgets_tanh_derivative: RECURRENT | {"c0"},
+    gallery.lstm_forget_gate_with_s_t: RECURRENT | {"c0"},
+    gallery.lstm_gate_blocks_in_wrong_order: RECURRENT | {"c0"},
+    gallery.gru_z_and_one_minus_z_swapped: RECURRENT | {"bh"},
+    gallery.gru_reset_differentiated_before_the_product: RECURRENT | {"bh"},
+}
+
+
+@pytest.mark.parametrize(
+    ("fn", "cell", "resets"), gallery.GATED_SLIPS, ids=lambda v: getattr(v, "__name__", "")
+)
+def test_verify_catches_gated_slip_names_gradients_and_shrinks(fn, cell, resets) -> None:
+    strategy = cases(cell=cell, max_T=20, max_N=4, max_dim=8, resets=resets or ("after",))
+    report = verify(fn, style="project", max_examples=200, strategy=strategy)
+    assert report.failure is not None, f"{fn.__name__} passed verify"
+    named = {a.name for a in report.failure.wrong}
+    assert named, report.failure.problem
+    assert named <= GATED_EXPECTED[fn], report.failure.problem
+    assert_small(report.failure.case.recipe, ("N", "D", "H", "K"))
+
+
+def test_the_gated_slips_are_slips_of_the_correct_cells() -> None:
+    """The slips' harness (the project's forward, truncation and sums) is right: with the
+    cells' own backward steps, the same strategies find nothing to report."""
+
+    def harness_with_the_cells_own_step(params, x, y, **kwargs):
+        return gallery._gated_with(None, params, x, y, kwargs)
+
+    assert len(gallery.GATED_SLIPS) >= 6
+    for cell in ("lstm", "gru"):
+        strategy = cases(cell=cell, max_T=20, max_N=4, max_dim=8)
+        report = verify(harness_with_the_cells_own_step, style="project", max_examples=30,
+                        strategy=strategy)  # fmt: skip
+        assert report.passed, report.failure and report.failure.problem
