@@ -146,7 +146,7 @@ class TorchPath:
 def worst_difference(p: Problem, path: TorchPath) -> float:
     """max over gradients of ‖manual − torch‖∞ / ‖torch‖∞, and the loss's."""
     manual = manual_bptt.bptt(p.params, p.x, p.y, **p.kwargs())
-    loss = float(path())
+    loss = float(path().detach())
     theirs = path.grads()
     worst = abs(manual.loss - loss) / abs(loss)
     for name, g in theirs.items():
