@@ -146,7 +146,7 @@ class TorchPath:
 def worst_difference(p: Problem, path: TorchPath) -> float:
     """max over gradients of ‖manual − torch‖∞ / ‖torch‖∞, and the loss's."""
     manual = p.call(manual_bptt.bptt)
-    loss = float(path())
+    loss = float(path().detach())
     theirs = path.grads()
     worst = abs(manual.loss - loss) / abs(loss)
     for name, g in theirs.items():

@@ -11,6 +11,7 @@ gradients, and stacking the steps turns that sum into the inner dimension of a p
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -82,6 +83,7 @@ def gated_backward(
     batch: Batch,
     cache: lstm.LSTMCache | gru.GRUCache,
     dO: Array,
+    backward_step: Callable[..., tuple[Array, Array, tuple[Array, ...]]] | None = None,
 ) -> dict[str, Array]:
     """All gradients of a gated cell, batched, from ∂L/∂o (T, N, K) and its cache.
 
@@ -94,14 +96,18 @@ def gated_backward(
         ∂L/∂W = Σ_t δ̃_t h_{t−1}ᵀ (the GRU's "before" variant: see gru.grad_W),
         ∂L/∂bh = Σ_t δ̃_t (GRU),  ∂L/∂V, ∂L/∂c by (8), (9)
         ∂L/∂h0 (and ∂L/∂c0) = what reaches the state entering step 0.
+    ``backward_step`` replaces the cell's own (lstm.backward_step or gru.backward_step,
+    same signature): the gallery's slips plug theirs in here.
     """
     g = rows_matmul(dO, params.V)  # Vᵀ ∂L/∂o_t: the loss's gradient reaching h_t
     if isinstance(params, lstm.LSTMParams):
         assert isinstance(cache, lstm.LSTMCache)
         lstm_cache = cache
 
+        lstm_step = backward_step or lstm.backward_step
+
         def step(lo: int, hi: int, d: tuple[Array, ...]) -> tuple[Array, Array, tuple[Array, ...]]:
-            return lstm.backward_step(params, lstm_cache, lo, hi, d)
+            return lstm_step(params, lstm_cache, lo, hi, d)
 
         delta, delta_h, initial = cell_deltas(step, g, 2, batch.truncate, batch.chunk)
         dW = lstm.grad_W(params, lstm_cache, delta_h)
@@ -109,8 +115,10 @@ def gated_backward(
         assert isinstance(cache, gru.GRUCache)
         gru_cache = cache
 
+        gru_step = backward_step or gru.backward_step
+
         def step(lo: int, hi: int, d: tuple[Array, ...]) -> tuple[Array, Array, tuple[Array, ...]]:
-            return gru.backward_step(params, gru_cache, lo, hi, d)
+            return gru_step(params, gru_cache, lo, hi, d)
 
         delta, delta_h, initial = cell_deltas(step, g, 1, batch.truncate, batch.chunk)
         dW = gru.grad_W(params, gru_cache, delta_h)

@@ -137,18 +137,19 @@ def cell_deltas_chunked(
     k = T if chunk is None else chunk
     zero = tuple(np.zeros_like(g[:1]) for _ in range(parts))  # δ_T = 0: nothing after T−1
     carry = zero
-    deltas: list[Array] = []
-    hidden: list[Array] = []
+    total = total_h = np.empty(0, dtype=g.dtype)  # (T, N, G·H), made at the first step
     for t in range(T - 1, -1, -1):
         if (t + 1) % k == 0:  # step t+1 starts a new chunk: its carry is cut
             carry = zero
         incoming = (g[t : t + 1] + carry[0], *carry[1:])
         delta, delta_h, carry = step(t, t + 1, incoming)
-        deltas.append(delta[0])
-        if delta_h is not delta:  # the LSTM's two sides are one array: keep it once
-            hidden.append(delta_h[0])
-    total = np.stack(deltas[::-1])
-    total_h = np.stack(hidden[::-1]) if hidden else total
+        if t == T - 1:
+            total = np.empty((T, *delta.shape[1:]), dtype=delta.dtype)
+            # the LSTM's two sides are one array: keep it once
+            total_h = total if delta_h is delta else np.empty_like(total)
+        total[t] = delta[0]
+        if total_h is not total:
+            total_h[t] = delta_h[0]
     return total, total_h, tuple(part[0] for part in carry)
 
 

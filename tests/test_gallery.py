@@ -17,6 +17,7 @@ import pytest
 
 from manual_bptt.checking import gallery, gallery_cs231n, gallery_min_char_rnn
 from manual_bptt.checking.cases import make_case
+from manual_bptt.checking.strategies import cases
 from manual_bptt.checking.verify import evaluate, verify
 
 # Exactly the gradients each slip corrupts (all of them must be named, no other), and
@@ -111,3 +112,57 @@ def test_a_minimal_failure_reproduces_from_its_recipe() -> None:
         again = evaluate(gallery.OnlyLastLoss, "tutorial", make_case(**finding.case.recipe))
         assert finding.key in again.failing
         assert again.agreements[finding.key].describe() == finding.worst.describe()
+
+
+# The gated slips (project style over the cell's own cases): exactly the gradients each
+# corrupts, all upstream of the slipped line, never V or c (the output layer is the
+# vanilla cell's). Each slip sits in the step's backward pass, upstream of every
+# recurrent gradient, so it corrupts all of them.
+LSTM_RECURRENT = {"U", "W", "b", "h0", "c0", "x"}
+GRU_RECURRENT = {"U", "W", "b", "bh", "h0", "x"}
+GATED_EXPECTED = {
+    gallery.lstm_drops_the_cell_state_carry: LSTM_RECURRENT,
+    gallery.lstm_forgets_tanh_derivative: LSTM_RECURRENT,
+    gallery.lstm_forget_gate_with_s_t: LSTM_RECURRENT,
+    gallery.lstm_gate_blocks_in_wrong_order: LSTM_RECURRENT,
+    gallery.gru_z_and_one_minus_z_swapped: GRU_RECURRENT,
+    gallery.gru_reset_differentiated_before_the_product: GRU_RECURRENT,
+}
+
+
+def test_every_gated_slip_has_an_expectation() -> None:
+    assert [fn for fn, _, _ in gallery.GATED_SLIPS] == list(GATED_EXPECTED)
+
+
+@pytest.mark.parametrize(
+    ("fn", "cell", "resets"), gallery.GATED_SLIPS, ids=lambda v: getattr(v, "__name__", "")
+)
+def test_verify_names_exactly_the_gradients_a_gated_slip_breaks(fn, cell, resets) -> None:
+    strategy = cases(cell=cell, max_T=20, max_N=4, max_dim=8, resets=resets or ("after",))
+    report = verify(fn, style="project", max_examples=200, strategy=strategy)
+    assert not report.passed, f"{fn.__name__} passed verify"
+    named = {v.gradient.key for v in report.verdicts if not v.ok}
+    assert named == GATED_EXPECTED[fn]
+    assert not report.other
+    for v in report.verdicts:
+        if not v.ok:
+            assert v.finding is not None
+            recipe = v.finding.case.recipe
+            assert recipe["T"] <= 3, recipe
+            for size in ("N", "D", "H", "K"):
+                assert recipe[size] <= 2, (size, recipe)
+
+
+def test_the_gated_slips_are_slips_of_the_correct_cells() -> None:
+    """The slips' harness (the project's forward, truncation and sums) is right: with the
+    cells' own backward steps, the same strategies find nothing to report."""
+
+    def harness_with_the_cells_own_step(params, x, y, **kwargs):
+        return gallery._gated_with(None, params, x, y, kwargs)
+
+    for cell in ("lstm", "gru"):
+        strategy = cases(cell=cell, max_T=20, max_N=4, max_dim=8)
+        report = verify(
+            harness_with_the_cells_own_step, style="project", max_examples=30, strategy=strategy
+        )
+        assert report.passed, report.findings

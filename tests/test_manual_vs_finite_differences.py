@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import manual_bptt
@@ -49,12 +49,16 @@ def test_bptt_equals_the_complex_step_to_round_off(case: Case) -> None:
     assert all(r.passed for r in rows), "\n".join(r.describe() for r in rows)
 
 
+# A quarter of the profile's count, at sizes ≤ 3: a gated cell has three or four times
+# the vanilla cell's entries to difference, and the complex step below checks every
+# gradient far more tightly anyway; this is the check that leans on no complex arithmetic.
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
+@settings(max_examples=max(1, settings.default.max_examples // 4))
 @given(data=st.data())
 def test_gated_bptt_equals_central_differences_full_and_truncated(
     cell: str, data: st.DataObject
 ) -> None:
-    case = data.draw(cases(cell=cell, max_T=6, max_N=2, max_dim=4, max_scale=2.0), label="case")
+    case = data.draw(cases(cell=cell, max_T=5, max_N=2, max_dim=3, max_scale=2.0), label="case")
     objective, grads, result = objective_and_grads(case)
     assert objective.f(objective.arrays) == pytest.approx(result.loss, rel=1e-12, abs=1e-12)
     numeric = central_differences(objective.f, objective.arrays)
