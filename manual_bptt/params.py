@@ -1,4 +1,4 @@
-"""The network's parameters θ = (U, W, V, b, c) and how to initialise them."""
+"""The cells' parameters (the vanilla θ = (U, W, V, b, c), what the LSTM's and GRU's share with it) and init_params."""
 
 from __future__ import annotations
 
