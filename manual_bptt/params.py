@@ -1,4 +1,9 @@
-"""The network's parameters θ = (U, W, V, b, c) and how to initialise them."""
+"""The cells' parameters and how to initialise them.
+
+The vanilla cell's θ = (U, W, V, b, c) (:class:`Params`), what every cell's parameters
+share (:class:`CellParams`; LSTMParams and GRUParams live beside their cells), and
+:func:`init_params` for any cell.
+"""
 
 from __future__ import annotations
 
