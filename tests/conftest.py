@@ -15,7 +15,13 @@ from __future__ import annotations
 
 import os
 
-from hypothesis import settings
+# One BLAS and one torch thread, set before numpy or torch is first imported: the
+# suite's products are small, where a second thread costs more than it gives (and on
+# a busy 2-core machine, far more). Timing claims come from benchmarks/, never from here.
+for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_variable, "1")
+
+from hypothesis import settings  # noqa: E402
 
 # The built-in ci profile; extended, not replaced.
 settings.register_profile("ci", settings.get_profile("ci"), max_examples=200)
