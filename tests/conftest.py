@@ -21,7 +21,7 @@ import os
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_variable, "1")
 
-from hypothesis import settings  # noqa: E402
+from hypothesis import settings
 
 # The built-in ci profile; extended, not replaced.
 settings.register_profile("ci", settings.get_profile("ci"), max_examples=200)
