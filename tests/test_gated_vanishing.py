@@ -21,6 +21,7 @@ from manual_bptt.vanishing.jacobians import (
     carousel,
     hidden_jacobians,
     spectral_norms,
+    state_jacobian_row,
     state_jacobians,
     step_jacobians,
 )
@@ -167,3 +168,14 @@ def test_with_the_forget_gates_open_the_carousel_keeps_the_gradient() -> None:
     assert spectral_norms(J[39:, 0, 6:, 6:])[0] > 0.99
     rnn = manual_bptt.init_params(3, 6, 3, seed=0)
     assert spectral_norms(state_jacobians(rnn, x)[39:, 0])[0] < 1e-3
+
+
+@pytest.mark.parametrize("cell", ["rnn", *GATED])
+@given(data=st.data())
+def test_state_jacobian_row_is_a_row_of_the_full_jacobians(cell: str, data: st.DataObject) -> None:
+    case = data.draw(gated_cases(cell, max_T=8, modes=("full",)), label="case")
+    t = data.draw(st.integers(0, case.T - 1), label="t")
+    kw = {"h0": case.h0, "c0": case.c0, "activation": case.activation}
+    row = state_jacobian_row(case.params, case.x, t=t, **kw)
+    full = state_jacobians(case.params, case.x, **kw)[t]
+    assert_grads_close({"R": row}, {"R": full}, FLOAT64, case.describe())

@@ -286,3 +286,30 @@ def carousel(
     t, k = np.meshgrid(np.arange(T), np.arange(T), indexing="ij")
     C = np.exp(cumulative[t + 1] - cumulative[k + 1])  # Σ_{j=k+1}^{t} log f_j
     return np.where((k <= t)[..., None], C, 0.0)
+
+
+def state_jacobian_row(
+    params: CellParams,
+    x: ArrayLike,
+    *,
+    t: int | None = None,
+    h0: ArrayLike | None = None,
+    c0: ArrayLike | None = None,
+    activation: str = "tanh",
+    n: int = 0,
+) -> Array:
+    """R (T, S, S) with R[k] = ∂state_t/∂state_k for one t (default T − 1); zero for k > t.
+
+    Row t of :func:`state_jacobians` in T·S² memory, built backwards from R[t] = I:
+    R[k] = R[k+1] ∂state_{k+1}/∂state_k.
+    """
+    steps = step_jacobians(params, x, h0=h0, c0=c0, activation=activation, n=n)
+    T, S = steps.shape[0], steps.shape[1]
+    t = T - 1 if t is None else t
+    if not is_integer(t) or not 0 <= t < T:
+        raise ValueError(f"t must be a step in [0, T) = [0, {T}); got {t!r}")
+    R = np.zeros((T, S, S), dtype=steps.dtype)
+    R[t] = np.eye(S)
+    for k in range(t - 1, -1, -1):
+        R[k] = R[k + 1] @ steps[k + 1]
+    return R
