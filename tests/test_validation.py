@@ -233,10 +233,8 @@ def test_init_params_refuses_bad_cells(kwargs, error, phrase) -> None:
 
 
 def test_vanishing_tools_say_they_are_for_the_vanilla_cell(good) -> None:
+    # contributions take every cell (issue 13); the product bound is the vanilla cell's.
     lstm = init_params(D, H, K, cell="lstm")
-    for tool in (manual_bptt.contributions, torch_reference.contributions):
-        with pytest.raises(TypeError, match=r"written for the vanilla RNN .* got LSTMParams"):
-            tool(lstm, good["x"], good["y"])
     with pytest.raises(TypeError, match="written for the vanilla RNN"):
         manual_bptt.jacobian_row(lstm, good["x"])
 

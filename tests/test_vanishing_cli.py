@@ -120,3 +120,65 @@ def test_help_states_the_conditions(capsys) -> None:
     out = capsys.readouterr().out
     assert "σ_max(W) < 1/γ is sufficient" in out
     assert "--experiment" in out
+
+
+@pytest.fixture(scope="module")
+def cells_written(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("matplotlib")
+    out = tmp_path_factory.mktemp("cells")
+    args = ["vanishing", "--out", str(out), "--T", "12", "--cell", "all", "--forget-bias", "1"]
+    assert main([*args, "--steps", "3"]) == 0
+    return out
+
+
+def test_cell_all_draws_every_cell_and_reports_the_gates(cells_written: Path) -> None:
+    width, height = png_size(cells_written / "cells.png")
+    assert width >= 800
+    assert height >= 500
+    assert (cells_written / "cells.png").stat().st_size < 400_000
+    report = (cells_written / "report.md").read_text()
+    section = report.split("## The cells side by side (cells.png)")[1]
+    for label in ("tanh RNN", "LSTM", "LSTM, forget bias +1", "GRU"):
+        for state in ("initial", "trained"):
+            assert f"| {label}, {state} |" in section, (label, state)
+    assert "gradient at lag 10" in section
+    assert "gradient at lag 20" not in section  # T = 12: lag 20 is outside
+    assert "| f: 0." in section  # the LSTM's mean forget gate
+    assert "| z: 0." in section  # the GRU's mean update gate
+
+
+def test_the_forget_bias_opens_the_forget_gate(cells_written: Path) -> None:
+    """b_f = +1 moves the mean forget gate from about σ(0) = 0.5 to about σ(1) = 0.73."""
+    rows = (cells_written / "report.md").read_text().splitlines()
+
+    def gate(label: str) -> float:
+        row = next(r for r in rows if r.startswith(f"| {label}, initial |"))
+        return float(row.split("| f: ")[1].split(" ")[0])
+
+    assert 0.45 < gate("LSTM") < 0.55
+    assert 0.68 < gate("LSTM, forget bias +1") < 0.78
+
+
+def test_cell_experiment_runs_the_three_cell_table(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    args = ["vanishing", "--out", str(tmp_path), "--T", "6", "--cell", "gru", "--experiment"]
+    assert main([*args, "--lags", "4", "--seeds", "0", "1", "--steps", "2"]) == 0
+    report = (tmp_path / "report.md").read_text()
+    assert "## The long-range experiment, every cell" in report
+    assert "| 4 | GRU, full BPTT | " in report
+    assert "| 4 | GRU, window k=2 < L | " in report
+    assert "seed 0 | seed 1 | mean" in report
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--forget-bias", "1"], "--forget-bias goes with --cell"),
+        (["--cell", "gru", "--forget-bias", "1"], "--forget-bias is the LSTM's"),
+        (["--cell", "rnn", "--steps", "0"], "--steps must be at least 1"),
+        (["--cell", "rnn", "--lags", "0"], "every --lags value must be at least 1"),
+    ],
+)
+def test_cell_options_are_checked(tmp_path: Path, extra: list[str], message: str) -> None:
+    with pytest.raises(SystemExit, match=message):
+        main(["vanishing", "--out", str(tmp_path), *extra])

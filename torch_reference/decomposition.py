@@ -3,25 +3,33 @@
 Independent of the manual code: θ is given one copy per step, θ_k, each used at its own
 step only, so ∂E_t/∂θ_k (one autograd call per loss) is exactly the part of ∂E_t/∂θ
 that enters through step k. Truncation is realised with ``detach`` as in truncation.py:
-each loss E_t is recomputed from the state entering its first reachable step.
+each loss E_t is recomputed from the state entering its first reachable step. Every
+cell: the vanilla one (network.py), the LSTM (lstm.py) and the GRU (gru.py), each run
+as a step on a tuple of state tensors.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
-from manual_bptt.inputs import Batch, Options, prepare, require_vanilla
-from manual_bptt.params import PARAM_NAMES, Params
+from manual_bptt.inputs import Batch, Options, check_params, prepare
+from manual_bptt.params import CellParams, Params
+from manual_bptt.result import GRAD_NAMES, GRU_GRAD_NAMES, LSTM_GRAD_NAMES
+from torch_reference import gru, lstm
 from torch_reference.activations import ACTIVATIONS
 from torch_reference.crossentropy import step_loss
-from torch_reference.network import Leaves, logits, make_leaves, step
+from torch_reference.network import CellLeaves, Leaves, logits, make_cell_leaves, make_leaves, step
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
+
+State = tuple[torch.Tensor, ...]
+NAMES = {"rnn": GRAD_NAMES, "lstm": LSTM_GRAD_NAMES, "gru": GRU_GRAD_NAMES}
 
 
 def first_step_reached(t: int, batch: Batch) -> int:
@@ -34,63 +42,101 @@ def first_step_reached(t: int, batch: Batch) -> int:
     return 0
 
 
+class _Cell:
+    """The cell's leaves, and its step and readout with θ replaced by one copy."""
+
+    def __init__(self, params: CellParams, batch: Batch) -> None:
+        self.params = params
+        self.vanilla = isinstance(params, Params)
+        self.leaves: Leaves | CellLeaves = (
+            make_leaves(params, batch)
+            if isinstance(params, Params)
+            else make_cell_leaves(params, batch)
+        )
+        self.phi = ACTIVATIONS[batch.activation.name]
+
+    def initial(self) -> State:
+        if isinstance(self.leaves, Leaves):
+            return (self.leaves.h0,)
+        return self.leaves.initial_state()
+
+    def leaf(self, name: str) -> torch.Tensor | None:
+        if isinstance(self.leaves, Leaves):
+            return getattr(self.leaves, name)
+        if name in self.leaves.weights:
+            return self.leaves.weights[name]
+        return getattr(self.leaves, name)
+
+    def with_copy(self, param: str, copy: torch.Tensor | None) -> Leaves | CellLeaves:
+        if copy is None:
+            return self.leaves
+        if isinstance(self.leaves, Leaves):
+            fields: dict[str, Any] = {**self.leaves.__dict__, param: copy}
+            return Leaves(**fields)
+        return replace(self.leaves, weights={**self.leaves.weights, param: copy})
+
+    def step(self, leaves: Leaves | CellLeaves, state: State, t: int) -> State:
+        if isinstance(leaves, Leaves):
+            return (step(leaves, self.phi, state[0], t),)
+        if self.params.CELL == "lstm":
+            return lstm.step(leaves, state, t)
+        assert hasattr(self.params, "reset")
+        return gru.step(leaves, self.params.reset, state, t)
+
+    @staticmethod
+    def logits(leaves: Leaves | CellLeaves, h: torch.Tensor) -> torch.Tensor:
+        return logits(leaves, h) if isinstance(leaves, Leaves) else leaves.logits(h)
+
+
 def contributions(
-    params: Params,
+    params: CellParams,
     x: ArrayLike,
     y: ArrayLike,
     *,
     param: str = "U",
     **options: Unpack[Options],
 ) -> np.ndarray:
-    """Same arguments, shapes and meaning as manual_bptt.contributions."""
-    params = require_vanilla(params, "contributions")
+    """Same arguments, shapes and meaning as manual_bptt.contributions, every cell."""
+    params = check_params(params)
+    names = NAMES[params.CELL]
+    if param not in names:
+        raise ValueError(f"param must be one of {names} for the {params.CELL} cell; got {param!r}")
     batch = prepare(params, x, y, **options)
     if param == "x" and batch.tokens:
         raise ValueError('param="x" needs float inputs; token ids have no gradient')
     T = batch.T
-    base = make_leaves(params, batch)
-    phi = ACTIVATIONS[batch.activation.name]
+    cell = _Cell(params, batch)
     y_t = torch.tensor(batch.y, dtype=torch.long)
     mask_t = torch.tensor(batch.mask)
-    per_step = param in PARAM_NAMES
-    copies = (
-        [getattr(base, param).detach().clone().requires_grad_() for _ in range(T)]
-        if per_step
-        else []
-    )
+    per_step = param in params.NAMES
+    base_leaf = cell.leaf(param)
+    assert base_leaf is not None  # x of token ids was refused above
+    copies = [base_leaf.detach().clone().requires_grad_() for _ in range(T)] if per_step else []
 
-    def leaves_at(k: int) -> Leaves:
-        if not per_step:
-            return base
-        fields: dict[str, Any] = {**base.__dict__, param: copies[k]}
-        return Leaves(**fields)
+    def leaves_at(k: int) -> Leaves | CellLeaves:
+        return cell.with_copy(param, copies[k] if per_step else None)
 
-    states = [base.h0]  # one ordinary forward pass; windows detach where they start
+    states = [cell.initial()]  # one ordinary forward pass; windows detach where they start
     for t in range(T):
-        states.append(step(base, phi, states[-1], t))
-    target = base.x if param == "x" else base.h0
-    assert target is not None  # x of token ids was refused above
-    shape = tuple(getattr(params, param).shape) if per_step else tuple(target.shape)[-2:]
+        states.append(cell.step(cell.leaves, states[-1], t))
+    shape = tuple(base_leaf.shape) if per_step else tuple(base_leaf.shape)[-2:]
     out = np.zeros((T, T, *shape), dtype=params.dtype)
     for t in range(T):
         start = first_step_reached(t, batch)
-        h = base.h0 if start == 0 else states[start].detach()
+        state = states[0] if start == 0 else tuple(p.detach() for p in states[start])
         for s in range(start, t + 1):
-            h = step(leaves_at(s), phi, h, s)
-        E_t = step_loss(logits(leaves_at(t), h), y_t[t], mask_t[t]) * batch.loss_scale
+            state = cell.step(leaves_at(s), state, s)
+        E_t = step_loss(cell.logits(leaves_at(t), state[0]), y_t[t], mask_t[t]) * batch.loss_scale
+        grads = torch.autograd.grad(E_t, copies if per_step else [base_leaf], allow_unused=True)
         if per_step:
-            grads = torch.autograd.grad(E_t, copies, allow_unused=True)
             for k, g in enumerate(grads):
                 if g is not None:
                     out[t, k] = g.numpy()
-        else:
-            (g,) = torch.autograd.grad(E_t, [target], allow_unused=True)
-            if g is None:
-                continue
+        elif grads[0] is not None:
             if param == "x":
-                out[t] = g.numpy()  # x (T, N, D): x_k is used at step k only
+                out[t] = grads[0].numpy()  # x (T, N, D): x_k is used at step k only
             else:
-                out[t, 0] = g.numpy()  # h0 enters at step 0 only
-    if param in ("x", "h0") and not batch.batched:
+                out[t, 0] = grads[0].numpy()  # h0, c0 enter at step 0 only
+    if param in ("x", "h0", "c0") and not batch.batched:
         return out[:, :, 0]  # drop N = 1, as manual_bptt.contributions does
     return out

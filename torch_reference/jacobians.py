@@ -2,7 +2,8 @@
 
 The network's steps (1)–(2) are run in PyTorch from h_k onwards, and autograd
 differentiates h_t with respect to h_k; nothing here uses the product formula
-diag(φ'(a_t)) W … that the manual side builds.
+diag(φ'(a_t)) W … that the manual side builds. :func:`state_jacobians` does the same
+for every cell, the LSTM's state being [h; s], with the cells' torch steps.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from numpy.typing import ArrayLike
 
 from manual_bptt.arraychecks import is_integer
 from manual_bptt.inputs import prepare, prepare_inputs
-from manual_bptt.params import Params
+from manual_bptt.params import CellParams, Params
+from torch_reference import gru, lstm
 from torch_reference.activations import ACTIVATIONS
-from torch_reference.network import make_leaves, step
+from torch_reference.network import make_cell_leaves, make_leaves, step
 
 
 def hidden_jacobians(
@@ -59,4 +61,71 @@ def hidden_jacobians(
             return torch.stack(out)
 
         J[k:, k] = torch.autograd.functional.jacobian(later_states, h_k[n]).numpy()
+    return J
+
+
+def state_jacobians(
+    params: CellParams,
+    x: ArrayLike,
+    *,
+    h0: ArrayLike | None = None,
+    c0: ArrayLike | None = None,
+    activation: str = "tanh",
+    n: int = 0,
+) -> np.ndarray:
+    """J (T, T, S, S) with J[t, k] = ∂state_t/∂state_k for sequence n; zero for k > t.
+
+    Same arguments, shapes and meaning as manual_bptt's ``state_jacobians``: the state
+    is h (S = H) for the vanilla cell and the GRU, [h; s] (S = 2H) for the LSTM. One
+    autograd Jacobian per k, of (state_k, …, state_{T−1}) with respect to state_k.
+    """
+    xb, _, _, batched = prepare_inputs(params, x, h0=h0)
+    T, N = xb.shape[0], xb.shape[1]
+    if not is_integer(n) or not 0 <= n < N:
+        raise ValueError(f"n must index a sequence in [0, N) = [0, {N}); got {n!r}")
+    y = np.zeros((T, N) if batched else (T,), dtype=np.intp)
+    batch = prepare(params, x, y, h0=h0, c0=c0, activation=activation)
+    if isinstance(params, Params):
+        leaves = make_leaves(params, batch)
+        phi = ACTIVATIONS[batch.activation.name]
+
+        def cell_step(state: tuple[torch.Tensor, ...], t: int) -> tuple[torch.Tensor, ...]:
+            return (step(leaves, phi, state[0], t),)
+
+        state0: tuple[torch.Tensor, ...] = (leaves.h0,)
+    else:
+        cell_leaves = make_cell_leaves(params, batch)
+        reset = getattr(params, "reset", "after")
+
+        def cell_step(state: tuple[torch.Tensor, ...], t: int) -> tuple[torch.Tensor, ...]:
+            if params.CELL == "lstm":
+                return lstm.step(cell_leaves, state, t)
+            return gru.step(cell_leaves, reset, state, t)
+
+        state0 = cell_leaves.initial_state()
+    with torch.no_grad():
+        states = [tuple(p.detach() for p in state0)]  # the state entering each step, …
+        for t in range(T):
+            states.append(cell_step(states[-1], t))
+    parts, H = len(state0), params.H
+    J = np.zeros((T, T, parts * H, parts * H), dtype=params.dtype)
+    for k in range(T):
+        state_k = states[k + 1]
+
+        def later_states(
+            flat: torch.Tensor, k: int = k, state_k: tuple[torch.Tensor, ...] = state_k
+        ) -> torch.Tensor:
+            """(state_k, …, state_{T−1}) of sequence n, (T − k, S), from state_k of n."""
+            state = tuple(
+                torch.cat([p[:n], flat[j * H : (j + 1) * H][None], p[n + 1 :]])
+                for j, p in enumerate(state_k)
+            )
+            out = [flat]
+            for s in range(k + 1, T):
+                state = cell_step(state, s)
+                out.append(torch.cat([p[n] for p in state]))
+            return torch.stack(out)
+
+        flat_k = torch.cat([p[n] for p in state_k])
+        J[k:, k] = torch.autograd.functional.jacobian(later_states, flat_k).numpy()
     return J

@@ -11,6 +11,7 @@ import numpy as np
 from manual_bptt.checking.gradcheck import StepSizeErrors
 
 if TYPE_CHECKING:
+    from manual_bptt.vanishing.cells import CellStudy
     from manual_bptt.vanishing.study import Regime
 
 MISSING_MATPLOTLIB = (
@@ -123,6 +124,64 @@ def jacobian_plot(regimes: Sequence[Regime], path: str | Path, *, title: str) ->
     ax.plot([], [], "k--", lw=1.2, label="its bound Π_j ‖diag φ'(a_j)‖₂·‖W‖₂")
     ax.set_ylabel("spectral norm")
     return _finish(fig, plt, panels, title, path)
+
+
+def cells_plot(studies: Sequence[CellStudy], path: str | Path, *, title: str) -> Path:
+    """The cells side by side: a heatmap of ‖∂E_t/∂U via step k‖ per cell (a row for
+    the initial networks, one for the trained ones), and below, the decay with the lag
+    of every cell relative to lag 0 (the LSTM's carousel Π f dotted)."""
+    plt = pyplot()
+    from matplotlib.colors import LogNorm
+
+    states = list(dict.fromkeys(s.label.rsplit(", ", 1)[1] for s in studies))  # initial, trained
+    names = list(dict.fromkeys(s.label.rsplit(", ", 1)[0] for s in studies))
+    by_key = {(s.label.rsplit(", ", 1)[0], s.label.rsplit(", ", 1)[1]): s for s in studies}
+    shown = [s.norms[s.norms > 0] for s in studies]
+    lo = min(float(v.min()) for v in shown if v.size)
+    hi = max(float(v.max()) for v in shown if v.size)
+    lo = max(lo, hi * 1e-30)  # beyond 30 decades below the largest, colours say nothing
+    columns = max(len(names), len(states))  # the decay panels need a column each
+    fig = plt.figure(figsize=(3.3 * columns + 0.8, 3.0 * len(states) + 3.8), dpi=90)
+    grid = fig.add_gridspec(
+        len(states) + 1, columns, height_ratios=[1] * len(states) + [1.25], hspace=0.6
+    )
+    image = None
+    for row, state in enumerate(states):
+        for col, name in enumerate(names):
+            ax = fig.add_subplot(grid[row, col])
+            study = by_key[(name, state)]
+            T = study.norms.shape[0]
+            image = ax.imshow(
+                np.where(study.norms > 0, np.maximum(study.norms, lo), np.nan),
+                origin="lower",
+                cmap="viridis",
+                interpolation="nearest",
+                norm=LogNorm(vmin=lo, vmax=hi),
+                extent=(-0.5, T - 0.5, -0.5, T - 0.5),
+            )
+            ax.set_title(f"{name}\n{state}", fontsize=9)
+            ax.set_xlabel("step k", fontsize=8)
+            if col == 0:
+                ax.set_ylabel("loss E_t", fontsize=8)
+    fig.colorbar(image, ax=fig.axes, label="‖∂E_t/∂U via step k‖", shrink=0.6)
+    for col, state in enumerate(states):
+        ax = fig.add_subplot(
+            grid[len(states), col * columns // len(states) : (col + 1) * columns // len(states)]
+        )
+        for i, name in enumerate(names):
+            study = by_key[(name, state)]
+            lags = np.arange(len(study.decay))
+            ax.semilogy(lags, study.decay / study.decay[0], "-", color=f"C{i}", lw=1.8, label=name)
+            if study.carousel is not None:
+                ax.semilogy(lags, study.carousel, ":", color=f"C{i}", lw=1.4, label=f"{name}: Π f")
+        ax.axhline(1.0, color="grey", lw=0.8, ls=":")
+        ax.set_ylim(max(ax.get_ylim()[0], 1e-30), None)
+        ax.set_xlabel("lag t − k", fontsize=8)
+        ax.set_ylabel("median ‖∂E_t/∂U via t − lag‖ / lag 0", fontsize=8)
+        ax.set_title(f"decay with the lag, {state}", fontsize=9)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    return _save(fig, plt, path, tight=False, colors=256)
 
 
 def _panels(plt: Any, regimes: Sequence[Regime]) -> tuple[Any, list[tuple[Any, list[Regime]]]]:

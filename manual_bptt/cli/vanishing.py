@@ -13,6 +13,18 @@ Writes to the output folder (--out, default ./vanishing):
                  table (about a minute more on two cores)
   *.csv          the full matrices and curves behind the pictures
 
+With --cell rnn|lstm|gru|all, also:
+  cells.png      the cells side by side on the delayed-recall network (4 symbols,
+                 H = 32, T = 61 unless --T): the heatmap of ‖∂E_t/∂U via step k‖ at
+                 initialisation and after training (full BPTT, L = 20), and the decay
+                 with the lag of every cell (the LSTM's carousel Π f dotted)
+  report.md      gains the share of the gradient reaching lags 10, 20 and 40 per cell,
+                 the state Jacobians' norms and the mean forget gate f (LSTM) and
+                 update gate z (GRU); --forget-bias B adds an LSTM with b_f = B
+  --experiment   then runs the long-range table for those cells instead: every L in
+                 --lags, full BPTT and a window L/2 < L, every seed in --seeds, at the
+                 fixed budget of experiment.cell_table_task (--steps overrides it)
+
 γ = sup φ' (1 for tanh and relu, 1/4 for sigmoid). σ_max(W) < 1/γ is sufficient for
 the gradients from far-back steps to vanish; σ_max(W) > 1/γ is necessary (not
 sufficient) for them to explode (Pascanu, Mikolov & Bengio 2013). Needs matplotlib:
@@ -31,6 +43,8 @@ import numpy as np
 
 MAX_T = 500  # the nine Jacobian rows and contribution maps stay well under a second each
 DRAWN = ("U", "W", "b", "x")  # the parameters used at every step, whose parts can decay
+CELL_CHOICES = ("rnn", "lstm", "gru", "all")
+CELLS_T = 61  # lags up to 60: the report's lag 40 is inside
 
 from manual_bptt.cli.arguments import add_command
 
@@ -44,7 +58,12 @@ def register(sub: Any) -> None:
         run,
     )
     p.add_argument("--out", default="vanishing", help="output folder (default ./vanishing)")
-    p.add_argument("--T", type=int, default=40, help=f"steps, 2 to {MAX_T} (default 40)")
+    p.add_argument(
+        "--T",
+        type=int,
+        default=None,
+        help=f"steps, 2 to {MAX_T} (default 40; {CELLS_T} with --cell)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the network and inputs (default 0)")
     p.add_argument(
         "--param",
@@ -57,7 +76,42 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--experiment",
         action="store_true",
-        help="also run the long-range experiment (about a minute)",
+        help="also run the long-range experiment (about a minute; with --cell, the "
+        "three-cell table, see --lags, --seeds, --steps)",
+    )
+    p.add_argument(
+        "--cell",
+        choices=CELL_CHOICES,
+        default=None,
+        help="also compare cells: rnn, lstm, gru or all three side by side (cells.png)",
+    )
+    p.add_argument(
+        "--forget-bias",
+        type=float,
+        default=0.0,
+        help="with --cell lstm or all: also show an LSTM whose forget-gate bias b_f "
+        "starts at this value (1 is the usual choice; default 0: not shown)",
+    )
+    p.add_argument(
+        "--lags",
+        type=int,
+        nargs="+",
+        default=[10, 20, 40],
+        help="with --cell and --experiment: the delays L (default 10 20 40)",
+    )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=None,
+        help="with --cell and --experiment: the seeds (default: --seed alone)",
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="with --cell: training steps per run, for the trained networks and the "
+        "experiment (default: the budget, 3000)",
     )
 
 
@@ -69,8 +123,11 @@ def run(args: argparse.Namespace) -> int:
     from manual_bptt.vanishing.decomposition import contribution_norms
     from manual_bptt.vanishing.jacobians import sigma_max
 
+    if args.T is None:
+        args.T = CELLS_T if args.cell else 40
     if not 2 <= args.T <= MAX_T:
         raise SystemExit(f"bptt vanishing: --T must be between 2 and {MAX_T}; got {args.T}")
+    cells = _cells(args)
     plots.pyplot()  # fail now, with the fix, if matplotlib is missing
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -103,11 +160,120 @@ def run(args: argparse.Namespace) -> int:
     report += _tutorial_section(
         vanishing.tutorial_example(args.seed), vanishing.tutorial_example(args.seed, with_h0=True)
     )
-    if args.experiment:
+    if cells:
+        report += _cells_section(args, cells, out)
+    if args.experiment and cells:
+        report += _cell_experiment_section(args, cells)
+    elif args.experiment:
         report += _experiment_section(args.seed)
     (out / "report.md").write_text("\n".join(report) + "\n")
-    print(f"wrote {out}/heatmap.png, decay.png, jacobians.png, report.md and the CSV files")
+    extra = ", cells.png" if cells else ""
+    print(f"wrote {out}/heatmap.png, decay.png, jacobians.png{extra}, report.md and the CSV files")
     return 0
+
+
+def _cells(args: argparse.Namespace) -> tuple[str, ...]:
+    """The cells asked for, after checking the options that go with --cell."""
+    if args.cell is None:
+        for flag, given in (
+            ("--forget-bias", args.forget_bias),
+            ("--seeds", args.seeds),
+            ("--steps", args.steps),
+        ):
+            if given:
+                raise SystemExit(f"bptt vanishing: {flag} goes with --cell")
+        return ()
+    cells = ("rnn", "lstm", "gru") if args.cell == "all" else (args.cell,)
+    if args.forget_bias and "lstm" not in cells:
+        raise SystemExit("bptt vanishing: --forget-bias is the LSTM's: use --cell lstm or all")
+    if args.steps is not None and args.steps < 1:
+        raise SystemExit(f"bptt vanishing: --steps must be at least 1; got {args.steps}")
+    if any(L < 1 for L in args.lags):
+        raise SystemExit(f"bptt vanishing: every --lags value must be at least 1; got {args.lags}")
+    return cells
+
+
+def _cells_section(args: argparse.Namespace, cells: tuple[str, ...], out: Path) -> list[str]:
+    from manual_bptt.cli import plots
+    from manual_bptt.progress import Progress
+    from manual_bptt.vanishing import cells as compare
+    from manual_bptt.vanishing.experiment import cell_table_task
+
+    task = cell_table_task(compare.TRAIN_L, args.seed)
+    steps = task.steps if args.steps is None else args.steps
+    bar = Progress(
+        compare.progress_units(cells, args.forget_bias, True, steps), "bptt vanishing --cell"
+    )
+    studies = compare.compare_cells(
+        cells, args.T, args.seed, forget_bias=args.forget_bias, train_steps=steps, progress=bar
+    )
+    bar.close()
+    plots.cells_plot(
+        studies,
+        out / "cells.png",
+        title=f"How far back each cell's gradient reaches (T = {args.T}, H = {task.hidden})",
+    )
+    lags = [lag for lag in compare.REACH_LAGS if lag < args.T]
+    rows = []
+    for s in studies:
+        gate = "" if s.gate is None else f"{s.gate}: {s.gate_mean:.3f} ({s.gate_open:.0%})"
+        rows.append(
+            [
+                s.label,
+                gate,
+                *(f"{s.reach(lag):.1e}" for lag in lags),
+                *(f"{s.jacobian[lag]:.1e}" for lag in lags),
+                *(f"{s.carousel[lag]:.1e}" if s.carousel is not None else "" for lag in lags),
+            ]
+        )
+    head = [
+        "cell",
+        "mean gate (share > 0.9)",
+        *(f"gradient at lag {lag}" for lag in lags),
+        *(f"‖∂state/∂state‖₂ lag {lag}" for lag in lags),
+        *(f"Π f lag {lag}" for lag in lags),
+    ]
+    return [
+        "",
+        "## The cells side by side (cells.png)",
+        "",
+        (
+            f"The delayed-recall network of the long-range experiment (4 symbols, H = "
+            f"{task.hidden}), {compare.N_MEASURED} token sequences of T = {args.T} steps, every "
+            "loss scored, at initialisation (init_params: uniform weights, bound 1/√n_in, "
+            "zero biases) and after training with full BPTT on recall over L = "
+            f"{compare.TRAIN_L} ({steps} Adam steps, as the experiment's budget), seed "
+            f"{args.seed}. 'gradient at lag ℓ' is the median over t of ‖∂E_t/∂U via step "
+            "t − ℓ‖ divided by its value at lag 0: the share of a loss's gradient that "
+            "reaches ℓ steps back. ‖∂state/∂state‖₂ is ‖∂state_(T−1)/∂state_(T−1−ℓ)‖₂ "
+            "(the LSTM's state is [h; s]) for sequence 0; Π f the LSTM's carousel, the "
+            "product of the forget gates over those ℓ steps, mean over units. The gate "
+            "columns give the mean forget gate f (LSTM) or update gate z (GRU) over every "
+            "step, sequence and unit, and the share of its entries above 0.9."
+        ),
+        "",
+        _table(head, rows),
+        "",
+    ]
+
+
+def _cell_experiment_section(args: argparse.Namespace, cells: tuple[str, ...]) -> list[str]:
+    from manual_bptt.vanishing.experiment import cell_table, run_cell_table
+
+    seeds = tuple(args.seeds) if args.seeds else (args.seed,)
+    start = time.perf_counter()
+    rows = run_cell_table(
+        tuple(args.lags), cells, seeds, forget_bias=args.forget_bias, steps=args.steps
+    )
+    wall = time.perf_counter() - start
+    return [
+        "",
+        "## The long-range experiment, every cell",
+        "",
+        cell_table(rows),
+        "",
+        f"Wall time {wall:.0f} s in all.",
+    ]
 
 
 def _report(args: argparse.Namespace, norms: np.ndarray, sigma: float, regimes: list) -> list[str]:

@@ -1,15 +1,23 @@
 """The gradient taken apart by (loss, step): where each loss's gradient comes from.
 
 A parameter θ is used at every step, so ∂E_t/∂θ is a sum over the steps k ≤ t at
-which it was used; the [t, k] term is the part that enters through the use at step k:
+which it was used; the [t, k] term is the part that enters through the use at step k.
+For the vanilla cell, with δ^{(t)}_k = ∂E_t/∂a_k (truncation.py):
 
     U:  δ^{(t)}_k x_kᵀ        W:  δ^{(t)}_k h_{k−1}ᵀ        b:  δ^{(t)}_k
     V:  ∂E_t/∂o_t h_tᵀ, c: ∂E_t/∂o_t     (used at step t only: the diagonal)
     x:  Uᵀ δ^{(t)}_k = ∂E_t/∂x_k         h0: Wᵀ δ^{(t)}_0 (at k = 0 only)
 
-with δ^{(t)}_k = ∂E_t/∂a_k (truncation.py), zero where the truncation does not let
-loss t reach step k (outside its window when ``truncate`` is given, or outside its own
-chunk when ``chunk`` is) and for k > t.
+The gated cells have the same terms with their own pre-activation gradients: δ^{(t)}_k
+(G·H rows, the input side U x_k + b) and δ̃^{(t)}_k (the hidden side W h_{k−1} (+ bh)),
+the parts of loss t's gradient that their backward steps (lstm.py (17)–(22), gru.py
+(29)–(32)) give at step k:
+
+    U: δ x_kᵀ   W: δ̃ h_{k−1}ᵀ (the GRU "before" variant's n rows: δ̃^n p_kᵀ)   b: δ
+    bh: δ̃ (GRU)   h0, c0: what loss t sends into the initial state (at k = 0 only)
+
+All are zero where the truncation does not let loss t reach step k (outside its window
+when ``truncate`` is given, or outside its own chunk when ``chunk`` is) and for k > t.
 Summed over t and k these give the total (truncated) gradient, summed over n for the
 parameters. The sums over the batch are inside each term: [t, k] is one (H, D) array
 for U, not one per sequence.
@@ -22,70 +30,153 @@ WildML tutorial's ∂E_3/∂U = Σ_k ∂E_3/∂U via step k worked example).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import reduce
 from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from manual_bptt import gru, lstm
 from manual_bptt.crossentropy import loss_and_dlogits
-from manual_bptt.inputs import Batch, Options, prepare, require_vanilla
+from manual_bptt.inputs import Batch, Options, check_params, prepare
 from manual_bptt.naive import first_reachable_step
-from manual_bptt.network import Cache, rows_matmul, run_forward
-from manual_bptt.params import Params
-from manual_bptt.result import GRAD_NAMES
+from manual_bptt.network import AnyCache, Cache, rows_matmul, run_batch
+from manual_bptt.params import CellParams
+from manual_bptt.result import GRAD_NAMES, GRU_GRAD_NAMES, LSTM_GRAD_NAMES
+from manual_bptt.truncation import CellStep
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-PARAMS = GRAD_NAMES  # θ ∈ {U, W, V, b, c, h0, x}: every argument bptt differentiates
+PARAMS = GRAD_NAMES  # the vanilla cell's θ ∈ {U, W, V, b, c, h0, x}
+CELL_PARAMS = {"rnn": GRAD_NAMES, "lstm": LSTM_GRAD_NAMES, "gru": GRU_GRAD_NAMES}
 Array = NDArray[np.floating]
 
 
-def _setup(
-    params: Params, x: ArrayLike, y: ArrayLike, param: str, options: Options
-) -> tuple[Batch, Cache, Array]:
-    if param not in PARAMS:
-        raise ValueError(f"param must be one of {PARAMS}; got {param!r}")
-    params = require_vanilla(params, "contributions")
-    batch = prepare(params, x, y, **options)
+@dataclass(frozen=True)
+class Lag:
+    """Loss k+ℓ's gradient at step k, for every step k = 0 … T−1−ℓ at one lag ℓ.
+
+    Attributes:
+        delta: δ^{(k+ℓ)}_k, (T−ℓ, N, G·H), the input side (G = 1 vanilla, 4 LSTM, 3 GRU).
+        delta_h: δ̃^{(k+ℓ)}_k, the hidden side, same shape (the same array where the two
+            sides are equal: vanilla, LSTM, GRU "before").
+        carry: the gradient from loss k+ℓ reaching the state entering step k, one
+            (T−ℓ, N, H) array per part of the state ((h,) or the LSTM's (h, s)).
+    """
+
+    delta: Array
+    delta_h: Array
+    carry: tuple[Array, ...]
+
+
+@dataclass(frozen=True)
+class _Setup:
+    batch: Batch
+    cache: AnyCache
+    dO: Array
+
+
+def _setup(params: object, x: ArrayLike, y: ArrayLike, param: str, options: Options) -> _Setup:
+    cell = check_params(params)
+    names = CELL_PARAMS[cell.CELL]
+    if param not in names:
+        raise ValueError(f"param must be one of {names} for the {cell.CELL} cell; got {param!r}")
+    batch = prepare(cell, x, y, **options)
     if param == "x" and batch.tokens:
         raise ValueError('param="x" needs float inputs; token ids have no gradient')
-    cache = run_forward(params, batch.x, batch.h0, batch.tokens, batch.activation)
+    cache = run_batch(cell, batch)
     _, dO = loss_and_dlogits(cache.o, batch.y, batch.mask, batch.loss_scale)
-    return batch, cache, dO
+    return _Setup(batch, cache, dO)
 
 
-def lag_deltas(params: Params, batch: Batch, cache: Cache, dO: Array) -> Iterator[Array]:
-    """For lag ℓ = 0, 1, …: Λ^ℓ (T−ℓ, N, H) with Λ^ℓ[k] = δ^{(k+ℓ)}_k = ∂E_{k+ℓ}/∂a_k,
-    zero where loss k+ℓ may not reach step k. One product per lag over all steps."""
+def cell_step(params: CellParams, cache: AnyCache) -> tuple[CellStep, int]:
+    """The cell's backward step over steps lo … hi−1 (truncation.CellStep) and the
+    number of parts of its state. The vanilla one is (7) without the sum over losses:
+    δ = ε ⊙ φ'(a), and Wᵀ δ reaches h_{k−1}."""
+    if isinstance(params, lstm.LSTMParams):
+        assert isinstance(cache, lstm.LSTMCache)
+        lstm_cache = cache
+        return (lambda lo, hi, d: lstm.backward_step(params, lstm_cache, lo, hi, d)), 2
+    if isinstance(params, gru.GRUParams):
+        assert isinstance(cache, gru.GRUCache)
+        gru_cache = cache
+        return (lambda lo, hi, d: gru.backward_step(params, gru_cache, lo, hi, d)), 1
+    assert isinstance(cache, Cache)
+    vanilla_cache = cache
+
+    def vanilla(lo: int, hi: int, d: tuple[Array, ...]) -> tuple[Array, Array, tuple[Array, ...]]:
+        delta = d[0] * vanilla_cache.dphi[lo:hi]  # (7) without the sum over losses
+        return delta, delta, (rows_matmul(delta, params.W),)
+
+    return vanilla, 1
+
+
+def lags(params: CellParams, batch: Batch, cache: AnyCache, dO: Array) -> Iterator[Lag]:
+    """For lag ℓ = 0, 1, …: loss k+ℓ's gradient at every step k (a :class:`Lag`), zero
+    where loss k+ℓ may not reach step k. One backward step per lag over all steps at
+    once, as truncation.cell_deltas_window, but each lag kept rather than summed."""
     T = batch.T
+    step, parts = cell_step(params, cache)
     reach = np.array([first_reachable_step(t, batch) for t in range(T)])
-    lag_delta = rows_matmul(dO, params.V) * cache.dphi  # Λ^0
+    g = rows_matmul(dO, params.V)  # Vᵀ ∂E_t/∂o_t: loss t's gradient reaching h_t
+    incoming: tuple[Array, ...] = (g, *(np.zeros_like(g) for _ in range(parts - 1)))
     for lag in range(T):
-        if lag > 0:
-            H = lag_delta.shape[-1]
-            rows = lag_delta[1:].reshape(-1, H) @ params.W
-            lag_delta = rows.reshape(T - lag, -1, H) * cache.dphi[: T - lag]
+        delta, delta_h, carry = step(0, T - lag, incoming)
         steps = np.arange(T - lag)
-        lag_delta[reach[steps + lag] > steps] = 0.0  # loss k+ℓ is cut before step k
-        if not lag_delta.any():
+        cut = reach[steps + lag] > steps  # loss k+ℓ is cut before step k
+        for arr in (delta, delta_h, *carry):
+            arr[cut] = 0.0
+        if not any(arr.any() for arr in (delta, delta_h, *carry)):
             return
-        yield lag_delta
+        yield Lag(delta, delta_h, carry)
+        incoming = tuple(part[1:] for part in carry)  # entering step k+1 = leaving step k
 
 
-def _term_inputs(params: Params, batch: Batch, cache: Cache, param: str) -> Array | None:
-    """z_k (T, N, ·) with [t, k] = Σ_n δ^{(t)}_{k,n} z_{k,n}ᵀ for U, W; None for b."""
+def lag_deltas(params: CellParams, batch: Batch, cache: AnyCache, dO: Array) -> Iterator[Array]:
+    """For lag ℓ = 0, 1, …: Λ^ℓ (T−ℓ, N, G·H) with Λ^ℓ[k] = δ^{(k+ℓ)}_k = ∂E_{k+ℓ}/∂a_k
+    (the input side for the gated cells), zero where loss k+ℓ may not reach step k."""
+    for lag_ in lags(params, batch, cache, dO):
+        yield lag_.delta
+
+
+@dataclass(frozen=True)
+class _Block:
+    """Rows ``rows`` of θ's [t, k] are Σ_n side_{k,n} z_{k,n}ᵀ (z None: Σ_n side_{k,n})."""
+
+    hidden: bool  # δ̃ rather than δ
+    rows: slice
+    z: Array | None
+
+
+def _blocks(params: CellParams, batch: Batch, cache: AnyCache, param: str) -> list[_Block]:
+    """θ's [t, k] for U, W, b, bh as blocks of rows, one product each."""
+    every = slice(None)
     if param == "U":
-        if batch.tokens:
-            return np.eye(params.D, dtype=params.dtype)[batch.x]  # one-hot x_k
-        return batch.x
-    if param == "W":
-        return cache.h_prev
-    return None
+        x = np.eye(params.D, dtype=params.dtype)[batch.x] if batch.tokens else batch.x
+        return [_Block(False, every, x)]  # δ x_kᵀ (one-hot x_k for token ids)
+    if param == "b":
+        return [_Block(False, every, None)]
+    if param == "bh":
+        return [_Block(True, every, None)]
+    assert param == "W"
+    if isinstance(params, gru.GRUParams) and params.reset == "before":
+        assert isinstance(cache, gru.GRUCache)
+        H = params.H
+        return [  # (31) the r, z rows meet h_{k−1}, the n rows meet p_k = r_k ⊙ h_{k−1}
+            _Block(True, slice(0, 2 * H), cache.h_prev),
+            _Block(True, slice(2 * H, 3 * H), cache.inner),
+        ]
+    return [_Block(True, every, cache.h_prev)]  # δ̃ h_{k−1}ᵀ (vanilla: δ̃ = δ)
+
+
+def _initial_part(param: str) -> int:
+    return 1 if param == "c0" else 0
 
 
 def contributions(
-    params: Params,
+    params: CellParams,
     x: ArrayLike,
     y: ArrayLike,
     *,
@@ -94,47 +185,46 @@ def contributions(
 ) -> Array:
     """[t, k]: the part of ∂E_t/∂θ that enters through θ's use at step k.
 
-    Arguments as :func:`manual_bptt.bptt`, plus ``param`` ∈ {"U", "W", "V", "b", "c",
-    "h0", "x"}. Returns (T, T, *θ's shape): (T, T, H, D) for U, (T, T, H, H) for W,
-    (T, T, K, H) for V, (T, T, H) for b, (T, T, K) for c, (T, T, N, H) for h0 and
-    (T, T, N, D) for x; with unbatched inputs (x of shape (T, D)) the N axis is dropped,
-    as in bptt's gradients: (T, T, H) for h0 and (T, T, D) for x. Zero for k > t and
+    Every cell: Params, LSTMParams, GRUParams. Arguments as :func:`manual_bptt.bptt`,
+    plus ``param``, one of the cell's gradients (result.GRAD_NAMES, LSTM_GRAD_NAMES,
+    GRU_GRAD_NAMES): "U", "W", "V", "b", "c", "h0", "x", and "bh" (GRU), "c0" (LSTM).
+    Returns (T, T, *θ's shape): for the vanilla cell (T, T, H, D) for U, (T, T, H, H)
+    for W, (T, T, K, H) for V, (T, T, H) for b, (T, T, K) for c; the gated cells' U, W,
+    b, bh have G·H rows (G = 4 LSTM, 3 GRU); (T, T, N, H) for h0 and c0 and (T, T, N, D)
+    for x; with unbatched inputs (x of shape (T, D)) the N axis is dropped, as in
+    bptt's gradients: (T, T, H) for h0 and (T, T, D) for x. Zero for k > t and
     wherever truncation cuts. Sums: Σ_{t,k} [t, k] is bptt's gradient of θ; for x,
     Σ_t [t, k] is bptt's ∂L/∂x_k (only [t, k] with k = the step of x_k is nonzero
     for x_k, so [t, k] = ∂E_t/∂x_k). Memory T² times θ's size: for long sequences use
     :func:`contribution_norms`.
     """
-    batch, cache, dO = _setup(params, x, y, param, options)
+    s = _setup(params, x, y, param, options)
+    batch, cache, dO = s.batch, s.cache, s.dO
+    cell = check_params(params)
     T, N = batch.T, batch.N
-    shapes = {
-        "U": params.U.shape,
-        "W": params.W.shape,
-        "V": params.V.shape,
-        "b": params.b.shape,
-        "c": params.c.shape,
-        "h0": (N, params.H),
-        "x": (N, params.D),
-    }
-    out = np.zeros((T, T, *shapes[param]), dtype=params.dtype)
+    shape = (N, cell.D) if param == "x" else (N, cell.H) if param in ("h0", "c0") else None
+    out = np.zeros((T, T, *(shape or cell.as_dict()[param].shape)), dtype=cell.dtype)
     steps = np.arange(T)
     if param in ("V", "c"):  # used at step t only, by loss t only
         out[steps, steps] = (
             np.einsum("tnk,tnh->tkh", dO, cache.h) if param == "V" else dO.sum(axis=1)
         )
         return out
-    z = _term_inputs(params, batch, cache, param)
-    for lag, lagged in enumerate(lag_deltas(params, batch, cache, dO)):
+    blocks = [] if param in ("x", "h0", "c0") else _blocks(cell, batch, cache, param)
+    for lag, lag_ in enumerate(lags(cell, batch, cache, dO)):
         k = steps[: T - lag]
-        if param == "b":
-            out[k + lag, k] = lagged.sum(axis=1)
-        elif param == "h0":
-            out[lag, 0] = lagged[0] @ params.W  # only step 0 passes into h0
+        if param in ("h0", "c0"):  # only step 0 passes into the initial state
+            out[lag, 0] = lag_.carry[_initial_part(param)][0]
         elif param == "x":
-            out[k + lag, k] = lagged @ params.U
-        else:
-            assert z is not None
-            out[k + lag, k] = np.einsum("knh,knd->khd", lagged, z[: T - lag])
-    if param in ("x", "h0") and not batch.batched:
+            out[k + lag, k] = rows_matmul(lag_.delta, cell.U)  # Uᵀ δ
+        for block in blocks:
+            side = (lag_.delta_h if block.hidden else lag_.delta)[..., block.rows]
+            out[k + lag, k, block.rows] = (
+                side.sum(axis=1)
+                if block.z is None
+                else np.einsum("knh,knd->khd", side, block.z[: T - lag])
+            )
+    if param in ("x", "h0", "c0") and not batch.batched:
         return out[:, :, 0]  # (T, T, N = 1, ·) → (T, T, ·), like bptt's unbatched grads
     return out
 
@@ -156,8 +246,19 @@ def _root(squared: NDArray) -> NDArray[np.float64]:
     return np.sqrt(np.maximum(squared.astype(np.float64), 0.0))
 
 
+def _z_gram(batch: Batch, block: _Block, param: str) -> tuple[Array | None, NDArray[np.float64]]:
+    """(z_{k,n}·z_{k,m}) (T, N, N) on scaled rows and the scales (T,); None for biases."""
+    T = batch.T
+    if block.z is None:
+        return None, np.ones(T)
+    if param == "U" and batch.tokens:  # one-hot x_k: x_{k,n}·x_{k,m} = [same token]
+        return (batch.x[:, :, None] == batch.x[:, None, :]).astype(block.z.dtype), np.ones(T)
+    z_s, z_scale = _scaled(block.z)
+    return np.einsum("knd,kmd->knm", z_s, z_s), z_scale
+
+
 def contribution_norms(
-    params: Params,
+    params: CellParams,
     x: ArrayLike,
     y: ArrayLike,
     *,
@@ -166,14 +267,17 @@ def contribution_norms(
 ) -> NDArray[np.float64]:
     """(T, T) Frobenius norms ‖[t, k]‖ of :func:`contributions`, without building them.
 
-    Arguments as :func:`contributions`. Each [t, k] for U, W is Σ_n δ_n z_nᵀ (δ =
-    δ^{(t)}_{k,n}, z = x_k or h_{k−1}), whose squared norm is Σ_{n,m} (δ_n·δ_m)(z_n·z_m):
-    two N×N Gram matrices per (t, k), computed for all k at one lag in one batched
-    product, on rows scaled to a largest entry of 1 so that norms down to float's
-    smallest numbers survive the squaring. So memory is O(T·N·(H + D + K + N) + T²)
-    rather than T² times θ's size, and T in the hundreds is fine.
+    Arguments as :func:`contributions`, every cell. Each block of rows of [t, k] for U,
+    W is Σ_n δ_n z_nᵀ (δ = δ^{(t)}_{k,n} or δ̃, z = x_k, h_{k−1} or p_k), whose squared
+    norm is Σ_{n,m} (δ_n·δ_m)(z_n·z_m): two N×N Gram matrices per (t, k), computed for
+    all k at one lag in one batched product, on rows scaled to a largest entry of 1 so
+    that norms down to float's smallest numbers survive the squaring; blocks (the GRU
+    "before" variant's W) are combined by hypot. So memory is O(T·N·(G·H + D + K + N)
+    + T²) rather than T² times θ's size, and T in the hundreds is fine.
     """
-    batch, cache, dO = _setup(params, x, y, param, options)
+    s = _setup(params, x, y, param, options)
+    batch, cache, dO = s.batch, s.cache, s.dO
+    cell = check_params(params)
     T = batch.T
     norms = np.zeros((T, T))
     steps = np.arange(T)
@@ -186,30 +290,27 @@ def contribution_norms(
             scale = scale * h_scale
         norms[steps, steps] = scale * _root(gram.sum(axis=(1, 2)))
         return norms
-    z_gram, z_scale = None, np.ones(T)
-    if param == "U" and batch.tokens:  # one-hot x_k: x_{k,n}·x_{k,m} = [same token]
-        z_gram = (batch.x[:, :, None] == batch.x[:, None, :]).astype(params.dtype)
-    elif param in ("U", "W"):
-        z = _term_inputs(params, batch, cache, param)
-        assert z is not None
-        z_s, z_scale = _scaled(z)
-        z_gram = np.einsum("knd,kmd->knm", z_s, z_s)
-    UUt = params.U @ params.U.T
-    for lag, lagged in enumerate(lag_deltas(params, batch, cache, dO)):
+    blocks = [] if param in ("x", "h0", "c0") else _blocks(cell, batch, cache, param)
+    grams = [_z_gram(batch, block, param) for block in blocks]
+    UUt = cell.U @ cell.U.T
+    for lag, lag_ in enumerate(lags(cell, batch, cache, dO)):
         k = steps[: T - lag]
-        lagged_s, scale = _scaled(lagged)
-        if param == "h0":  # only step 0 passes into h0: [lag, 0] = Wᵀ δ^{(lag)}_0
-            g, g_scale = _scaled((lagged_s[0] @ params.W)[None])
-            norms[lag, 0] = scale[0] * g_scale[0] * float(np.sqrt(np.sum(g * g)))
+        if param in ("h0", "c0"):  # only step 0 passes into the initial state
+            g, g_scale = _scaled(lag_.carry[_initial_part(param)][:1])
+            norms[lag, 0] = g_scale[0] * float(np.sqrt(np.sum(g * g)))
             continue
         if param == "x":  # ‖Uᵀδ‖² = δᵀ (U Uᵀ) δ, summed over the batch
-            squared = np.einsum("knh,knh->k", lagged_s @ UUt, lagged_s)
-        else:
-            gram = np.einsum("knh,kmh->knm", lagged_s, lagged_s)
-            squared = (
-                (gram * z_gram[: T - lag]).sum(axis=(1, 2))
-                if z_gram is not None
-                else gram.sum(axis=(1, 2))
-            )
-        norms[k + lag, k] = scale * z_scale[: T - lag] * _root(squared)
+            lagged_s, scale = _scaled(lag_.delta)
+            squared = np.einsum("knh,knh->k", rows_matmul(lagged_s, UUt), lagged_s)
+            norms[k + lag, k] = scale * _root(squared)
+            continue
+        parts = []
+        for block, (z_gram, z_scale) in zip(blocks, grams, strict=True):
+            side = (lag_.delta_h if block.hidden else lag_.delta)[..., block.rows]
+            side_s, scale = _scaled(side)
+            gram = np.einsum("knh,kmh->knm", side_s, side_s)
+            if z_gram is not None:
+                gram = gram * z_gram[: T - lag]
+            parts.append(scale * z_scale[: T - lag] * _root(gram.sum(axis=(1, 2))))
+        norms[k + lag, k] = reduce(np.hypot, parts)
     return norms

@@ -9,6 +9,14 @@ with γ = sup φ' (1 for tanh, relu and identity, 1/4 for sigmoid). Hence (Pasca
 Mikolov & Bengio 2013, §2.1): σ_max(W) < 1/γ is SUFFICIENT for the Jacobians, and so
 the long-range gradients, to vanish exponentially; σ_max(W) > 1/γ is NECESSARY for
 them to explode (and not sufficient: saturation, φ' ≪ γ, can still make them vanish).
+
+The gated cells' state is h (GRU) or (h, s) (LSTM, stacked [h; s], 2H entries), and
+∂state_t/∂state_k = Π_{j=k+1}^{t} ∂state_j/∂state_{j−1}, one step Jacobian per step
+written from the cell's equations (:func:`step_jacobians`). The LSTM's s→s block of
+one step is diag(f_j) (15); leaving every path through h out, the cell state's
+Jacobian is the constant-error carousel diag(Π_{j=k+1}^{t} f_j) (Hochreiter &
+Schmidhuber 1997, with the forget gate of Gers, Schmidhuber & Cummins 2000):
+:func:`carousel`. It vanishes only as fast as the forget gates close.
 """
 
 from __future__ import annotations
@@ -16,11 +24,12 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from manual_bptt import gru, lstm
 from manual_bptt.activations import get_activation
 from manual_bptt.arraychecks import is_integer
-from manual_bptt.inputs import prepare_inputs, require_vanilla
-from manual_bptt.network import run_forward
-from manual_bptt.params import Params
+from manual_bptt.inputs import check_params, prepare, prepare_inputs, require_vanilla
+from manual_bptt.network import Cache, run_batch, run_forward
+from manual_bptt.params import CellParams, Params
 
 Array = NDArray[np.floating]
 
@@ -128,3 +137,179 @@ def product_bounds(
 def critical_sigma(activation: str) -> float:
     """1/γ: σ_max(W) below it guarantees vanishing; above it is needed for exploding."""
     return 1.0 / get_activation(activation).gamma
+
+
+def _sequence_cache(
+    params: CellParams,
+    x: ArrayLike,
+    h0: ArrayLike | None,
+    c0: ArrayLike | None,
+    activation: str,
+    n: int,
+) -> Cache | lstm.LSTMCache | gru.GRUCache:
+    """Any cell's forward cache (all sequences), after checking every argument and n."""
+    params = check_params(params)
+    xb, _, _, batched = prepare_inputs(params, x, h0=h0)
+    T, N = xb.shape[0], xb.shape[1]
+    if not is_integer(n) or not 0 <= n < N:
+        raise ValueError(f"n must index a sequence in [0, N) = [0, {N}); got {n!r}")
+    # The Jacobians do not depend on the targets, so any valid ones do.
+    y = np.zeros((T, N) if batched else (T,), dtype=np.intp)
+    return run_batch(params, prepare(params, x, y, h0=h0, c0=c0, activation=activation))
+
+
+def _lstm_steps(params: lstm.LSTMParams, cache: lstm.LSTMCache, n: int) -> Array:
+    """(T, 2H, 2H): ∂(h_t, s_t)/∂(h_{t−1}, s_{t−1}) of sequence n, from (13)–(16)."""
+    H = params.H
+    W_i, W_f, W_g, W_q = (params.W[j * H : (j + 1) * H] for j in range(4))
+    gates = cache.gates[:, n]
+    i, f, g, q = (gates[:, j * H : (j + 1) * H] for j in range(4))
+    s_prev, tanh_s = cache.s_prev[:, n], cache.tanh_s[:, n]
+    # (15) ∂s_t/∂h_{t−1} through the three gates that read h_{t−1}
+    ds_dh = (
+        (s_prev * f * (1 - f))[:, :, None] * W_f
+        + (g * i * (1 - i))[:, :, None] * W_i
+        + (i * (1 - g * g))[:, :, None] * W_g
+    )
+    dh_ds = q * (1 - tanh_s * tanh_s)  # (16) ∂h_t/∂s_t, diagonal
+    J = np.zeros((len(gates), 2 * H, 2 * H), dtype=params.dtype)
+    J[:, :H, :H] = (tanh_s * q * (1 - q))[:, :, None] * W_q + dh_ds[:, :, None] * ds_dh
+    J[:, :H, H:] = _diag(dh_ds * f)  # h_t through s_t from s_{t−1}
+    J[:, H:, :H] = ds_dh
+    J[:, H:, H:] = _diag(f)  # (15) the carousel: ∂s_t/∂s_{t−1} = diag(f_t)
+    return J
+
+
+def _gru_steps(params: gru.GRUParams, cache: gru.GRUCache, n: int) -> Array:
+    """(T, H, H): ∂h_t/∂h_{t−1} of sequence n, from (25)–(27), either reset variant."""
+    H = params.H
+    W_r, W_z, W_n = (params.W[j * H : (j + 1) * H] for j in range(3))
+    gates = cache.gates[:, n]
+    r, z, n_ = (gates[:, j * H : (j + 1) * H] for j in range(3))
+    h_prev, inner = cache.h_prev[:, n], cache.inner[:, n]
+    dr = (r * (1 - r))[:, :, None] * W_r  # (25) ∂r_t/∂h_{t−1}
+    dz = (z * (1 - z))[:, :, None] * W_z  # (25) ∂z_t/∂h_{t−1}
+    if params.reset == "after":  # (26) n = tanh(… + r ⊙ m), m = W_n h_{t−1} + bh_n
+        dn_pre = inner[:, :, None] * dr + r[:, :, None] * W_n
+    else:  # (26) n = tanh(… + W_n (r ⊙ h_{t−1}) + bh_n)
+        dn_pre = W_n @ (h_prev[:, :, None] * dr + _diag(r))
+    dn = (1 - n_ * n_)[:, :, None] * dn_pre
+    # (27) h_t = (1 − z) ⊙ n + z ⊙ h_{t−1}
+    return _diag(z) + (1 - z)[:, :, None] * dn + (h_prev - n_)[:, :, None] * dz
+
+
+def _diag(v: Array) -> Array:
+    """(T, H) → (T, H, H), each row on a diagonal."""
+    out = np.zeros((*v.shape, v.shape[-1]), dtype=v.dtype)
+    idx = np.arange(v.shape[-1])
+    out[:, idx, idx] = v
+    return out
+
+
+def step_jacobians(
+    params: CellParams,
+    x: ArrayLike,
+    *,
+    h0: ArrayLike | None = None,
+    c0: ArrayLike | None = None,
+    activation: str = "tanh",
+    n: int = 0,
+) -> Array:
+    """(T, S, S): [t] = ∂state_t/∂state_{t−1} for sequence n, every cell.
+
+    The state is h (S = H) for the vanilla cell (diag(φ'(a_t)) W, from (1)–(2)) and the
+    GRU ((25)–(27)), and [h; s] (S = 2H) for the LSTM ((13)–(16)). x, h0 as in
+    :func:`manual_bptt.forward`; c0 the LSTM's initial cell state; ``activation`` the
+    vanilla cell's φ.
+    """
+    cache = _sequence_cache(params, x, h0, c0, activation, n)
+    if isinstance(params, lstm.LSTMParams):
+        assert isinstance(cache, lstm.LSTMCache)
+        return _lstm_steps(params, cache, n)
+    if isinstance(params, gru.GRUParams):
+        assert isinstance(cache, gru.GRUCache)
+        return _gru_steps(params, cache, n)
+    assert isinstance(cache, Cache)
+    assert isinstance(params, Params)
+    return cache.dphi[:, n][:, :, None] * params.W
+
+
+def state_jacobians(
+    params: CellParams,
+    x: ArrayLike,
+    *,
+    h0: ArrayLike | None = None,
+    c0: ArrayLike | None = None,
+    activation: str = "tanh",
+    n: int = 0,
+) -> Array:
+    """J (T, T, S, S) with J[t, k] = ∂state_t/∂state_k for sequence n; zero for k > t.
+
+    Arguments and the state as :func:`step_jacobians` (the LSTM's [h; s], S = 2H: the
+    blocks J[..., :H, :H] = ∂h_t/∂h_k and J[..., H:, H:] = ∂s_t/∂s_k). The product of the
+    step Jacobians, J[t, k] = [t] J[t−1, k], all k at once per t; for the vanilla
+    cell it equals :func:`hidden_jacobians`. Memory T²·S².
+    """
+    steps = step_jacobians(params, x, h0=h0, c0=c0, activation=activation, n=n)
+    T, S = steps.shape[0], steps.shape[1]
+    J = np.zeros((T, T, S, S), dtype=steps.dtype)
+    for t in range(T):
+        J[t, t] = np.eye(S)
+        if t > 0:
+            J[t, :t] = steps[t] @ J[t - 1, :t]
+    return J
+
+
+def carousel(
+    params: lstm.LSTMParams,
+    x: ArrayLike,
+    *,
+    h0: ArrayLike | None = None,
+    c0: ArrayLike | None = None,
+    n: int = 0,
+) -> NDArray[np.float64]:
+    """C (T, T, H): C[t, k] = Π_{j=k+1}^{t} f_j for sequence n (1 at k = t, 0 for k > t).
+
+    The LSTM's constant-error carousel: ∂s_t/∂s_k along the cell state alone, diag(C[t,
+    k]), every path through h left out. Summed in logs, so that long products neither
+    overflow nor underflow early.
+    """
+    if not isinstance(params, lstm.LSTMParams):
+        check_params(params)
+        raise TypeError(f"the carousel is the LSTM's (LSTMParams); got {type(params).__name__}")
+    cache = _sequence_cache(params, x, h0, c0, "tanh", n)
+    assert isinstance(cache, lstm.LSTMCache)
+    H = params.H
+    log_f = np.log(cache.gates[:, n, H : 2 * H].astype(np.float64))  # (T, H)
+    cumulative = np.concatenate([np.zeros((1, H)), np.cumsum(log_f, axis=0)])
+    T = log_f.shape[0]
+    t, k = np.meshgrid(np.arange(T), np.arange(T), indexing="ij")
+    C = np.exp(cumulative[t + 1] - cumulative[k + 1])  # Σ_{j=k+1}^{t} log f_j
+    return np.where((k <= t)[..., None], C, 0.0)
+
+
+def state_jacobian_row(
+    params: CellParams,
+    x: ArrayLike,
+    *,
+    t: int | None = None,
+    h0: ArrayLike | None = None,
+    c0: ArrayLike | None = None,
+    activation: str = "tanh",
+    n: int = 0,
+) -> Array:
+    """R (T, S, S) with R[k] = ∂state_t/∂state_k for one t (default T − 1); zero for k > t.
+
+    Row t of :func:`state_jacobians` in T·S² memory, built backwards from R[t] = I:
+    R[k] = R[k+1] ∂state_{k+1}/∂state_k.
+    """
+    steps = step_jacobians(params, x, h0=h0, c0=c0, activation=activation, n=n)
+    T, S = steps.shape[0], steps.shape[1]
+    t = T - 1 if t is None else t
+    if not is_integer(t) or not 0 <= t < T:
+        raise ValueError(f"t must be a step in [0, T) = [0, {T}); got {t!r}")
+    R = np.zeros((T, S, S), dtype=steps.dtype)
+    R[t] = np.eye(S)
+    for k in range(t - 1, -1, -1):
+        R[k] = R[k + 1] @ steps[k + 1]
+    return R
