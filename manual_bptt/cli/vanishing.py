@@ -77,7 +77,8 @@ def register(sub: Any) -> None:
         "--experiment",
         action="store_true",
         help="also run the long-range experiment (about a minute; with --cell, the "
-        "three-cell table, see --lags, --seeds, --steps)",
+        "table for those cells: one run of 10 s to 2 min per (L, setting, seed) on two "
+        "cores, see --lags, --seeds, --steps)",
     )
     p.add_argument(
         "--cell",
