@@ -15,6 +15,45 @@ COMPLEX_DTYPE = np.dtype(np.complex128)
 INIT_SCHEMES = ("uniform", "normal", "identity")
 
 
+def _is_torch(value: object) -> bool:
+    # Told by its module's name: this package never imports torch.
+    return type(value).__module__.split(".")[0] == "torch"
+
+
+def plain_array(name: str, value: object) -> np.ndarray:
+    """The one rule for every array argument: a plain ndarray with the same numbers, or
+    a TypeError naming the argument.
+
+    Converted exactly: Python lists and tuples (np.asarray), np.matrix and other ndarray
+    subclasses (their plain ndarray view: the same numbers without matrix semantics, so
+    ``*`` stays elementwise), and non-native byte order (a native copy). Negative
+    strides, Fortran order and read-only arrays are used as they are (nothing here
+    writes to an argument). Refused: masked arrays (the numbers under the mask have no
+    meaning here), torch tensors (pass ``t.detach().cpu().numpy()``), arrays of Python
+    objects, and anything np.asarray cannot read.
+    """
+    if _is_torch(value):
+        raise TypeError(
+            f"{name} must be a NumPy array, not a {type(value).__module__}.{type(value).__name__}; "
+            f"pass {name}.detach().cpu().numpy()"
+        )
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name} must be a plain NumPy array, not a masked array: the entries under its "
+            f"mask would be used as they are; pass {name}.filled(...) (or the mask option "
+            "for masked losses)"
+        )
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError, RuntimeError) as err:
+        raise TypeError(f"{name} must be array-like; could not convert it: {err}") from None
+    if arr.dtype == object:
+        raise TypeError(f"{name} must be a numeric array; got an array of Python objects")
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))  # the same numbers in native order
+    return arr
+
+
 @dataclass(frozen=True)
 class Params:
     """U (H, D), W (H, H), V (K, H), b (H,), c (K,): one floating dtype for all five.
@@ -24,7 +63,9 @@ class Params:
 
     a_t = b + W h_{t−1} + U x_t (1) and o_t = c + V h_t (3) use them. The shapes are
     checked on construction, and so is that every entry is finite. The arrays are
-    stored as given (not copied) and never written to by this package.
+    stored as given (not copied) and never written to by this package, except that
+    np.matrix and big-endian arrays are stored as their plain native equivalent and
+    masked arrays and torch tensors are refused (:func:`plain_array`).
     """
 
     U: NDArray[np.floating]
@@ -36,10 +77,12 @@ class Params:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if not isinstance(value, np.ndarray):
+            if not isinstance(value, np.ndarray) and not _is_torch(value):
                 raise TypeError(
                     f"Params.{f.name} must be a numpy array; got {type(value).__name__}"
                 )
+            # A frozen dataclass: the plain array replaces the given one in place of it.
+            object.__setattr__(self, f.name, plain_array(f"Params.{f.name}", value))
         dtype = self.U.dtype
         for f in fields(self):
             value = getattr(self, f.name)

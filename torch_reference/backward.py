@@ -17,7 +17,7 @@ from manual_bptt.inputs import Options, prepare
 from manual_bptt.params import Params
 from manual_bptt.result import BPTTResult
 from torch_reference.activations import ACTIVATIONS
-from torch_reference.network import make_leaves
+from torch_reference.network import as_tensor, make_leaves
 from torch_reference.truncation import chunked_loss, window_loss
 
 if TYPE_CHECKING:
@@ -39,8 +39,8 @@ def bptt(
     batch = prepare(params, x, y, **options)
     leaves = make_leaves(params, batch)
     phi = ACTIVATIONS[batch.activation.name]
-    y_t = torch.tensor(batch.y, dtype=torch.long)
-    mask_t = torch.tensor(batch.mask)
+    y_t = as_tensor(batch.y, dtype=torch.long)
+    mask_t = as_tensor(batch.mask)
     if batch.truncate is not None:
         total = window_loss(leaves, phi, y_t, mask_t, batch.truncate)
     else:

@@ -18,10 +18,14 @@ from manual_bptt.inputs import Batch, Options, prepare
 from manual_bptt.params import Params
 from torch_reference.activations import ACTIVATIONS
 from torch_reference.crossentropy import step_loss
-from torch_reference.network import Leaves, logits, make_leaves, step
+from torch_reference.network import Leaves, as_tensor, logits, make_leaves, step
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
+
+# The names param= accepts (written out again here, as manual_bptt's are, and refused
+# with the same message).
+PARAMS = ("U", "W", "V", "b", "c", "h0", "x")
 
 
 def first_step_reached(t: int, batch: Batch) -> int:
@@ -43,14 +47,16 @@ def contributions(
     **options: Unpack[Options],
 ) -> np.ndarray:
     """Same arguments, shapes and meaning as manual_bptt.contributions."""
+    if param not in PARAMS:
+        raise ValueError(f"param must be one of {PARAMS}; got {param!r}")
     batch = prepare(params, x, y, **options)
     if param == "x" and batch.tokens:
         raise ValueError('param="x" needs float inputs; token ids have no gradient')
     T = batch.T
     base = make_leaves(params, batch)
     phi = ACTIVATIONS[batch.activation.name]
-    y_t = torch.tensor(batch.y, dtype=torch.long)
-    mask_t = torch.tensor(batch.mask)
+    y_t = as_tensor(batch.y, dtype=torch.long)
+    mask_t = as_tensor(batch.mask)
     per_step = param in ("U", "W", "V", "b", "c")
     copies = (
         [getattr(base, param).detach().clone().requires_grad_() for _ in range(T)]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,9 +35,18 @@ class Leaves:
     tokens: torch.Tensor | None
 
 
+def as_tensor(arr: np.ndarray, **kwargs: Any) -> torch.Tensor:
+    """A new tensor holding a copy of ``arr`` (checked by manual_bptt's boundary).
+
+    torch refuses negative strides (x[::-1]), so the array goes through
+    np.ascontiguousarray first; the boundary has already made its byte order native.
+    torch.tensor copies, so autograd never shares memory with the caller's array.
+    """
+    return torch.tensor(np.ascontiguousarray(arr), **kwargs)
+
+
 def _leaf(arr: np.ndarray) -> torch.Tensor:
-    # torch.tensor copies, so autograd never shares memory with the caller's array.
-    return torch.tensor(arr, requires_grad=True)
+    return as_tensor(arr, requires_grad=True)
 
 
 def make_leaves(params: Params, batch: Batch) -> Leaves:
@@ -49,7 +59,7 @@ def make_leaves(params: Params, batch: Batch) -> Leaves:
         c=_leaf(params.c),
         h0=_leaf(batch.h0),
         x=None if batch.tokens else _leaf(batch.x),
-        tokens=torch.tensor(batch.x, dtype=torch.long) if batch.tokens else None,
+        tokens=as_tensor(batch.x, dtype=torch.long) if batch.tokens else None,
     )
 
 
