@@ -173,6 +173,17 @@ def init_params(
     for name, value in (("D", D), ("H", H), ("K", K)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
             raise ValueError(f"{name} must be an integer ≥ 1; got {value!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer | np.random.Generator):
+        raise TypeError(
+            f"seed must be an integer ≥ 0 or a numpy.random.Generator; got "
+            f"{type(seed).__name__} {seed!r}"
+        )
+    if not isinstance(seed, np.random.Generator) and seed < 0:
+        raise ValueError(f"seed must be an integer ≥ 0 or a numpy.random.Generator; got {seed}")
+    if isinstance(scale, bool) or not isinstance(scale, int | float | np.integer | np.floating):
+        raise TypeError(f"scale must be a number > 0; got {type(scale).__name__} {scale!r}")
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be a finite number > 0; got {scale!r}")
     if scheme not in INIT_SCHEMES:
         raise ValueError(f"scheme must be one of {INIT_SCHEMES}; got {scheme!r}")
     dt = np.dtype(dtype)
@@ -186,9 +197,18 @@ def init_params(
             return rng.normal(0.0, bound, size=(rows, cols))
         return rng.uniform(-bound, bound, size=(rows, cols))
 
-    U = draw(H, D)
-    W = scale * np.eye(H) if scheme == "identity" else draw(H, H)
-    V = draw(K, H)
+    too_large = ValueError(
+        f"scale must be small enough for {dt} weights; got {scale!r}, whose weights overflow"
+    )
+    try:
+        U = draw(H, D)
+        W = scale * np.eye(H) if scheme == "identity" else draw(H, H)
+        V = draw(K, H)
+    except OverflowError:  # numpy's uniform refuses a range wider than float64's
+        raise too_large from None
+    with np.errstate(over="ignore"):
+        if not all(np.all(np.isfinite(M.astype(dt))) for M in (U, W, V)):
+            raise too_large
     return Params(
         U=U.astype(dt), W=W.astype(dt), V=V.astype(dt), b=np.zeros(H, dt), c=np.zeros(K, dt)
     )

@@ -375,3 +375,99 @@ def test_input_kinds_that_cannot_mean_plain_numbers_are_refused(
     # For the parameters, Params itself refuses the kind, before any face runs.
     with pytest.raises(error, match=re.escape(phrase)):
         _call_kind(face, plain, argument, kind(plain[argument]))
+
+
+# ---------------------------------------------------------------------------------------
+# The other public functions: each bad argument named, never a wrong number or numpy's words.
+
+
+def _sum_of(arrays) -> float:
+    return float(sum(np.sum(a) for a in arrays.values()))
+
+
+def _central(arrays, **kw):
+    from manual_bptt.checking.gradcheck import central_differences
+
+    return central_differences(_sum_of, arrays, **kw)
+
+
+def _gradcheck(grads, arrays):
+    from manual_bptt.checking.gradcheck import gradcheck
+
+    return gradcheck(_sum_of, grads, arrays)
+
+
+def _jacobians_with(bad: float):
+    J = manual_bptt.hidden_jacobians(init_params(D, H, K), np.zeros((T, D)))
+    J[2, 1, 0, 0] = bad
+    return J
+
+
+OTHER_BAD_CALLS = [
+    # (id, call, exception, phrase)
+    ("central differences of integers",  # gave [500000, 500000] for the gradient of a sum
+     lambda: _central({"w": np.array([1, 2])}), TypeError, "arrays['w'] must be a float64"),
+    ("central differences in float32",  # gave 1.907 for 2
+     lambda: _central({"w": np.ones(2, np.float32)}), TypeError, "got float32"),
+    ("central differences of a list",
+     lambda: _central({"w": [1.0, 2.0]}), TypeError, "got list"),
+    ("eps = 0", lambda: _central({"w": np.ones(2)}, eps=0.0), ValueError,
+     "eps must be a finite number > 0; got 0.0"),
+    ("eps < 0", lambda: _central({"w": np.ones(2)}, eps=-1e-6), ValueError, "eps must be"),
+    ("eps = inf", lambda: _central({"w": np.ones(2)}, eps=np.inf), ValueError, "eps must be"),
+    ("eps = nan", lambda: _central({"w": np.ones(2)}, eps=np.nan), ValueError, "eps must be"),
+    ("eps a string", lambda: _central({"w": np.ones(2)}, eps="1e-6"), TypeError, "eps must be"),
+    ("gradcheck without a gradient",  # was a bare KeyError
+     lambda: _gradcheck({"u": np.ones(2)}, {"u": np.ones(2), "w": np.ones(3)}), ValueError,
+     "grads has no gradient for 'w'"),
+    ("init_params scale = inf", lambda: init_params(D, H, K, scale=np.inf), ValueError,
+     "scale must be a finite number > 0; got inf"),
+    ("init_params scale = -1", lambda: init_params(D, H, K, scale=-1), ValueError,
+     "scale must be a finite number > 0; got -1"),
+    ("init_params scale = 0", lambda: init_params(D, H, K, scale=0.0), ValueError,
+     "scale must be a finite number > 0"),
+    ("init_params scale = nan", lambda: init_params(D, H, K, scale=np.nan), ValueError,
+     "scale must be a finite number > 0"),
+    ("init_params scale = 1e308", lambda: init_params(1, H, K, scale=1e308), ValueError,
+     "scale must be small enough for float64 weights"),
+    ("init_params scale = 1e300 in float32",
+     lambda: init_params(D, H, K, scale=1e300, dtype=np.float32), ValueError,
+     "scale must be small enough for float32 weights"),
+    ("init_params scale a string", lambda: init_params(D, H, K, scale="2"), TypeError,
+     "scale must be a number > 0"),
+    ("init_params seed = -1", lambda: init_params(D, H, K, seed=-1), ValueError,
+     "seed must be an integer ≥ 0 or a numpy.random.Generator; got -1"),
+    ("init_params seed = 1.5", lambda: init_params(D, H, K, seed=1.5), TypeError,
+     "seed must be an integer ≥ 0"),
+    ("init_params H = 2.0", lambda: init_params(D, 2.0, K), ValueError,
+     "H must be an integer ≥ 1"),
+    ("sigma_max of a vector", lambda: manual_bptt.sigma_max(np.ones(H)), ValueError,
+     "W must have shape (H, H); got shape (4,)"),
+    ("sigma_max of a stack", lambda: manual_bptt.sigma_max(np.ones((2, H, H))), ValueError,
+     "W must be one matrix"),
+    ("sigma_max of NaN", lambda: manual_bptt.sigma_max(np.full((H, H), np.nan)), ValueError,
+     "W must be finite; entry (0, 0) is nan"),
+    ("sigma_max of a tensor", lambda: manual_bptt.sigma_max(_tensor(np.eye(H))), TypeError,
+     "W " + TENSOR),
+    ("spectral_norms of NaN", lambda: manual_bptt.spectral_norms(_jacobians_with(np.nan)),
+     ValueError, "J must be finite; entry (2, 1, 0, 0) is nan"),
+    ("spectral_norms of inf", lambda: manual_bptt.spectral_norms(_jacobians_with(np.inf)),
+     ValueError, "J must be finite"),
+    ("spectral_norms of a matrix", lambda: manual_bptt.spectral_norms(np.eye(H)), ValueError,
+     "J must have shape (T, T, H, H) or (T, H, H); got shape (4, 4)"),
+    ("contributions of an unknown name, twin",  # returned h0's contributions
+     lambda: torch_reference.contributions(init_params(D, H, K), np.zeros((T, D)),
+                                           np.zeros(T, int), param="u"),
+     ValueError, "param must be one of ('U', 'W', 'V', 'b', 'c', 'h0', 'x'); got 'u'"),
+    ("contributions of an unknown name, manual",
+     lambda: manual_bptt.contributions(init_params(D, H, K), np.zeros((T, D)),
+                                       np.zeros(T, int), param="u"),
+     ValueError, "param must be one of ('U', 'W', 'V', 'b', 'c', 'h0', 'x'); got 'u'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("call", "error", "phrase"),
+                         [pytest.param(*c[1:], id=c[0]) for c in OTHER_BAD_CALLS])  # fmt: skip
+def test_other_public_functions_name_their_bad_argument(call, error, phrase) -> None:
+    with pytest.raises(error, match=re.escape(phrase)):
+        call()
