@@ -19,7 +19,7 @@ This package never imports torch; ``torch_reference`` is its autograd twin.
 from manual_bptt.activations import ACTIVATIONS
 from manual_bptt.backward import bptt
 from manual_bptt.naive import naive_bptt
-from manual_bptt.network import ForwardResult, forward, loss
+from manual_bptt.network import ForwardResult, OverflowWarning, forward, loss
 from manual_bptt.params import Params, init_params
 from manual_bptt.result import GRAD_NAMES, BPTTResult
 from manual_bptt.vanishing.clipping import clip_grad_norm, clip_grad_value
@@ -40,6 +40,7 @@ __all__ = [
     "GRAD_NAMES",
     "BPTTResult",
     "ForwardResult",
+    "OverflowWarning",
     "Params",
     "bptt",
     "clip_grad_norm",

@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from manual_bptt.crossentropy import loss_and_dlogits
 from manual_bptt.inputs import Batch, Options, prepare
-from manual_bptt.network import Cache, rows_matmul, run_forward
+from manual_bptt.network import Cache, quiet, rows_matmul, run_forward
 from manual_bptt.params import Params
 from manual_bptt.result import BPTTResult
 from manual_bptt.truncation import deltas
@@ -103,6 +103,7 @@ def bptt(
     """
     batch = prepare(params, x, y, **options)
     cache = run_forward(params, batch.x, batch.h0, batch.tokens, batch.activation)
-    # ∂L/∂o is written over the logits o, our own array, which nothing needs afterwards.
-    loss, dO = loss_and_dlogits(cache.o, batch.y, batch.mask, batch.loss_scale, out=cache.o)
-    return BPTTResult.from_batched(batch, loss, backward(params, batch, cache, dO))
+    with quiet():  # a non-finite forward has been reported by run_forward
+        # ∂L/∂o is written over the logits o, our own array, which nothing needs afterwards.
+        loss, dO = loss_and_dlogits(cache.o, batch.y, batch.mask, batch.loss_scale, out=cache.o)
+        return BPTTResult.from_batched(batch, loss, backward(params, batch, cache, dO))

@@ -6,8 +6,11 @@ the output layer (3)–(4) for every step are each one matrix product.
 
 from __future__ import annotations
 
+import functools
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -19,6 +22,9 @@ from manual_bptt.params import Params
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -62,6 +68,74 @@ def rows_matmul(stacked: NDArray, matrix: NDArray) -> NDArray:
     return (stacked.reshape(T * N, A) @ matrix).reshape(T, N, matrix.shape[1])
 
 
+class OverflowWarning(RuntimeWarning):
+    """The forward pass left the floating-point range: a state h_t or logits o_t hold
+    inf or NaN from some step on, so the loss and the gradients are inf or NaN too.
+
+    Issued by every face (manual_bptt and torch_reference) instead of numpy's own
+    "overflow encountered" warnings, which the core keeps quiet (np.errstate), and
+    naming the first step where it happened. Turn it into an error with
+    ``warnings.simplefilter("error", manual_bptt.OverflowWarning)``.
+
+    Attributes:
+        step: the first step t whose state or logits are not finite; None when the
+            forward pass was finite and the gradients overflowed.
+    """
+
+    def __init__(self, message: str, step: int | None = None) -> None:
+        super().__init__(message)
+        self.step = step
+
+
+# Inside the core, inf and NaN are reported once, by OverflowWarning, not by numpy.
+def quiet() -> np.errstate:
+    """np.errstate that silences numpy's overflow and invalid-value warnings."""
+    return np.errstate(over="ignore", invalid="ignore")
+
+
+def quietly(function: Callable[P, R]) -> Callable[P, R]:
+    """``function`` run inside :func:`quiet`."""
+
+    @functools.wraps(function)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        with quiet():
+            return function(*args, **kwargs)
+
+    return run
+
+
+def overflow_warning(t: int, what: str) -> OverflowWarning:
+    """The warning both faces issue: at step t, ``what`` ("h_t (the state)" or "o_t (the
+    logits)") stopped being finite."""
+    return OverflowWarning(
+        f"the network overflows at step t = {t}: {what} holds inf or NaN, so the loss "
+        "and the gradients are not finite either",
+        step=t,
+    )
+
+
+def first_nonfinite_step(h: NDArray, o: NDArray) -> tuple[int, str] | None:
+    """(t, what) for the first step t whose state h_t or logits o_t (T, N, ·) hold inf or
+    NaN, or None when all are finite. One sum over o first: o_t = c + V h_t is not finite
+    whenever h_t is not, so a finite sum clears both at once."""
+    with quiet():
+        if np.isfinite(o.sum()):
+            return None
+        bad_h = ~np.isfinite(h).all(axis=(1, 2))
+        bad_o = ~np.isfinite(o).all(axis=(1, 2))
+    if not (bad_h.any() or bad_o.any()):
+        return None  # the sum itself overflowed; every entry is finite
+    t = int(np.argmax(bad_h | bad_o))
+    return t, ("h_t (the state)" if bad_h[t] else "o_t (the logits)")
+
+
+def report_overflow(h: NDArray, o: NDArray, stacklevel: int = 3) -> None:
+    """Issue an OverflowWarning naming the first step where h or o stopped being finite."""
+    found = first_nonfinite_step(h, o)
+    if found is not None:
+        warnings.warn(overflow_warning(*found), stacklevel=stacklevel)
+
+
 # How many numbers of a and h run_forward hands to φ' at once: 2^16, which in float64
 # is 512 KiB each, within a core's L2 cache on current CPUs.
 DPHI_BLOCK = 1 << 16
@@ -84,6 +158,21 @@ def run_forward(
     step when N·H is small. Unless ``keep_a``, φ'(a_t) is written over a_t, which
     nothing needs after that.
     """
+    with quiet():
+        cache = _run_forward(params, x, h0, tokens, act, keep_a=keep_a)
+    report_overflow(cache.h, cache.o, stacklevel=3)
+    return cache
+
+
+def _run_forward(
+    params: Params,
+    x: NDArray,
+    h0: NDArray[np.floating],
+    tokens: bool,
+    act: Activation,
+    *,
+    keep_a: bool,
+) -> Cache:
     T, N = x.shape[0], x.shape[1]
     # (1) a_t = b + W h_{t−1} + U x_t: the U x_t + b part for all t in one product.
     a = input_term(params, x, tokens)  # a fresh array, so adding in place is safe
@@ -161,7 +250,9 @@ def forward(
     cache = run_forward(params, xb, h0b, tokens, act, keep_a=True)
     assert cache.a is not None
     # h0b may be the caller's own array: the result holds a copy, so changing it changes no argument.
-    out = ForwardResult(a=cache.a, h=cache.h, h0=h0b.copy(), o=cache.o, y_hat=softmax(cache.o))
+    with quiet():
+        y_hat = softmax(cache.o)
+    out = ForwardResult(a=cache.a, h=cache.h, h0=h0b.copy(), o=cache.o, y_hat=y_hat)
     if batched:
         return out
     return ForwardResult(
@@ -183,5 +274,6 @@ def loss(
     """
     batch = prepare(params, x, y, for_gradients=False, **options)
     cache = run_forward(params, batch.x, batch.h0, batch.tokens, batch.activation)
-    value = nll(log_softmax(cache.o), batch.y, batch.mask, batch.loss_scale)
+    with quiet():
+        value = nll(log_softmax(cache.o), batch.y, batch.mask, batch.loss_scale)
     return complex(value) if np.iscomplexobj(value) else float(value)

@@ -18,7 +18,7 @@ from manual_bptt.inputs import Batch, Options, prepare
 from manual_bptt.params import Params
 from torch_reference.activations import ACTIVATIONS
 from torch_reference.crossentropy import step_loss
-from torch_reference.network import Leaves, as_tensor, logits, make_leaves, step
+from torch_reference.network import Leaves, Overflow, as_tensor, logits, make_leaves, step
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -77,12 +77,15 @@ def contributions(
     assert target is not None  # x of token ids was refused above
     shape = tuple(getattr(params, param).shape) if per_step else tuple(target.shape)[-2:]
     out = np.zeros((T, T, *shape), dtype=params.dtype)
+    overflow = Overflow()
     for t in range(T):
         start = first_step_reached(t, batch)
         h = base.h0 if start == 0 else states[start].detach()
         for s in range(start, t + 1):
             h = step(leaves_at(s), phi, h, s)
-        E_t = step_loss(logits(leaves_at(t), h), y_t[t], mask_t[t]) * batch.loss_scale
+        o = logits(leaves_at(t), h)
+        overflow.see(t, h, o)
+        E_t = step_loss(o, y_t[t], mask_t[t]) * batch.loss_scale
         if per_step:
             grads = torch.autograd.grad(E_t, copies, allow_unused=True)
             for k, g in enumerate(grads):
@@ -96,6 +99,7 @@ def contributions(
                 out[t] = g.numpy()  # x (T, N, D): x_k is used at step k only
             else:
                 out[t, 0] = g.numpy()  # h0 enters at step 0 only
+    overflow.report()
     if param in ("x", "h0") and not batch.batched:
         return out[:, :, 0]  # drop N = 1, as manual_bptt.contributions does
     return out

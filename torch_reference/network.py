@@ -6,6 +6,7 @@ derives the backward pass.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ import numpy as np
 import torch
 
 from manual_bptt.inputs import Batch
+from manual_bptt.network import overflow_warning
 from manual_bptt.params import Params
 
 
@@ -78,3 +80,21 @@ def step(
 def logits(leaves: Leaves, h: torch.Tensor) -> torch.Tensor:
     """(3) o_t = c + V h_t for h (…, H) → (…, K)."""
     return leaves.c + h @ leaves.V.t()
+
+
+class Overflow:
+    """Watches the states and logits of a forward pass for the first step that is not
+    finite, and reports it as manual_bptt does (OverflowWarning, the same words)."""
+
+    def __init__(self) -> None:
+        self.first: tuple[int, str] | None = None
+
+    def see(self, t: int, h: torch.Tensor, o: torch.Tensor) -> None:
+        """Note step t's state h_t and logits o_t = c + V h_t."""
+        if (self.first is None or t < self.first[0]) and not bool(torch.isfinite(o).all()):
+            bad_h = not bool(torch.isfinite(h).all())
+            self.first = (t, "h_t (the state)" if bad_h else "o_t (the logits)")
+
+    def report(self) -> None:
+        if self.first is not None:
+            warnings.warn(overflow_warning(*self.first), stacklevel=3)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 
 from torch_reference.crossentropy import step_loss
-from torch_reference.network import Leaves, logits, step
+from torch_reference.network import Leaves, Overflow, logits, step
 
 Phi = Callable[[torch.Tensor], torch.Tensor]
 
@@ -28,11 +28,15 @@ def chunked_loss(
     T = y.shape[0]
     h = leaves.h0
     total = torch.zeros((), dtype=h.dtype)
+    overflow = Overflow()
     for t in range(T):
         if chunk is not None and t > 0 and t % chunk == 0:
             h = h.detach()
         h = step(leaves, phi, h, t)
-        total = total + step_loss(logits(leaves, h), y[t], mask[t])
+        o = logits(leaves, h)
+        overflow.see(t, h, o)
+        total = total + step_loss(o, y[t], mask[t])
+    overflow.report()
     return total
 
 
@@ -50,10 +54,14 @@ def window_loss(
     for t in range(T):
         states.append(step(leaves, phi, states[-1], t))
     total = torch.zeros((), dtype=leaves.h0.dtype)
+    overflow = Overflow()
     for t in range(T):
         start = max(0, t - truncate)
         h = leaves.h0 if start == 0 else states[start].detach()
         for s in range(start, t + 1):
             h = step(leaves, phi, h, s)
-        total = total + step_loss(logits(leaves, h), y[t], mask[t])
+        o = logits(leaves, h)
+        overflow.see(t, h, o)
+        total = total + step_loss(o, y[t], mask[t])
+    overflow.report()
     return total

@@ -63,6 +63,14 @@ def _inf_norm(a: NDArray) -> float:
     return float(np.max(np.abs(a))) if a.size else 0.0
 
 
+def _two_norm(a: NDArray, inf_norm: float) -> float:
+    """‖a‖₂ computed on a / ‖a‖∞, so that entries near float64's limit do not overflow
+    in the squares (‖a‖₂ ≤ √size · ‖a‖∞ fits unless ‖a‖∞ itself is that close)."""
+    if not (inf_norm > 0 and np.isfinite(inf_norm)):
+        return float(np.linalg.norm(a)) if np.all(np.isfinite(a)) else float("inf")
+    return inf_norm * float(np.linalg.norm(a / inf_norm))
+
+
 @dataclass(frozen=True)
 class Agreement:
     """How one gradient compares with its reference.
@@ -123,7 +131,7 @@ def agreement(
         name=name,
         max_abs=max_abs,
         max_rel=max_rel,
-        norm=float(np.linalg.norm(expected)),
+        norm=_two_norm(expected, ref),
         worst_index=idx,
         expected=float(expected[idx]),
         got=float(got[idx]),

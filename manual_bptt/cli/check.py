@@ -3,7 +3,9 @@
 For full BPTT and both kinds of truncation (or the one you name), on one network,
 prints a table per gradient (U, W, V, b, c, h0, x): its norm, the largest absolute
 and relative difference from the autograd twin (torch_reference) and from central
-differences, and pass/fail. Exit code 0 when everything passes, 1 when anything fails.
+differences, and pass/fail. Exit code 0 when everything passes, 1 when anything fails,
+2 for a bad argument, 3 when the network overflows (a state or the logits become inf or
+NaN), since then there is nothing to compare.
 
 Finite differences check truncated gradients too: a truncated gradient is the exact
 gradient of the loss with the states where the truncation cuts held constant (see
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+import warnings
 from dataclasses import asdict
 from typing import Any
 
@@ -33,6 +36,7 @@ from manual_bptt.checking.compare import (
 )
 from manual_bptt.checking.gradcheck import bptt_objective, central_differences, directional_check
 from manual_bptt.cli.arguments import nonnegative_int, positive_float, positive_int
+from manual_bptt.network import OverflowWarning
 from manual_bptt.progress import Progress
 
 DEFAULTS = {"T": 12, "N": 3, "D": 8, "H": 16, "K": 5}
@@ -40,6 +44,9 @@ WHAT = {"T": "steps", "N": "sequences", "D": "input size", "H": "hidden size", "
 DEFAULT_WINDOW = 3  # the truncations checked when none is named
 DEFAULT_CHUNK = 4
 FLOAT32_DTYPE = "float32"
+# Exit codes: 0 all agree, 1 some gradient disagrees, 2 a usage error (argparse's),
+# 3 the network overflows (inf or NaN), so that nothing could be compared.
+EXIT_OVERFLOW = 3
 
 
 def register(sub: Any) -> None:
@@ -100,15 +107,22 @@ def check_case(case: Case, fd: str = "full", bar: Progress | None = None) -> dic
     import manual_bptt
     import torch_reference
 
-    manual = manual_bptt.bptt(case.params, case.x, case.y, **case.kwargs())
-    twin = torch_reference.bptt(case.params, case.x, case.y, **case.kwargs())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", OverflowWarning)
+        manual = manual_bptt.bptt(case.params, case.x, case.y, **case.kwargs())
+        twin = torch_reference.bptt(case.params, case.x, case.y, **case.kwargs())
+    overflows = [w.message for w in caught if isinstance(w.message, OverflowWarning)]
+    for w in caught:  # any other warning is passed on as it came
+        if not isinstance(w.message, OverflowWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     result: dict[str, Any] = {
         "loss": manual.loss,
         "twin_loss": twin.loss,
         "twin": compare_grads(manual.grads, twin.grads, tolerance_for(case.params.dtype)),
         "fd": None,
+        "overflow": overflow_verdict(overflows[0]) if overflows else None,
     }
-    if fd != "off":
+    if fd != "off" and not overflows:  # inf or NaN cannot be differenced either
         objective = bptt_objective(case.params, case.x, case.y, **case.kwargs())
         grads = objective.batched_grads(manual.grads)
         # float32 gradients carry float32 rounding: judge them by the looser policy.
@@ -119,6 +133,13 @@ def check_case(case: Case, fd: str = "full", bar: Progress | None = None) -> dic
         else:
             result["fd"] = directional_check(objective.f, grads, objective.arrays, tol=tol)
     return result
+
+
+def overflow_verdict(warning: OverflowWarning) -> str:
+    """The one line that says why nothing could be compared."""
+    if warning.step is None:
+        return "the gradients overflow (inf or NaN); they cannot be compared"
+    return f"the network overflows at step {warning.step}; the gradients cannot be compared"
 
 
 def fd_evaluations(case: Case) -> int:
@@ -142,7 +163,10 @@ def run(args: argparse.Namespace) -> int:
     for label, case in cases:
         results.append({"mode": label, **check_case(case, args.fd, bar)})
     bar.close()
-    ok = all(a.passed for r in results for key in ("twin", "fd") for a in (r[key] or []))
+    overflow = next((f"{r['mode']}: {r['overflow']}" for r in results if r["overflow"]), None)
+    ok = overflow is None and all(
+        a.passed for r in results for key in ("twin", "fd") for a in (r[key] or [])
+    )
     elapsed = time.perf_counter() - started
     if args.json:
         out = [
@@ -155,8 +179,10 @@ def run(args: argparse.Namespace) -> int:
                           "modes": out}))  # fmt: skip
     else:
         print_tables(sizes, args, results)
-        verdict = "all gradients agree" if ok else "SOME GRADIENTS DISAGREE"
+        verdict = "all gradients agree" if ok else overflow or "SOME GRADIENTS DISAGREE"
         print(f"{verdict} ({elapsed:.1f} s)")
+    if overflow is not None:
+        return EXIT_OVERFLOW
     return 0 if ok else 1
 
 

@@ -29,7 +29,7 @@ from numpy.typing import ArrayLike, NDArray
 from manual_bptt.crossentropy import loss_and_dlogits
 from manual_bptt.inputs import Batch, Options, prepare
 from manual_bptt.naive import first_reachable_step
-from manual_bptt.network import Cache, rows_matmul, run_forward
+from manual_bptt.network import Cache, quietly, rows_matmul, run_forward
 from manual_bptt.params import Params
 
 if TYPE_CHECKING:
@@ -81,6 +81,7 @@ def _term_inputs(params: Params, batch: Batch, cache: Cache, param: str) -> Arra
     return None
 
 
+@quietly  # a non-finite forward is reported by run_forward, not by numpy at every step
 def contributions(
     params: Params,
     x: ArrayLike,
@@ -147,6 +148,7 @@ def _root(squared: NDArray) -> NDArray[np.float64]:
     return np.sqrt(np.maximum(squared.astype(np.float64), 0.0))
 
 
+@quietly
 def contribution_norms(
     params: Params,
     x: ArrayLike,

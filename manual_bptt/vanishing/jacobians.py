@@ -18,7 +18,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from manual_bptt.activations import get_activation
 from manual_bptt.inputs import prepare_inputs
-from manual_bptt.network import run_forward
+from manual_bptt.network import quietly, run_forward
 from manual_bptt.params import Params, plain_array
 
 Array = NDArray[np.floating]
@@ -36,6 +36,7 @@ def _sequence_dphi(
     return run_forward(params, xb, h0b, tokens, act).dphi[:, n]
 
 
+@quietly  # a non-finite forward is reported by run_forward, not by numpy at every step
 def hidden_jacobians(
     params: Params,
     x: ArrayLike,
@@ -61,6 +62,7 @@ def hidden_jacobians(
     return J
 
 
+@quietly
 def jacobian_row(
     params: Params,
     x: ArrayLike,
