@@ -99,9 +99,11 @@ def test_other_parameters_can_be_drawn(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("T", ["1", "501"])
-def test_T_out_of_range_is_refused_with_the_range(tmp_path: Path, T: str) -> None:
-    with pytest.raises(SystemExit, match="--T must be between 2 and 500"):
+def test_T_out_of_range_is_refused_with_the_range(tmp_path: Path, T: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
         main(["vanishing", "--out", str(tmp_path), "--T", T])
+    assert exit_info.value.code == 2  # a usage error, not 1 ("something disagrees")
+    assert "--T: must be an integer from 2 to 500" in capsys.readouterr().err
 
 
 def test_missing_matplotlib_says_how_to_install_it(monkeypatch, tmp_path: Path, capsys) -> None:

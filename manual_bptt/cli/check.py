@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import sys
 import time
 import warnings
 from dataclasses import asdict
@@ -35,7 +37,7 @@ from manual_bptt.checking.compare import (
     tolerance_for,
 )
 from manual_bptt.checking.gradcheck import bptt_objective, central_differences, directional_check
-from manual_bptt.cli.arguments import nonnegative_int, positive_float, positive_int
+from manual_bptt.cli.arguments import UsageError, nonnegative_int, positive_float, positive_int
 from manual_bptt.network import OverflowWarning
 from manual_bptt.progress import Progress
 
@@ -69,7 +71,8 @@ def register(sub: Any) -> None:
     mode.add_argument("--chunk", type=positive_int, metavar="K",
                       help="check only chunks of this length (≥ 1)")  # fmt: skip
     mode.add_argument("--full", action="store_true", help="check only full BPTT")
-    p.add_argument("--seed", type=int, default=0, help="seed of weights and data (default 0)")
+    p.add_argument("--seed", type=nonnegative_int, default=0,
+                   help="seed of weights and data, ≥ 0 (default 0)")  # fmt: skip
     p.add_argument("--scale", type=positive_float, default=1.0,
                    help="weight scale, > 0 (default 1)")  # fmt: skip
     p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
@@ -79,7 +82,17 @@ def register(sub: Any) -> None:
         help="finite differences: every entry (full, default), one random direction per "
         "gradient (fast), or none",
     )  # fmt: skip
-    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print strict JSON (non-finite numbers as strings) instead of tables",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help=f"run even above the limits ({MAX_FD_EVALUATIONS:,} finite-difference "
+        f"evaluations, {MAX_BYTES / 2**30:g} GiB of arrays)",
+    )
     p.set_defaults(run=run)
 
 
@@ -142,22 +155,79 @@ def overflow_verdict(warning: OverflowWarning) -> str:
     return f"the network overflows at step {warning.step}; the gradients cannot be compared"
 
 
-def fd_evaluations(case: Case) -> int:
-    """How many entries central differences will perturb (for the progress bar)."""
-    arrays = bptt_objective(case.params, case.x, case.y, **case.kwargs()).arrays
-    return sum(a.size for a in arrays.values())
+def fd_entries(sizes: dict[str, int], tokens: bool) -> int:
+    """How many entries central differences perturb in one mode: every entry of U, W, V,
+    b, c, h0 and (float inputs) x."""
+    T, N, D, H, K = (sizes[k] for k in ("T", "N", "D", "H", "K"))
+    return H * D + H * H + K * H + H + K + N * H + (0 if tokens else T * N * D)
+
+
+def array_bytes(sizes: dict[str, int], itemsize: int = 8) -> int:
+    """A generous estimate of the arrays one mode holds at once: the parameters three
+    times (manual, twin, float64 copies for finite differences) and, for the manual
+    pass, the twin's graph and the objective, about 16 (T, N, H) arrays, 4 (T, N, K)
+    and 4 (T, N, D)."""
+    T, N, D, H, K = (sizes[k] for k in ("T", "N", "D", "H", "K"))
+    return itemsize * (3 * (H * H + H * D + K * H) + T * N * (16 * H + 4 * K + 4 * D))
+
+
+# Above these `bptt check` refuses to start unless --force. One finite-difference
+# evaluation is one forward pass: the whole default check (T=12, N=3, D=8, H=16, three
+# modes, 4,926 evaluations) took 6.7 s on two shared cores, so the limit is at least
+# twenty minutes of work, and far more at larger sizes, where each pass costs more.
+MAX_FD_EVALUATIONS = 1_000_000
+MAX_BYTES = 2 * 2**30
+# Above these the estimate is printed (on standard error) before the work starts.
+SAY_FD_EVALUATIONS = 20_000
+SAY_BYTES = 256 * 2**20
+
+
+def estimate(args: argparse.Namespace, sizes: dict[str, int], n_modes: int) -> tuple[int, int]:
+    """(finite-difference evaluations, bytes) for the whole check; UsageError above the
+    limits unless --force."""
+    per_mode = {"full": 2 * fd_entries(sizes, args.tokens), "fast": 2 * 7, "off": 0}[args.fd]
+    evaluations, memory = n_modes * per_mode, array_bytes(sizes)
+    words = (f"about {evaluations:,} finite-difference evaluations (forward passes over "
+             f"T·N = {sizes['T'] * sizes['N']:,} steps of H = {sizes['H']:,}) and "
+             f"{memory / 2**20:,.0f} MiB of arrays")  # fmt: skip
+    too_much = evaluations > MAX_FD_EVALUATIONS or memory > MAX_BYTES
+    if too_much and not args.force:
+        raise UsageError(
+            f"this check needs {words}, above the limits of {MAX_FD_EVALUATIONS:,} "
+            f"evaluations and {MAX_BYTES / 2**30:g} GiB: choose smaller sizes or "
+            "--fd fast / --fd off, or add --force"
+        )
+    if evaluations > SAY_FD_EVALUATIONS or memory > SAY_BYTES:
+        print(f"bptt check: {words}", file=sys.stderr)
+    return evaluations, memory
+
+
+def strict_json(value: Any) -> Any:
+    """value with every non-finite float replaced by the string "inf", "-inf" or "nan",
+    so that json.dumps(..., allow_nan=False) gives JSON any parser accepts."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(v) for v in value]
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
     sizes = {name: getattr(args, name) for name in DEFAULTS}  # each ≥ 1 (positive_int)
     started = time.perf_counter()
-    cases = [
-        (label, make_case(**sizes, seed=args.seed, scale=args.scale, activation=args.activation,
-                          tokens=args.tokens, with_h0=True, dtype=args.dtype,
-                          truncate=truncate, chunk=chunk))
-        for label, truncate, chunk in modes(args)
-    ]  # fmt: skip
-    total = sum(fd_evaluations(case) for _, case in cases) if args.fd == "full" else 0
+    evaluations, _ = estimate(args, sizes, len(modes(args)))
+    try:
+        cases = [
+            (label, make_case(**sizes, seed=args.seed, scale=args.scale,
+                              activation=args.activation, tokens=args.tokens, with_h0=True,
+                              dtype=args.dtype, truncate=truncate, chunk=chunk))
+            for label, truncate, chunk in modes(args)
+        ]  # fmt: skip
+    except ValueError as err:  # a scale whose weights overflow, named by init_params
+        raise UsageError(f"--scale {args.scale:g}: {err}") from None
+    total = evaluations if args.fd == "full" else 0
     bar = Progress(total, "finite differences", enabled=None if total else False)
     results = []
     for label, case in cases:
@@ -174,9 +244,10 @@ def run(args: argparse.Namespace) -> int:
              "fd": None if r["fd"] is None else [asdict(a) for a in r["fd"]]}
             for r in results
         ]  # fmt: skip
-        print(json.dumps({"sizes": sizes, "activation": args.activation, "dtype": args.dtype,
-                          "seed": args.seed, "fd": args.fd, "passed": ok, "seconds": elapsed,
-                          "modes": out}))  # fmt: skip
+        report = {"sizes": sizes, "activation": args.activation, "dtype": args.dtype,
+                  "seed": args.seed, "fd": args.fd, "passed": ok, "overflow": overflow,
+                  "seconds": elapsed, "modes": out}  # fmt: skip
+        print(json.dumps(strict_json(report), allow_nan=False))
     else:
         print_tables(sizes, args, results)
         verdict = "all gradients agree" if ok else overflow or "SOME GRADIENTS DISAGREE"

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from manual_bptt.cli.arguments import existing_parent, in_range, nonnegative_int
+
 MAX_T = 500  # the nine Jacobian rows and contribution maps stay well under a second each
 DRAWN = ("U", "W", "b", "x")  # the parameters used at every step, whose parts can decay
 
@@ -40,9 +42,12 @@ def register(sub: Any) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--out", default="vanishing", help="output folder (default ./vanishing)")
-    p.add_argument("--T", type=int, default=40, help=f"steps, 2 to {MAX_T} (default 40)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the network and inputs (default 0)")
+    p.add_argument("--out", default="vanishing", type=existing_parent,
+                   help="output folder, made if its parent exists (default ./vanishing)")  # fmt: skip
+    p.add_argument("--T", type=in_range(2, MAX_T), default=40,
+                   help=f"steps, 2 to {MAX_T} (default 40)")  # fmt: skip
+    p.add_argument("--seed", type=nonnegative_int, default=0,
+                   help="seed of the network and inputs, ≥ 0 (default 0)")  # fmt: skip
     p.add_argument("--param", default="U", choices=DRAWN,
                    help="θ whose contributions are drawn (default U); V and c are used by "
                    "their own step's loss only and h0 at step 0 only, so they have no "
@@ -59,13 +64,12 @@ def run(args: argparse.Namespace) -> int:
     from manual_bptt.vanishing.decomposition import contribution_norms
     from manual_bptt.vanishing.jacobians import sigma_max
 
-    if not 2 <= args.T <= MAX_T:
-        raise SystemExit(f"bptt vanishing: --T must be between 2 and {MAX_T}; got {args.T}")
     plots.pyplot()  # fail now, with the fix, if matplotlib is missing
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         print(f"bptt vanishing: --out must be a folder; {out} is a file", file=sys.stderr)
         return 2
+    out.mkdir(exist_ok=True)  # its parent exists (existing_parent)
     bar = Progress(1 + len(vanishing.FACTORS) * len(vanishing.STUDY_ACTIVATIONS),
                    "bptt vanishing")  # fmt: skip
     case = vanishing.study_case(args.T, "tanh", args.seed)
@@ -229,7 +233,6 @@ def _experiment_section(seed: int) -> list[str]:
 
 
 def _write_csvs(out: Path, norms: np.ndarray, regimes: list) -> None:
-    out.mkdir(parents=True, exist_ok=True)
     np.savetxt(out / "heatmap.csv", norms, fmt="%.6e", delimiter=",",
                header="row t (loss), column k (step): ‖∂E_t/∂θ via step k‖")  # fmt: skip
     lags = np.arange(len(regimes[0].decay))
