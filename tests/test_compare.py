@@ -16,6 +16,7 @@ from manual_bptt.checking.compare import (
     FINITE_DIFFERENCE,
     FLOAT32,
     FLOAT64,
+    Agreement,
     Tolerance,
     agreement,
     assert_grads_close,
@@ -61,8 +62,27 @@ def test_a_one_entry_gradient_is_checked(shape) -> None:
 
 def test_an_empty_gradient_agrees_with_nothing_to_compare() -> None:
     row = agreement("x", np.zeros((0, 2)), np.zeros((0, 2)), FLOAT32)
-    assert row.passed
-    assert (row.max_abs, row.worst_index, row.allowed) == (0.0, (), FLOAT32.atol)
+    # every field: no difference, no norm, no entry, the policy's atol allowed, passed
+    assert row == Agreement("x", 0.0, 0.0, 0.0, (), 0.0, 0.0, FLOAT32.atol, True)
+    assert FLOAT32.allowed(np.zeros((0, 2))) == FLOAT32.atol  # ‖empty‖∞ is 0
+
+
+def test_a_passing_row_says_ok() -> None:
+    row = agreement("b", np.array([1.0, 2.0]), np.array([1.0, 2.0]), FLOAT64)
+    assert row.describe() == ("b[0]: expected 1, got 1, |Δ| = 0 (allowed 2.01e-10, relative 0) ok")
+
+
+def test_the_reported_norm_is_the_two_norm_even_near_float64s_limit() -> None:
+    huge = np.array([1e300, -1e300, 5e299])
+    assert agreement("W", huge, huge, FLOAT64).norm == pytest.approx(1.5e300, rel=1e-15)
+    assert agreement("W", np.zeros(3), np.zeros(3), FLOAT64).norm == 0.0
+    assert agreement("W", np.ones(2), np.array([1.0, np.inf]), FLOAT64).norm == np.inf
+    # float32 gradients are compared, and their norm taken, in float64
+    e32 = np.array([0.1, 0.2, 0.3], dtype=np.float32)
+    e64 = e32.astype(np.float64)
+    row = agreement("W", e32, e32, FLOAT32)
+    assert row.norm == pytest.approx(float(np.linalg.norm(e64)), rel=1e-15)
+    assert row.norm != pytest.approx(float(np.linalg.norm(e32)), rel=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -76,6 +96,7 @@ def test_an_empty_gradient_agrees_with_nothing_to_compare() -> None:
         ([np.nan, np.nan], [np.nan, np.nan]),
     ],
 )
+@pytest.mark.filterwarnings("error")  # and without numpy's "invalid value" warning
 def test_non_finite_gradients_are_reported_as_mismatches_not_crashes(got, expected) -> None:
     row = agreement("W", np.array(got), np.array(expected), FLOAT64)
     assert not row.passed

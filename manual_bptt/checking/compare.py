@@ -65,10 +65,12 @@ def _inf_norm(a: NDArray) -> float:
 
 def _two_norm(a: NDArray, inf_norm: float) -> float:
     """‖a‖₂ computed on a / ‖a‖∞, so that entries near float64's limit do not overflow
-    in the squares (‖a‖₂ ≤ √size · ‖a‖∞ fits unless ‖a‖∞ itself is that close)."""
-    if not (inf_norm > 0 and np.isfinite(inf_norm)):
-        return float(np.linalg.norm(a)) if np.all(np.isfinite(a)) else float("inf")
-    return inf_norm * float(np.linalg.norm(a / inf_norm))
+    in the squares (‖a‖₂ ≤ √size · ‖a‖∞ fits unless ‖a‖∞ itself is that close).
+    0 for a zero array, inf or NaN when a holds them."""
+    if 0 < inf_norm < np.inf:
+        return inf_norm * float(np.linalg.norm(a / inf_norm))
+    with np.errstate(invalid="ignore"):
+        return float(np.linalg.norm(a))
 
 
 @dataclass(frozen=True)
