@@ -112,6 +112,8 @@ def test_the_reported_entry_and_relative_error_are_the_worst() -> None:
     assert (row.expected, row.got, row.max_abs) == (4.0, 3.0, 1.0)
     assert row.max_rel == 0.25
     assert row.norm == pytest.approx(np.sqrt(21.0), rel=1e-15)
+    small = agreement("b", np.array([0.5, 0.25]), np.array([0.5, 0.5]), FLOAT64)
+    assert small.max_rel == 0.5  # ‖e‖∞ below 1 is still a size to be relative to
     zero = agreement("b", np.array([0.0, 1e-3]), np.zeros(2), FLOAT64)
     assert zero.max_rel == np.inf
     assert not zero.passed

@@ -69,8 +69,7 @@ def _two_norm(a: NDArray, inf_norm: float) -> float:
     0 for a zero array, inf or NaN when a holds them."""
     if 0 < inf_norm < np.inf:
         return inf_norm * float(np.linalg.norm(a / inf_norm))
-    with np.errstate(invalid="ignore"):
-        return float(np.linalg.norm(a))
+    return float(np.linalg.norm(a))
 
 
 @dataclass(frozen=True)
