@@ -115,7 +115,9 @@ def modes(args: argparse.Namespace) -> list[tuple[str, int | None, int | None]]:
 def check_case(case: Case, fd: str = "full", bar: Progress | None = None) -> dict[str, Any]:
     """Manual against twin and against finite differences for one case.
 
-    Returns {"loss", "twin_loss", "twin": [Agreement], "fd": [Agreement] or None}.
+    Returns {"loss", "twin_loss", "twin": [Agreement], "fd": [Agreement] or None,
+    "overflow": the one-line verdict when the network overflows (then "fd" is None:
+    inf and NaN cannot be differenced), else None}.
     """
     import manual_bptt
     import torch_reference
