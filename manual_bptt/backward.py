@@ -20,7 +20,7 @@ from numpy.typing import ArrayLike, NDArray
 from manual_bptt import gru, lstm
 from manual_bptt.crossentropy import loss_and_dlogits
 from manual_bptt.inputs import Batch, Options, prepare
-from manual_bptt.network import Cache, rows_matmul, run_batch
+from manual_bptt.network import Cache, quiet, rows_matmul, run_batch
 from manual_bptt.params import CellParams, Params
 from manual_bptt.result import BPTTResult
 from manual_bptt.truncation import cell_deltas, deltas
@@ -177,11 +177,12 @@ def bptt(
     """
     batch = prepare(params, x, y, **options)
     cache = run_batch(params, batch)
-    # ∂L/∂o is written over the logits o, our own array, which nothing needs afterwards.
-    loss, dO = loss_and_dlogits(cache.o, batch.y, batch.mask, batch.loss_scale, out=cache.o)
-    if isinstance(params, lstm.LSTMParams | gru.GRUParams):
-        assert not isinstance(cache, Cache)
-        return BPTTResult.from_batched(batch, loss, gated_backward(params, batch, cache, dO))
-    assert isinstance(params, Params)
-    assert isinstance(cache, Cache)
-    return BPTTResult.from_batched(batch, loss, backward(params, batch, cache, dO))
+    with quiet():  # a non-finite forward has been reported by run_batch
+        # ∂L/∂o is written over the logits o, our own array, which nothing needs afterwards.
+        loss, dO = loss_and_dlogits(cache.o, batch.y, batch.mask, batch.loss_scale, out=cache.o)
+        if isinstance(params, lstm.LSTMParams | gru.GRUParams):
+            assert not isinstance(cache, Cache)
+            return BPTTResult.from_batched(batch, loss, gated_backward(params, batch, cache, dO))
+        assert isinstance(params, Params)
+        assert isinstance(cache, Cache)
+        return BPTTResult.from_batched(batch, loss, backward(params, batch, cache, dO))

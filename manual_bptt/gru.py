@@ -58,7 +58,7 @@ class GRUParams(CellParams):
     reset: str = "after"
 
     def __post_init__(self) -> None:
-        check_arrays("GRUParams", self.as_dict())
+        check_arrays(self, self.NAMES)
         check_gated_shapes("GRUParams", self.as_dict(), 3)
         if self.reset not in RESETS:
             raise ValueError(f"GRUParams.reset must be one of {RESETS}; got {self.reset!r}")

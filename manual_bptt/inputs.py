@@ -17,7 +17,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from manual_bptt.activations import Activation, get_activation
 from manual_bptt.arraychecks import first_index, first_non_finite, is_integer
-from manual_bptt.params import COMPLEX_DTYPE, CellParams, Params
+from manual_bptt.params import COMPLEX_DTYPE, CellParams, Params, plain_array
 
 REDUCTIONS = ("sum", "mean")
 
@@ -100,18 +100,6 @@ class Batch:
         return 1.0 / total if total > 0 else 0.0
 
 
-def _array(name: str, value: object) -> np.ndarray:
-    if isinstance(value, np.ndarray):
-        return value
-    try:
-        arr = np.asarray(value)
-    except (ValueError, TypeError) as err:
-        raise TypeError(f"{name} must be array-like; could not convert it: {err}") from None
-    if arr.dtype == object:
-        raise TypeError(f"{name} must be a numeric array; got an array of Python objects")
-    return arr
-
-
 def _check_finite(name: str, arr: np.ndarray) -> None:
     bad = first_non_finite(arr)
     if bad is not None:
@@ -156,7 +144,7 @@ def _check_not_empty(arr: np.ndarray, batched: bool) -> None:
 
 def _prepare_x(params: CellParams, x: object) -> tuple[np.ndarray, bool, bool]:
     """Return x batched, whether it holds tokens, and whether it was batched."""
-    arr = _array("x", x)
+    arr = plain_array("x", x)
     if arr.dtype == np.bool_:
         raise TypeError("x must be float inputs or integer token ids; got a bool array")
     if _is_int(arr):
@@ -165,6 +153,7 @@ def _prepare_x(params: CellParams, x: object) -> tuple[np.ndarray, bool, bool]:
         batched = arr.ndim == 2
         _check_not_empty(arr, batched)
         _check_range("x (token ids)", arr, params.D, "D")
+        arr = arr.astype(np.int64, copy=False)  # exact: every id is in [0, D)
         return (arr if batched else arr[:, None]), True, batched
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.complexfloating)):
         raise TypeError(f"x must be float inputs or integer token ids; got dtype {arr.dtype}")
@@ -186,7 +175,7 @@ def _prepare_x(params: CellParams, x: object) -> tuple[np.ndarray, bool, bool]:
 
 
 def _prepare_y(params: CellParams, y: object, T: int, N: int, batched: bool) -> np.ndarray:
-    arr = _array("y", y)
+    arr = plain_array("y", y)
     if not _is_int(arr):
         raise TypeError(f"y must hold integer class ids; got dtype {arr.dtype}")
     want = (T, N) if batched else (T,)
@@ -194,6 +183,7 @@ def _prepare_y(params: CellParams, y: object, T: int, N: int, batched: bool) -> 
         letters = "(T, N)" if batched else "(T,)"
         raise ValueError(f"y must have shape {letters} = {want} to match x; got {arr.shape}")
     _check_range("y", arr, params.K, "K")
+    arr = arr.astype(np.int64, copy=False)  # exact: every id is in [0, K)
     return arr if batched else arr[:, None]
 
 
@@ -203,7 +193,7 @@ def _prepare_h0(
     """h0 (or c0, by ``name``) in batched form (N, H); zeros when not given."""
     if h0 is None:
         return np.zeros((N, params.H), dtype=params.dtype)
-    arr = _array(name, h0)
+    arr = plain_array(name, h0)
     want = (N, params.H) if batched else (params.H,)
     if arr.shape != want:
         letters = "(N, H)" if batched else "(H,)"
@@ -218,7 +208,7 @@ def _prepare_h0(
 def _prepare_mask(params: CellParams, mask: object, T: int, N: int, batched: bool) -> np.ndarray:
     if mask is None:
         return np.ones((T, N), dtype=params.dtype)
-    arr = _array("mask", mask)
+    arr = plain_array("mask", mask)
     want = (T, N) if batched else (T,)
     if arr.shape != want:
         letters = "(T, N)" if batched else "(T,)"

@@ -50,7 +50,7 @@ class LSTMParams(CellParams):
     c: Array
 
     def __post_init__(self) -> None:
-        check_arrays("LSTMParams", self.as_dict())
+        check_arrays(self, self.NAMES)
         check_gated_shapes("LSTMParams", self.as_dict(), 4)
 
 

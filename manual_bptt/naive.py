@@ -10,6 +10,7 @@ check that the two agree.
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,6 +20,7 @@ from manual_bptt.activations import sigmoid
 from manual_bptt.gru import GRUParams
 from manual_bptt.inputs import Batch, Options, prepare
 from manual_bptt.lstm import LSTMParams
+from manual_bptt.network import OverflowWarning, overflow_warning, quiet
 from manual_bptt.params import CellParams, Params
 from manual_bptt.result import BPTTResult
 
@@ -35,8 +37,15 @@ def first_reachable_step(t: int, batch: Batch) -> int:
     return 0  # full BPTT
 
 
-def _one_sequence(params: Params, batch: Batch, n: int, grads: dict[str, np.ndarray]) -> float:
-    """Add sequence n's gradients to ``grads`` and return its loss."""
+def _one_sequence(
+    params: Params,
+    batch: Batch,
+    n: int,
+    grads: dict[str, np.ndarray],
+    overflows: dict[int, tuple[int, str]],
+) -> float:
+    """Add sequence n's gradients to ``grads`` and return its loss; record in
+    ``overflows[n]`` the first step whose state or logits are not finite, if any."""
     U, W, V, b, c = params.U, params.W, params.V, params.b, params.c
     act = batch.activation
     T = batch.T
@@ -55,6 +64,9 @@ def _one_sequence(params: Params, batch: Batch, n: int, grads: dict[str, np.ndar
     loss = 0.0
     for t in range(T - 1, -1, -1):
         o = c + V @ states[t + 1]  # (3)
+        if not np.all(np.isfinite(o)):  # t runs backwards: the last one kept is the first
+            bad_h = not np.all(np.isfinite(states[t + 1]))
+            overflows[n] = (t, "h_t (the state)" if bad_h else "o_t (the logits)")
         # (4) log ŷ_t = o_t − max − log Σ exp(o_t − max): stable for logits of ±1e4,
         # where ŷ itself can underflow to 0 and log ŷ would be −inf.
         log_y_hat = o - o.max() - np.log(np.exp(o - o.max()).sum())
@@ -224,11 +236,21 @@ def naive_bptt(
         grads["c0"] = np.zeros_like(batch.c0)
     if not batch.tokens:
         grads["x"] = np.zeros(batch.x.shape, dtype=dtype)
-    if isinstance(params, LSTMParams):
-        loss = sum(_one_sequence_lstm(params, batch, n, grads) for n in range(batch.N))
-    elif isinstance(params, GRUParams):
-        loss = sum(_one_sequence_gru(params, batch, n, grads) for n in range(batch.N))
-    else:
-        assert isinstance(params, Params)
-        loss = sum(_one_sequence(params, batch, n, grads) for n in range(batch.N))
+    overflows: dict[int, tuple[int, str]] = {}
+    with quiet():  # inf and NaN are reported once, below, not by numpy at every step
+        if isinstance(params, LSTMParams):
+            loss = sum(_one_sequence_lstm(params, batch, n, grads) for n in range(batch.N))
+        elif isinstance(params, GRUParams):
+            loss = sum(_one_sequence_gru(params, batch, n, grads) for n in range(batch.N))
+        else:
+            assert isinstance(params, Params)
+            loss = sum(_one_sequence(params, batch, n, grads, overflows) for n in range(batch.N))
+    if overflows:
+        warnings.warn(overflow_warning(*min(overflows.values())), stacklevel=2)
+    elif not np.isfinite(loss):
+        # The gated cells' states are bounded (|h| ≤ 1, |s_t| ≤ |s_{t−1}| + 1): only
+        # logits of parameters near the float range can overflow; said without a step.
+        warnings.warn(
+            OverflowWarning("the network overflows: the loss is not finite"), stacklevel=2
+        )
     return BPTTResult.from_batched(batch, loss, grads)

@@ -8,8 +8,11 @@ forward passes are in lstm.py and gru.py; :func:`run_cell`, :func:`forward` and
 
 from __future__ import annotations
 
+import functools
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -30,6 +33,9 @@ from manual_bptt.params import CellParams, Params
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,74 @@ class Cache:
     o: NDArray[np.floating]
 
 
+class OverflowWarning(RuntimeWarning):
+    """The forward pass left the floating-point range: a state h_t or logits o_t hold
+    inf or NaN from some step on, so the loss and the gradients are inf or NaN too.
+
+    Issued by every face (manual_bptt and torch_reference) instead of numpy's own
+    "overflow encountered" warnings, which the core keeps quiet (np.errstate), and
+    naming the first step where it happened. Turn it into an error with
+    ``warnings.simplefilter("error", manual_bptt.OverflowWarning)``.
+
+    Attributes:
+        step: the first step t whose state or logits are not finite; None when the
+            forward pass was finite and the gradients overflowed.
+    """
+
+    def __init__(self, message: str, step: int | None = None) -> None:
+        super().__init__(message)
+        self.step = step
+
+
+# Inside the core, inf and NaN are reported once, by OverflowWarning, not by numpy.
+def quiet() -> np.errstate:
+    """np.errstate that silences numpy's overflow and invalid-value warnings."""
+    return np.errstate(over="ignore", invalid="ignore")
+
+
+def quietly(function: Callable[P, R]) -> Callable[P, R]:
+    """``function`` run inside :func:`quiet`."""
+
+    @functools.wraps(function)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        with quiet():
+            return function(*args, **kwargs)
+
+    return run
+
+
+def overflow_warning(t: int, what: str) -> OverflowWarning:
+    """The warning both faces issue: at step t, ``what`` ("h_t (the state)" or "o_t (the
+    logits)") stopped being finite."""
+    return OverflowWarning(
+        f"the network overflows at step t = {t}: {what} holds inf or NaN, so the loss "
+        "and the gradients are not finite either",
+        step=t,
+    )
+
+
+def first_nonfinite_step(h: NDArray, o: NDArray) -> tuple[int, str] | None:
+    """(t, what) for the first step t whose state h_t or logits o_t (T, N, ·) hold inf or
+    NaN, or None when all are finite. One sum over o first: o_t = c + V h_t is not finite
+    whenever h_t is not, so a finite sum clears both at once."""
+    with quiet():
+        if np.isfinite(o.sum()):
+            return None
+        bad_h = ~np.isfinite(h).all(axis=(1, 2))
+        bad_o = ~np.isfinite(o).all(axis=(1, 2))
+    if not (bad_h.any() or bad_o.any()):
+        return None  # the sum itself overflowed; every entry is finite
+    t = int(np.argmax(bad_h | bad_o))
+    return t, ("h_t (the state)" if bad_h[t] else "o_t (the logits)")
+
+
+def report_overflow(h: NDArray, o: NDArray, stacklevel: int = 3) -> None:
+    """Issue an OverflowWarning naming the first step where h or o stopped being finite."""
+    found = first_nonfinite_step(h, o)
+    if found is not None:
+        warnings.warn(overflow_warning(*found), stacklevel=stacklevel)
+
+
 # How many numbers of a and h run_forward hands to φ' at once (docs/performance.md: why).
 DPHI_BLOCK = 1 << 16
 
@@ -71,6 +145,21 @@ def run_forward(
     DPHI_BLOCK numbers), rather than in one more pass over (T, N, H) arrays afterwards.
     Unless ``keep_a``, φ'(a_t) is written over a_t, which nothing needs after that.
     """
+    with quiet():
+        cache = _run_forward(params, x, h0, tokens, act, keep_a=keep_a)
+    report_overflow(cache.h, cache.o, stacklevel=3)
+    return cache
+
+
+def _run_forward(
+    params: Params,
+    x: NDArray,
+    h0: NDArray[np.floating],
+    tokens: bool,
+    act: Activation,
+    *,
+    keep_a: bool,
+) -> Cache:
     T, N = x.shape[0], x.shape[1]
     # (1) a_t = b + W h_{t−1} + U x_t: the U x_t + b part for all t in one product.
     a = input_term(params, x, tokens)  # a fresh array, so adding in place is safe
@@ -112,13 +201,18 @@ def run_cell(
     """The forward pass of whichever cell ``params`` belong to, on checked, batched
     inputs: (1)–(3) (vanilla), (13)–(16) and (3) (LSTM), (25)–(27) and (3) (GRU).
     Every cache has h (T, N, H), h_prev (T, N, H) and the logits o (T, N, K)."""
-    if isinstance(params, lstm.LSTMParams):
-        assert c0 is not None
-        return lstm.run_forward(params, x, h0, c0, tokens)
-    if isinstance(params, gru.GRUParams):
-        return gru.run_forward(params, x, h0, tokens)
-    assert isinstance(params, Params)
-    return run_forward(params, x, h0, tokens, act)
+    if isinstance(params, Params):
+        return run_forward(params, x, h0, tokens, act)  # reports its own overflow
+    cache: AnyCache
+    with quiet():
+        if isinstance(params, lstm.LSTMParams):
+            assert c0 is not None
+            cache = lstm.run_forward(params, x, h0, c0, tokens)
+        else:
+            assert isinstance(params, gru.GRUParams)
+            cache = gru.run_forward(params, x, h0, tokens)
+    report_overflow(cache.h, cache.o, stacklevel=4)
+    return cache
 
 
 def run_batch(params: CellParams, batch: Batch) -> AnyCache:
@@ -187,12 +281,14 @@ def forward(
     else:
         cache = run_cell(params, xb, h0b, c0b, tokens, act)
     # h0b may be the caller's own array: the result holds a copy, so changing it changes no argument.
+    with quiet():
+        y_hat = softmax(cache.o)
     out = ForwardResult(
         a=cache.a if isinstance(cache, Cache) else None,
         h=cache.h.copy() if isinstance(cache, lstm.LSTMCache | gru.GRUCache) else cache.h,
         h0=h0b.copy(),
         o=cache.o,
-        y_hat=softmax(cache.o),
+        y_hat=y_hat,
         gates=None if isinstance(cache, Cache) else cache.gates,
         s=cache.s.copy() if isinstance(cache, lstm.LSTMCache) else None,
     )
@@ -228,5 +324,6 @@ def loss(
     """
     batch = prepare(params, x, y, for_gradients=False, **options)
     cache = run_batch(params, batch)
-    value = nll(log_softmax(cache.o), batch.y, batch.mask, batch.loss_scale)
+    with quiet():
+        value = nll(log_softmax(cache.o), batch.y, batch.mask, batch.loss_scale)
     return complex(value) if np.iscomplexobj(value) else float(value)

@@ -28,14 +28,58 @@ COMPLEX_DTYPE = np.dtype(np.complex128)
 INIT_SCHEMES = ("uniform", "normal", "identity")
 
 
-def check_arrays(owner: str, arrays: Mapping[str, object]) -> np.dtype:
-    """Every value a numpy array of one floating dtype (or complex128); returns that dtype.
+def _is_torch(value: object) -> bool:
+    # Told by its module's name: this package never imports torch.
+    return type(value).__module__.split(".")[0] == "torch"
 
-    ``owner`` names the class in the messages ("Params", "LSTMParams", …).
+
+def plain_array(name: str, value: object) -> np.ndarray:
+    """The one rule for every array argument: a plain ndarray with the same numbers, or
+    a TypeError naming the argument.
+
+    Converted exactly: Python lists and tuples (np.asarray), np.matrix and other ndarray
+    subclasses (their plain ndarray view: the same numbers without matrix semantics, so
+    ``*`` stays elementwise), and non-native byte order (a native copy). Negative
+    strides, Fortran order and read-only arrays are used as they are (nothing here
+    writes to an argument). Refused: masked arrays (the numbers under the mask have no
+    meaning here), torch tensors (pass ``t.detach().cpu().numpy()``), arrays of Python
+    objects, and anything np.asarray cannot read.
     """
-    for name, value in arrays.items():
-        if not isinstance(value, np.ndarray):
+    if _is_torch(value):
+        raise TypeError(
+            f"{name} must be a NumPy array, not a {type(value).__module__}.{type(value).__name__}; "
+            f"pass {name}.detach().cpu().numpy()"
+        )
+    if isinstance(value, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name} must be a plain NumPy array, not a masked array: the entries under its "
+            f"mask would be used as they are; pass {name}.filled(...) (or the mask option "
+            "for masked losses)"
+        )
+    try:
+        arr = np.asarray(value)
+    except (ValueError, TypeError, RuntimeError) as err:
+        raise TypeError(f"{name} must be array-like; could not convert it: {err}") from None
+    if arr.dtype == object:
+        raise TypeError(f"{name} must be a numeric array; got an array of Python objects")
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))  # the same numbers in native order
+    return arr
+
+
+def check_arrays(params: object, names: tuple[str, ...]) -> np.dtype:
+    """Every named field of the frozen dataclass ``params`` made a plain ndarray by
+    :func:`plain_array` (written back in place of the given one), all of one floating
+    dtype (or complex128); returns that dtype. Messages name the class ("Params.U").
+    """
+    owner = type(params).__name__
+    for name in names:
+        value = getattr(params, name)
+        if not isinstance(value, np.ndarray) and not _is_torch(value):
             raise TypeError(f"{owner}.{name} must be a numpy array; got {type(value).__name__}")
+        # A frozen dataclass: the plain array replaces the given one.
+        object.__setattr__(params, name, plain_array(f"{owner}.{name}", value))
+    arrays = {name: getattr(params, name) for name in names}
     first = next(iter(arrays))
     dtype = np.dtype(arrays[first].dtype)  # type: ignore[attr-defined]
     for name, value in arrays.items():
@@ -115,7 +159,9 @@ class Params(CellParams):
 
     a_t = b + W h_{t−1} + U x_t (1) and o_t = c + V h_t (3) use them. The shapes are
     checked on construction, and so is that every entry is finite. The arrays are
-    stored as given (not copied) and never written to by this package.
+    stored as given (not copied) and never written to by this package, except that
+    np.matrix and big-endian arrays are stored as their plain native equivalent and
+    masked arrays and torch tensors are refused (:func:`plain_array`).
     """
 
     NAMES: ClassVar[tuple[str, ...]] = ("U", "W", "V", "b", "c")
@@ -127,7 +173,7 @@ class Params(CellParams):
     c: NDArray[np.floating]
 
     def __post_init__(self) -> None:
-        check_arrays("Params", self.as_dict())
+        check_arrays(self, self.NAMES)
         if self.U.ndim != 2:
             raise ValueError(f"U must have shape (H, D); got shape {self.U.shape}")
         H, D = self.U.shape
@@ -249,6 +295,17 @@ def init_params(
             raise ValueError(f"{name} must be an integer ≥ 1; got {value!r}")
     if cell not in CELLS:
         raise ValueError(f"cell must be one of {CELLS}; got {cell!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer | np.random.Generator):
+        raise TypeError(
+            f"seed must be an integer ≥ 0 or a numpy.random.Generator; got "
+            f"{type(seed).__name__} {seed!r}"
+        )
+    if not isinstance(seed, np.random.Generator) and seed < 0:
+        raise ValueError(f"seed must be an integer ≥ 0 or a numpy.random.Generator; got {seed}")
+    if isinstance(scale, bool) or not isinstance(scale, int | float | np.integer | np.floating):
+        raise TypeError(f"scale must be a number > 0; got {type(scale).__name__} {scale!r}")
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"scale must be a finite number > 0; got {scale!r}")
     if scheme not in INIT_SCHEMES:
         raise ValueError(f"scheme must be one of {INIT_SCHEMES}; got {scheme!r}")
     if scheme == "identity" and cell != "rnn":
@@ -265,9 +322,18 @@ def init_params(
         return rng.uniform(-bound, bound, size=(rows, cols))
 
     G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
-    U = draw(G * H, D)
-    W = scale * np.eye(H) if scheme == "identity" else draw(G * H, H)
-    V = draw(K, H)
+    too_large = ValueError(
+        f"scale must be small enough for {dt} weights; got {scale!r}, whose weights overflow"
+    )
+    try:
+        U = draw(G * H, D)
+        W = scale * np.eye(H) if scheme == "identity" else draw(G * H, H)
+        V = draw(K, H)
+    except OverflowError:  # numpy's uniform refuses a range wider than float64's
+        raise too_large from None
+    with np.errstate(over="ignore"):
+        if not all(np.all(np.isfinite(M.astype(dt))) for M in (U, W, V)):
+            raise too_large
     arrays = {
         "U": U.astype(dt),
         "W": W.astype(dt),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -9,6 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from manual_bptt.inputs import Batch
+from manual_bptt.network import OverflowWarning
 
 GRAD_NAMES = ("U", "W", "V", "b", "c", "h0", "x")  # the vanilla cell's
 LSTM_GRAD_NAMES = ("U", "W", "b", "V", "c", "h0", "c0", "x")
@@ -49,4 +52,22 @@ class BPTTResult:
             elif not batch.batched and name == "x":
                 g = g[:, 0]
             out[name] = g
+        _report_gradient_overflow(float(loss), out)
         return cls(loss=float(loss), grads=out)
+
+
+def _report_gradient_overflow(loss: float, grads: Mapping[str, NDArray[np.floating]]) -> None:
+    """OverflowWarning when the loss is finite but a gradient is not (the backward pass
+    overflowed: exploding gradients). A non-finite loss has been reported already, with
+    the step where the forward pass overflowed."""
+    if not math.isfinite(loss):
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        for name, g in grads.items():
+            if not np.isfinite(g.sum()) and not np.isfinite(g).all():
+                message = (
+                    f"the gradients overflow: the loss is finite but grads[{name!r}] holds "
+                    "inf or NaN (exploding gradients)"
+                )
+                warnings.warn(OverflowWarning(message), stacklevel=4)
+                return

@@ -5,6 +5,8 @@
   the example count raised; .ci/run uses it.
 - dev: quick, for iterating (the default when CI is not set).
 - thorough: thousands of examples, for before a release: HYPOTHESIS_PROFILE=thorough pytest
+- mutation: dev without an example database, for mutmut (which passes
+  --hypothesis-profile=mutation --hypothesis-seed=0); it also limits BLAS to one thread.
 
 A test that needs more (or fewer) examples than the rest scales the loaded profile's
 count, so that every profile still governs it:
@@ -27,6 +29,17 @@ from hypothesis import settings
 settings.register_profile("ci", settings.get_profile("ci"), max_examples=200)
 settings.register_profile("dev", max_examples=25, deadline=None)
 settings.register_profile("thorough", max_examples=2000, deadline=None)
+# For mutation testing (pyproject.toml's [tool.mutmut] selects it, with a fixed seed):
+# dev's count, no example database (a mutant's failures must not steer the next run).
+settings.register_profile("mutation", settings.get_profile("dev"), database=None)
 
 _default = "ci" if os.environ.get("CI") else "dev"
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", _default))
+
+
+def pytest_configure(config) -> None:
+    """Under the mutation profile, one BLAS thread: the runs share two cores."""
+    if config.getoption("hypothesis_profile", None) == "mutation":
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(1)

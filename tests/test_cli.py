@@ -89,19 +89,36 @@ def test_sweep_searches_a_gated_cell(cell: str, capsys) -> None:
         (["check", "--H", "0"], "argument --H: must be an integer ≥ 1; got 0"),
         (["check", "--truncate", "-1"], "argument --truncate: must be an integer ≥ 0; got -1"),
         (["check", "--chunk", "0"], "argument --chunk: must be an integer ≥ 1; got 0"),
-        (["check", "--scale", "-1"], "argument --scale: must be a number > 0; got -1"),
+        (["check", "--scale", "-1"], "argument --scale: must be a finite number > 0; got -1"),
         (["check", "--T", "two"], "argument --T: must be an integer ≥ 1; got 'two'"),
         (["verify", "m:f", "--examples", "0"], "argument --examples: must be an integer ≥ 1"),
         (["sweep", "--examples", "-5"], "argument --examples: must be an integer ≥ 1; got -5"),
+        (["check", "--scale", "inf"], "argument --scale: must be a finite number > 0; got inf"),
+        (["check", "--scale", "1e400"], "argument --scale: must be a finite number > 0; got 1e400"),
+        (["check", "--scale", "nan"], "argument --scale: must be a finite number > 0; got nan"),
+        (["check", "--seed", "-1"], "argument --seed: must be an integer ≥ 0; got -1"),
+        (["vanishing", "--seed", "-1"], "argument --seed: must be an integer ≥ 0; got -1"),
+        (["epsilon-plot", "--seed", "-1"], "argument --seed: must be an integer ≥ 0; got -1"),
+        (["vanishing", "--T", "1"], "argument --T: must be an integer from 2 to 500; got 1"),
+        (["vanishing", "--T", "501"], "argument --T: must be an integer from 2 to 500; got 501"),
+        (
+            ["epsilon-plot", "--out", "/no/such/dir/x.png"],
+            "argument --out: the folder '/no/such/dir' does not exist",
+        ),
+        (["vanishing", "--out", "/no/such/dir"], "argument --out: the folder '/no/such' does not"),
     ],
 )
-def test_nonsense_numbers_are_refused_in_one_line(argv, message, capsys) -> None:
+def test_nonsense_numbers_are_refused_in_one_line(argv, message, capsys, tmp_path) -> None:
+    missing = str(tmp_path.resolve() / "missing")
+    argv = [a.replace("MISSING", missing) for a in argv]
+    message = message.replace("MISSING", missing)
     with pytest.raises(SystemExit) as exit_info:
         main(argv)
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
+    assert not (tmp_path / "missing").exists()  # nothing made on the way out
 
 
 def test_sweep_runs_and_reports_counts(capsys) -> None:
@@ -201,3 +218,83 @@ def test_output_paths_that_cannot_be_used_are_refused_in_one_line(tmp_path, caps
     a_file.write_text("")
     assert main(["vanishing", "--out", str(a_file)]) == 2
     assert "--out must be a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["check", "--H", "100000"], "above the limits of 1,000,000 evaluations and 2 GiB"),
+        (["check", "--H", "100000", "--fd", "off"], "229,351 MiB of arrays, above the limits"),
+        (["check", "--H", "3000"], "about 54,307,758 finite-difference evaluations"),
+        (
+            ["check", "--scale", "1e308", "--D", "1"],
+            "--scale 1e+308: scale must be small enough for float64 weights",
+        ),
+    ],
+)
+def test_work_that_cannot_be_done_is_refused_in_one_line_before_it_starts(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("bptt check: error: ")
+    assert message in err
+    assert err.count("\n") == 1
+
+
+def test_out_of_memory_is_one_line(monkeypatch, capsys) -> None:
+    from manual_bptt.cli import check
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(check, "make_case", no_memory)
+    assert main(["check", "--H", "100000", "--fd", "off", "--force"]) == 2
+    assert capsys.readouterr().err.endswith("error: out of memory; choose smaller sizes\n")
+
+
+def test_big_work_is_estimated_before_it_starts(capsys) -> None:
+    import argparse
+
+    from manual_bptt.cli.check import estimate
+
+    args = argparse.Namespace(fd="full", tokens=False, force=False, cell="rnn")
+    sizes = {"T": 12, "N": 3, "D": 8, "H": 150, "K": 5}
+    # U 1200 + W 22500 + V 750 + b 150 + c 5 + h0 450 + x 288 entries, twice, three modes
+    assert estimate(args, sizes, 3)[0] == 2 * 25343 * 3
+    assert "bptt check: about 152,058 finite-difference evaluations" in capsys.readouterr().err
+    assert estimate(args, {**sizes, "H": 16}, 3)[0] == 4926
+    assert capsys.readouterr().err == ""  # small work is not announced
+    # The LSTM at H = 16: U 4·128 + W 4·256 + b 4·16 + V 80 + c 5 + h0 48 + c0 48 + x 288
+    lstm = argparse.Namespace(fd="full", tokens=False, force=False, cell="lstm")
+    assert estimate(lstm, {**sizes, "H": 16}, 1)[0] == 2 * (512 + 1024 + 64 + 80 + 5 + 96 + 288)
+
+
+def _strict(text: str):
+    def refuse(constant: str):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_check_json_is_strict_when_numbers_are_not_finite(capsys) -> None:
+    code = main(
+        [
+            "check",
+            "--json",
+            "--activation",
+            "relu",
+            "--scale",
+            "100",
+            "--T",
+            "300",
+            "--full",
+            "--fd",
+            "off",
+        ]
+    )
+    report = _strict(capsys.readouterr().out)
+    assert code == 3
+    assert report["passed"] is False
+    assert report["overflow"].startswith("full: the network overflows at step 182")
+    (mode,) = report["modes"]
+    assert mode["loss"] == "nan"
+    assert mode["twin"][0]["max_abs"] in ("inf", "nan")

@@ -31,6 +31,7 @@ PUBLIC = {
         "ForwardResult",
         "GRUParams",
         "LSTMParams",
+        "OverflowWarning",
         "Params",
         "bptt",
         "clip_grad_norm",

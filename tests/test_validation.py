@@ -14,6 +14,8 @@ import pytest
 import manual_bptt
 import torch_reference
 from manual_bptt import Params, init_params
+from manual_bptt.checking.compare import FLOAT64, assert_grads_close
+from manual_bptt.checking.gradcheck import bptt_objective
 
 FACES = [manual_bptt.bptt, manual_bptt.naive_bptt, torch_reference.bptt]
 D, H, K, T, N = 3, 4, 5, 6, 2
@@ -244,3 +246,447 @@ def test_forward_checks_the_gated_options_too(good) -> None:
         manual_bptt.forward(init_params(D, H, K, cell="gru"), good["x"], c0=np.zeros((N, H)))
     with pytest.raises(ValueError, match="the LSTM has its own nonlinearities"):
         manual_bptt.forward(init_params(D, H, K, cell="lstm"), good["x"], activation="relu")
+
+
+# ---------------------------------------------------------------------------------------
+# Input kinds: every array argument of every face is either converted exactly (the same
+# result as the plain ndarray gives) or refused naming the argument (README, "Bad input").
+
+
+def _tokens_problem() -> dict:
+    rng = np.random.default_rng(1)
+    return {
+        "params": init_params(D, H, K, seed=1),
+        "x": rng.integers(0, D, size=(T, N)),
+        "y": rng.integers(0, K, size=(T, N)),
+        "h0": rng.normal(size=(N, H)),
+        "mask": (rng.random((T, N)) < 0.7).astype(np.float64),
+    }
+
+
+def _floats_problem() -> dict:
+    return {**_tokens_problem(), "x": np.random.default_rng(2).normal(size=(T, N, D))}
+
+
+def _objective(params, x, y, **o):
+    objective = bptt_objective(params, x, y, **o)
+    return objective.f(objective.arrays)
+
+
+# (name, function(params, x, y, **options), whether it reads y and mask)
+KIND_FACES = [
+    ("manual_bptt.bptt", manual_bptt.bptt, True),
+    ("manual_bptt.naive_bptt", manual_bptt.naive_bptt, True),
+    ("torch_reference.bptt", torch_reference.bptt, True),
+    ("manual_bptt.loss", manual_bptt.loss, True),
+    (
+        "manual_bptt.contributions",
+        lambda p, x, y, **o: manual_bptt.contributions(p, x, y, param="W", **o),
+        True,
+    ),
+    (
+        "torch_reference.contributions",
+        lambda p, x, y, **o: torch_reference.contributions(p, x, y, param="W", **o),
+        True,
+    ),
+    ("gradcheck.bptt_objective", _objective, True),
+    (
+        "manual_bptt.forward",
+        lambda p, x, y, h0=None, mask=None: manual_bptt.forward(p, x, h0=h0),
+        False,
+    ),
+    (
+        "manual_bptt.hidden_jacobians",
+        lambda p, x, y, h0=None, mask=None: manual_bptt.hidden_jacobians(p, x, h0=h0),
+        False,
+    ),
+]
+
+
+def _flipped(a: np.ndarray) -> np.ndarray:
+    """The same numbers as a, as a view with a negative stride on axis 0."""
+    return np.flip(np.flip(a, 0).copy(), 0)
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    out = a.copy()
+    out.flags.writeable = False
+    return out
+
+
+def _big_endian(a: np.ndarray) -> np.ndarray:
+    return a.astype(a.dtype.newbyteorder(">"))
+
+
+def _params_as(kind):
+    return lambda p: Params(**{k: kind(v) for k, v in p.as_dict().items()})
+
+
+def _matrix_params(p: Params) -> Params:
+    return Params(U=np.asmatrix(p.U), W=np.asmatrix(p.W), V=np.asmatrix(p.V), b=p.b, c=p.c)
+
+
+_NEGATIVE_STRIDES_PARAMS = _params_as(_flipped)
+_FORTRAN_PARAMS = _params_as(np.asfortranarray)
+_LAYOUTS = (_NEGATIVE_STRIDES_PARAMS, _FORTRAN_PARAMS)
+
+# (id, argument, how the plain array is turned into this kind, problem)
+CONVERTED_KINDS = [
+    ("matrix mask", "mask", np.asmatrix, _floats_problem),  # was a wrong loss, silently
+    ("matrix y", "y", np.asmatrix, _floats_problem),
+    ("matrix h0", "h0", np.asmatrix, _floats_problem),
+    ("matrix token x", "x", np.asmatrix, _tokens_problem),
+    ("matrix params", "params", _matrix_params, _floats_problem),
+    ("big-endian x", "x", _big_endian, _floats_problem),
+    ("big-endian token x", "x", _big_endian, _tokens_problem),
+    ("big-endian y", "y", _big_endian, _floats_problem),
+    ("big-endian h0", "h0", _big_endian, _floats_problem),
+    ("big-endian mask", "mask", _big_endian, _floats_problem),
+    ("big-endian params", "params", _params_as(_big_endian), _floats_problem),
+    ("negative strides x", "x", _flipped, _floats_problem),
+    ("negative strides token x", "x", _flipped, _tokens_problem),
+    ("negative strides y", "y", _flipped, _floats_problem),
+    ("negative strides h0", "h0", _flipped, _floats_problem),
+    ("negative strides mask", "mask", _flipped, _floats_problem),
+    ("negative strides params", "params", _NEGATIVE_STRIDES_PARAMS, _floats_problem),
+    ("Fortran x", "x", np.asfortranarray, _floats_problem),
+    ("Fortran y", "y", np.asfortranarray, _floats_problem),
+    ("Fortran h0", "h0", np.asfortranarray, _floats_problem),
+    ("Fortran params", "params", _FORTRAN_PARAMS, _floats_problem),
+    ("read-only x", "x", _read_only, _floats_problem),
+    ("read-only y", "y", _read_only, _floats_problem),
+    ("read-only h0", "h0", _read_only, _floats_problem),
+    ("read-only mask", "mask", _read_only, _floats_problem),
+    ("read-only params", "params", _params_as(_read_only), _floats_problem),
+    ("list x", "x", np.ndarray.tolist, _floats_problem),
+    ("list token x", "x", np.ndarray.tolist, _tokens_problem),
+    ("list y", "y", np.ndarray.tolist, _floats_problem),
+    ("list h0", "h0", np.ndarray.tolist, _floats_problem),
+    ("list mask", "mask", np.ndarray.tolist, _floats_problem),
+    ("tuple y", "y", lambda a: tuple(map(tuple, a)), _floats_problem),
+    ("int32 y", "y", lambda a: a.astype(np.int32), _floats_problem),
+    ("uint8 y", "y", lambda a: a.astype(np.uint8), _floats_problem),
+    ("uint8 token x", "x", lambda a: a.astype(np.uint8), _tokens_problem),
+    ("int32 token x", "x", lambda a: a.astype(np.int32), _tokens_problem),
+    ("bool mask", "mask", lambda a: a.astype(bool), _floats_problem),
+    ("int8 mask", "mask", lambda a: a.astype(np.int8), _floats_problem),
+]
+
+
+def _same(got: object, want: object, exact: bool) -> None:
+    """Bitwise equal; or, where only the parameters' memory layout differs (BLAS may then
+    sum in another order), equal under the float64 policy."""
+
+    def check(a: object, e: object, name: str) -> None:
+        if exact:
+            np.testing.assert_array_equal(a, e, err_msg=name)
+        else:
+            assert_grads_close({name: np.asarray(a)}, {name: np.asarray(e)}, FLOAT64)
+
+    if isinstance(want, manual_bptt.BPTTResult):
+        assert isinstance(got, manual_bptt.BPTTResult)
+        check(got.loss, want.loss, "loss")
+        assert got.grads.keys() == want.grads.keys()
+        for name in want.grads:
+            check(got.grads[name], want.grads[name], name)
+    elif isinstance(want, manual_bptt.ForwardResult):
+        for name in ("a", "h", "h0", "o", "y_hat"):
+            check(getattr(got, name), getattr(want, name), name)
+    else:
+        check(got, want, "result")
+
+
+def _kind_params(cases: list) -> list:
+    out = []
+    for case in cases:
+        argument = case[1]
+        for name, face, reads_y in KIND_FACES:
+            if reads_y or argument not in ("y", "mask"):
+                out.append(pytest.param(*case[1:], face, id=f"{case[0]}-{name}"))
+    return out
+
+
+def _call_kind(face, problem: dict, argument: str, value: object):
+    args = {**problem, argument: value}
+    return face(args.pop("params"), args.pop("x"), args.pop("y"), **args)
+
+
+# np.matrix itself warns that it is not recommended; that is the caller's business.
+@pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
+@pytest.mark.parametrize(("argument", "kind", "problem", "face"), _kind_params(CONVERTED_KINDS))
+def test_input_kinds_are_converted_exactly(argument, kind, problem, face) -> None:
+    plain = problem()
+    want = _call_kind(face, plain, argument, plain[argument])
+    layout_only = argument == "params" and kind in (_LAYOUTS)
+    _same(_call_kind(face, plain, argument, kind(plain[argument])), want, not layout_only)
+
+
+def _masked(a: np.ndarray) -> np.ma.MaskedArray:
+    hidden = np.zeros(a.shape, dtype=bool)
+    hidden.flat[0] = True
+    data = a.copy()
+    if data.dtype.kind == "f":
+        data.flat[0] = np.nan  # the number under the mask must never be used
+    return np.ma.masked_array(data, mask=hidden)
+
+
+def _tensor(a: np.ndarray, requires_grad: bool = False):
+    import torch
+
+    return torch.tensor(a, requires_grad=requires_grad)
+
+
+MASKED = "must be a plain NumPy array, not a masked array"
+OBJECTS = "must be a numeric array; got an array of Python objects"
+TENSOR = "must be a NumPy array, not a torch.Tensor; pass"
+
+# (id, argument, kind, problem, exception, the phrase that names the argument)
+REFUSED_KINDS = [
+    ("masked x (NaN under the mask)", "x", _masked, _floats_problem, TypeError, "x " + MASKED),
+    ("masked token x", "x", _masked, _tokens_problem, TypeError, "x " + MASKED),
+    ("masked y", "y", _masked, _floats_problem, TypeError, "y " + MASKED),
+    ("masked h0", "h0", _masked, _floats_problem, TypeError, "h0 " + MASKED),
+    ("masked mask", "mask", _masked, _floats_problem, TypeError, "mask " + MASKED),
+    (
+        "masked params",
+        "params",
+        _params_as(_masked),
+        _floats_problem,
+        TypeError,
+        "Params.U " + MASKED,
+    ),
+    ("object x", "x", lambda a: a.astype(object), _floats_problem, TypeError, "x " + OBJECTS),
+    ("object token x", "x", lambda a: a.astype(object), _tokens_problem, TypeError, "x " + OBJECTS),
+    ("object y", "y", lambda a: a.astype(object), _floats_problem, TypeError, "y " + OBJECTS),
+    ("object h0", "h0", lambda a: a.astype(object), _floats_problem, TypeError, "h0 " + OBJECTS),
+    (
+        "object mask",
+        "mask",
+        lambda a: a.astype(object),
+        _floats_problem,
+        TypeError,
+        "mask " + OBJECTS,
+    ),
+    ("tensor x", "x", _tensor, _floats_problem, TypeError, "x " + TENSOR),
+    (
+        "tensor x requiring grad",
+        "x",
+        lambda a: _tensor(a, True),
+        _floats_problem,
+        TypeError,
+        "x " + TENSOR,
+    ),
+    ("tensor token x", "x", _tensor, _tokens_problem, TypeError, "x " + TENSOR),
+    ("tensor y", "y", _tensor, _floats_problem, TypeError, "y " + TENSOR),
+    ("tensor h0", "h0", lambda a: _tensor(a, True), _floats_problem, TypeError, "h0 " + TENSOR),
+    ("tensor mask", "mask", _tensor, _floats_problem, TypeError, "mask " + TENSOR),
+    (
+        "tensor params",
+        "params",
+        lambda p: Params(**{**p.as_dict(), "W": _tensor(p.W, True)}),
+        _floats_problem,
+        TypeError,
+        "Params.W " + TENSOR,
+    ),
+    (
+        "ragged list x",
+        "x",
+        lambda a: [a[0].tolist(), a[1, :1].tolist()],
+        _floats_problem,
+        TypeError,
+        "x must be array-like",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("argument", "kind", "problem", "error", "phrase", "face"), _kind_params(REFUSED_KINDS)
+)
+def test_input_kinds_that_cannot_mean_plain_numbers_are_refused(
+    argument, kind, problem, error, phrase, face
+) -> None:
+    plain = problem()
+    # For the parameters, Params itself refuses the kind, before any face runs.
+    with pytest.raises(error, match=re.escape(phrase)):
+        _call_kind(face, plain, argument, kind(plain[argument]))
+
+
+# ---------------------------------------------------------------------------------------
+# The other public functions: each bad argument named, never a wrong number or numpy's words.
+
+
+def _sum_of(arrays) -> float:
+    return float(sum(np.sum(a) for a in arrays.values()))
+
+
+def _central(arrays, **kw):
+    from manual_bptt.checking.gradcheck import central_differences
+
+    return central_differences(_sum_of, arrays, **kw)
+
+
+def _gradcheck(grads, arrays):
+    from manual_bptt.checking.gradcheck import gradcheck
+
+    return gradcheck(_sum_of, grads, arrays)
+
+
+def _jacobians_with(bad: float):
+    J = manual_bptt.hidden_jacobians(init_params(D, H, K), np.zeros((T, D)))
+    J[2, 1, 0, 0] = bad
+    return J
+
+
+OTHER_BAD_CALLS = [
+    # (id, call, exception, phrase)
+    (
+        "central differences of integers",  # gave [500000, 500000] for the gradient of a sum
+        lambda: _central({"w": np.array([1, 2])}),
+        TypeError,
+        "arrays['w'] must be a float64",
+    ),
+    (
+        "central differences in float32",  # gave 1.907 for 2
+        lambda: _central({"w": np.ones(2, np.float32)}),
+        TypeError,
+        "got float32",
+    ),
+    ("central differences of a list", lambda: _central({"w": [1.0, 2.0]}), TypeError, "got list"),
+    (
+        "eps = 0",
+        lambda: _central({"w": np.ones(2)}, eps=0.0),
+        ValueError,
+        "eps must be a finite number > 0; got 0.0",
+    ),
+    ("eps < 0", lambda: _central({"w": np.ones(2)}, eps=-1e-6), ValueError, "eps must be"),
+    ("eps = inf", lambda: _central({"w": np.ones(2)}, eps=np.inf), ValueError, "eps must be"),
+    ("eps = nan", lambda: _central({"w": np.ones(2)}, eps=np.nan), ValueError, "eps must be"),
+    ("eps a string", lambda: _central({"w": np.ones(2)}, eps="1e-6"), TypeError, "eps must be"),
+    (
+        "gradcheck without a gradient",  # was a bare KeyError
+        lambda: _gradcheck({"u": np.ones(2)}, {"u": np.ones(2), "w": np.ones(3)}),
+        ValueError,
+        "grads has no gradient for 'w'",
+    ),
+    (
+        "init_params scale = inf",
+        lambda: init_params(D, H, K, scale=np.inf),
+        ValueError,
+        "scale must be a finite number > 0; got inf",
+    ),
+    (
+        "init_params scale = -1",
+        lambda: init_params(D, H, K, scale=-1),
+        ValueError,
+        "scale must be a finite number > 0; got -1",
+    ),
+    (
+        "init_params scale = 0",
+        lambda: init_params(D, H, K, scale=0.0),
+        ValueError,
+        "scale must be a finite number > 0",
+    ),
+    (
+        "init_params scale = nan",
+        lambda: init_params(D, H, K, scale=np.nan),
+        ValueError,
+        "scale must be a finite number > 0",
+    ),
+    (
+        "init_params scale = 1e308",
+        lambda: init_params(1, H, K, scale=1e308),
+        ValueError,
+        "scale must be small enough for float64 weights",
+    ),
+    (
+        "init_params scale = 1e300 in float32",
+        lambda: init_params(D, H, K, scale=1e300, dtype=np.float32),
+        ValueError,
+        "scale must be small enough for float32 weights",
+    ),
+    (
+        "init_params scale a string",
+        lambda: init_params(D, H, K, scale="2"),
+        TypeError,
+        "scale must be a number > 0",
+    ),
+    (
+        "init_params seed = -1",
+        lambda: init_params(D, H, K, seed=-1),
+        ValueError,
+        "seed must be an integer ≥ 0 or a numpy.random.Generator; got -1",
+    ),
+    (
+        "init_params seed = 1.5",
+        lambda: init_params(D, H, K, seed=1.5),
+        TypeError,
+        "seed must be an integer ≥ 0",
+    ),
+    ("init_params H = 2.0", lambda: init_params(D, 2.0, K), ValueError, "H must be an integer ≥ 1"),
+    (
+        "sigma_max of a vector",
+        lambda: manual_bptt.sigma_max(np.ones(H)),
+        ValueError,
+        "W must have shape (H, H); got shape (4,)",
+    ),
+    (
+        "sigma_max of a stack",
+        lambda: manual_bptt.sigma_max(np.ones((2, H, H))),
+        ValueError,
+        "W must be one matrix",
+    ),
+    (
+        "sigma_max of NaN",
+        lambda: manual_bptt.sigma_max(np.full((H, H), np.nan)),
+        ValueError,
+        "W must be finite; entry (0, 0) is nan",
+    ),
+    (
+        "sigma_max of a tensor",
+        lambda: manual_bptt.sigma_max(_tensor(np.eye(H))),
+        TypeError,
+        "W " + TENSOR,
+    ),
+    (
+        "spectral_norms of NaN",
+        lambda: manual_bptt.spectral_norms(_jacobians_with(np.nan)),
+        ValueError,
+        "J must be finite; entry (2, 1, 0, 0) is nan",
+    ),
+    (
+        "spectral_norms of inf",
+        lambda: manual_bptt.spectral_norms(_jacobians_with(np.inf)),
+        ValueError,
+        "J must be finite",
+    ),
+    (
+        "spectral_norms of a matrix",
+        lambda: manual_bptt.spectral_norms(np.eye(H)),
+        ValueError,
+        "J must have shape (T, T, H, H) or (T, H, H); got shape (4, 4)",
+    ),
+    (
+        "contributions of an unknown name, twin",  # returned h0's contributions
+        lambda: torch_reference.contributions(
+            init_params(D, H, K), np.zeros((T, D)), np.zeros(T, int), param="u"
+        ),
+        ValueError,
+        "param must be one of ('U', 'W', 'V', 'b', 'c', 'h0', 'x') for the rnn cell; got 'u'",
+    ),
+    (
+        "contributions of an unknown name, manual",
+        lambda: manual_bptt.contributions(
+            init_params(D, H, K), np.zeros((T, D)), np.zeros(T, int), param="u"
+        ),
+        ValueError,
+        "param must be one of ('U', 'W', 'V', 'b', 'c', 'h0', 'x') for the rnn cell; got 'u'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "phrase"), [pytest.param(*c[1:], id=c[0]) for c in OTHER_BAD_CALLS]
+)
+def test_other_public_functions_name_their_bad_argument(call, error, phrase) -> None:
+    with pytest.raises(error, match=re.escape(phrase)):
+        call()

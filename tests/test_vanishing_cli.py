@@ -109,9 +109,11 @@ def test_other_parameters_can_be_drawn(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("T", ["1", "501"])
-def test_T_out_of_range_is_refused_with_the_range(tmp_path: Path, T: str) -> None:
-    with pytest.raises(SystemExit, match="--T must be between 2 and 500"):
+def test_T_out_of_range_is_refused_with_the_range(tmp_path: Path, T: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
         main(["vanishing", "--out", str(tmp_path), "--T", T])
+    assert exit_info.value.code == 2  # a usage error, not 1 ("something disagrees")
+    assert "--T: must be an integer from 2 to 500" in capsys.readouterr().err
 
 
 def test_help_states_the_conditions(capsys) -> None:
@@ -175,10 +177,23 @@ def test_cell_experiment_runs_the_three_cell_table(tmp_path: Path) -> None:
     [
         (["--forget-bias", "1"], "--forget-bias goes with --cell"),
         (["--cell", "gru", "--forget-bias", "1"], "--forget-bias is the LSTM's"),
-        (["--cell", "rnn", "--steps", "0"], "--steps must be at least 1"),
-        (["--cell", "rnn", "--lags", "0"], "every --lags value must be at least 1"),
     ],
 )
 def test_cell_options_are_checked(tmp_path: Path, extra: list[str], message: str) -> None:
     with pytest.raises(SystemExit, match=message):
         main(["vanishing", "--out", str(tmp_path), *extra])
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--cell", "rnn", "--steps", "0"], "argument --steps: must be an integer ≥ 1; got 0"),
+        (["--cell", "rnn", "--lags", "0"], "argument --lags: must be an integer ≥ 1; got 0"),
+        (["--cell", "rnn", "--seeds", "-1"], "argument --seeds: must be an integer ≥ 0; got -1"),
+    ],
+)
+def test_cell_numbers_are_refused_in_one_line(tmp_path, capsys, extra, message) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["vanishing", "--out", str(tmp_path), *extra])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err

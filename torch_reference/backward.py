@@ -18,7 +18,7 @@ from manual_bptt.params import CellParams, Params
 from manual_bptt.result import GRAD_NAMES, BPTTResult
 from torch_reference import gru, lstm
 from torch_reference.activations import ACTIVATIONS
-from torch_reference.network import make_cell_leaves, make_leaves
+from torch_reference.network import as_tensor, make_cell_leaves, make_leaves
 from torch_reference.truncation import (
     State,
     chunked_loss,
@@ -49,8 +49,8 @@ def gated_bptt(params: CellParams, batch: Batch) -> BPTTResult:
         def cell_step(state: State, t: int) -> State:
             return gru.step(leaves, reset, state, t)
 
-    y_t = torch.tensor(batch.y, dtype=torch.long)
-    mask_t = torch.tensor(batch.mask)
+    y_t = as_tensor(batch.y, dtype=torch.long)
+    mask_t = as_tensor(batch.mask)
     state0 = leaves.initial_state()
     if batch.truncate is not None:
         total = window_state_loss(cell_step, leaves.logits, state0, y_t, mask_t, batch.truncate)
@@ -84,8 +84,8 @@ def bptt(
         return gated_bptt(params, batch)
     leaves = make_leaves(params, batch)
     phi = ACTIVATIONS[batch.activation.name]
-    y_t = torch.tensor(batch.y, dtype=torch.long)
-    mask_t = torch.tensor(batch.mask)
+    y_t = as_tensor(batch.y, dtype=torch.long)
+    mask_t = as_tensor(batch.mask)
     if batch.truncate is not None:
         total = window_loss(leaves, phi, y_t, mask_t, batch.truncate)
     else:

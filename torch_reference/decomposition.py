@@ -23,7 +23,16 @@ from manual_bptt.result import GRAD_NAMES, GRU_GRAD_NAMES, LSTM_GRAD_NAMES
 from torch_reference import gru, lstm
 from torch_reference.activations import ACTIVATIONS
 from torch_reference.crossentropy import step_loss
-from torch_reference.network import CellLeaves, Leaves, logits, make_cell_leaves, make_leaves, step
+from torch_reference.network import (
+    CellLeaves,
+    Leaves,
+    Overflow,
+    as_tensor,
+    logits,
+    make_cell_leaves,
+    make_leaves,
+    step,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -106,8 +115,8 @@ def contributions(
         raise ValueError('param="x" needs float inputs; token ids have no gradient')
     T = batch.T
     cell = _Cell(params, batch)
-    y_t = torch.tensor(batch.y, dtype=torch.long)
-    mask_t = torch.tensor(batch.mask)
+    y_t = as_tensor(batch.y, dtype=torch.long)
+    mask_t = as_tensor(batch.mask)
     per_step = param in params.NAMES
     base_leaf = cell.leaf(param)
     assert base_leaf is not None  # x of token ids was refused above
@@ -121,12 +130,15 @@ def contributions(
         states.append(cell.step(cell.leaves, states[-1], t))
     shape = tuple(base_leaf.shape) if per_step else tuple(base_leaf.shape)[-2:]
     out = np.zeros((T, T, *shape), dtype=params.dtype)
+    overflow = Overflow()
     for t in range(T):
         start = first_step_reached(t, batch)
         state = states[0] if start == 0 else tuple(p.detach() for p in states[start])
         for s in range(start, t + 1):
             state = cell.step(leaves_at(s), state, s)
-        E_t = step_loss(cell.logits(leaves_at(t), state[0]), y_t[t], mask_t[t]) * batch.loss_scale
+        o = cell.logits(leaves_at(t), state[0])
+        overflow.see(t, state[0], o)
+        E_t = step_loss(o, y_t[t], mask_t[t]) * batch.loss_scale
         grads = torch.autograd.grad(E_t, copies if per_step else [base_leaf], allow_unused=True)
         if per_step:
             for k, g in enumerate(grads):
@@ -137,6 +149,7 @@ def contributions(
                 out[t] = grads[0].numpy()  # x (T, N, D): x_k is used at step k only
             else:
                 out[t, 0] = grads[0].numpy()  # h0, c0 enter at step 0 only
+    overflow.report()
     if param in ("x", "h0", "c0") and not batch.batched:
         return out[:, :, 0]  # drop N = 1, as manual_bptt.contributions does
     return out

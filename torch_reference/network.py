@@ -6,13 +6,16 @@ derives the backward pass.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from manual_bptt.inputs import Batch, prepare
+from manual_bptt.network import overflow_warning
 from manual_bptt.params import CellParams, Params
 from torch_reference.activations import ACTIVATIONS
 
@@ -35,9 +38,18 @@ class Leaves:
     tokens: torch.Tensor | None
 
 
+def as_tensor(arr: np.ndarray, **kwargs: Any) -> torch.Tensor:
+    """A new tensor holding a copy of ``arr`` (checked by manual_bptt's boundary).
+
+    torch refuses negative strides (x[::-1]), so the array goes through
+    np.ascontiguousarray first; the boundary has already made its byte order native.
+    torch.tensor copies, so autograd never shares memory with the caller's array.
+    """
+    return torch.tensor(np.ascontiguousarray(arr), **kwargs)
+
+
 def _leaf(arr: np.ndarray) -> torch.Tensor:
-    # torch.tensor copies, so autograd never shares memory with the caller's array.
-    return torch.tensor(arr, requires_grad=True)
+    return as_tensor(arr, requires_grad=True)
 
 
 def make_leaves(params: Params, batch: Batch) -> Leaves:
@@ -50,7 +62,7 @@ def make_leaves(params: Params, batch: Batch) -> Leaves:
         c=_leaf(params.c),
         h0=_leaf(batch.h0),
         x=None if batch.tokens else _leaf(batch.x),
-        tokens=torch.tensor(batch.x, dtype=torch.long) if batch.tokens else None,
+        tokens=as_tensor(batch.x, dtype=torch.long) if batch.tokens else None,
     )
 
 
@@ -107,7 +119,7 @@ def make_cell_leaves(params: CellParams, batch: Batch) -> CellLeaves:
         h0=_leaf(batch.h0),
         c0=None if batch.c0 is None else _leaf(batch.c0),
         x=None if batch.tokens else _leaf(batch.x),
-        tokens=torch.tensor(batch.x, dtype=torch.long) if batch.tokens else None,
+        tokens=as_tensor(batch.x, dtype=torch.long) if batch.tokens else None,
     )
 
 
@@ -139,3 +151,21 @@ def hidden_states_vjp(
             np.zeros_like(getattr(leaves, name).detach().numpy()) if g is None else g.numpy()
         )
     return stacked.detach().numpy(), grads
+
+
+class Overflow:
+    """Watches the states and logits of a forward pass for the first step that is not
+    finite, and reports it as manual_bptt does (OverflowWarning, the same words)."""
+
+    def __init__(self) -> None:
+        self.first: tuple[int, str] | None = None
+
+    def see(self, t: int, h: torch.Tensor, o: torch.Tensor) -> None:
+        """Note step t's state h_t and logits o_t = c + V h_t."""
+        if (self.first is None or t < self.first[0]) and not bool(torch.isfinite(o).all()):
+            bad_h = not bool(torch.isfinite(h).all())
+            self.first = (t, "h_t (the state)" if bad_h else "o_t (the logits)")
+
+    def report(self) -> None:
+        if self.first is not None:
+            warnings.warn(overflow_warning(*self.first), stacklevel=3)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 
 from torch_reference.crossentropy import step_loss
-from torch_reference.network import Leaves, logits, step
+from torch_reference.network import Leaves, Overflow, logits, step
 
 Phi = Callable[[torch.Tensor], torch.Tensor]
 State = tuple[torch.Tensor, ...]
@@ -44,11 +44,15 @@ def chunked_state_loss(
     T = y.shape[0]
     state = state0
     total = torch.zeros((), dtype=state0[0].dtype)
+    overflow = Overflow()
     for t in range(T):
         if chunk is not None and t > 0 and t % chunk == 0:
             state = _detach(state)
         state = cell_step(state, t)
-        total = total + step_loss(readout(state[0]), y[t], mask[t])
+        o = readout(state[0])
+        overflow.see(t, state[0], o)
+        total = total + step_loss(o, y[t], mask[t])
+    overflow.report()
     return total
 
 
@@ -71,12 +75,16 @@ def window_state_loss(
     for t in range(T):
         states.append(cell_step(states[-1], t))
     total = torch.zeros((), dtype=state0[0].dtype)
+    overflow = Overflow()
     for t in range(T):
         start = max(0, t - truncate)
         state = state0 if start == 0 else _detach(states[start])
         for s in range(start, t + 1):
             state = cell_step(state, s)
-        total = total + step_loss(readout(state[0]), y[t], mask[t])
+        o = readout(state[0])
+        overflow.see(t, state[0], o)
+        total = total + step_loss(o, y[t], mask[t])
+    overflow.report()
     return total
 
 

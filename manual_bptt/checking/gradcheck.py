@@ -53,11 +53,16 @@ def central_differences(
 
     Args:
         f: scalar function of a dict of arrays shaped like ``arrays``.
-        arrays: the point θ, name → float64 array of any shape (not changed).
+        arrays: the point θ, name → float64 array of any shape (not changed). Other
+            dtypes are refused: θ ± ε would be rounded (float32: 1e-6 is below its
+            resolution at 1) or truncated (integers) before f sees it.
+        eps: the step ε, finite and > 0.
         progress: a bar to advance by one per entry, if any.
     Returns:
         name → array of the same shape: the numerical gradient. Costs 2·Σ sizes calls.
     """
+    check_step("eps", eps)
+    check_float64_arrays(arrays)
     grads = {}
     for name, value in arrays.items():
         g = np.zeros(value.shape, dtype=np.float64)
@@ -69,6 +74,41 @@ def central_differences(
                 progress.update()
         grads[name] = g
     return grads
+
+
+def check_step(name: str, eps: object) -> None:
+    """ValueError unless the step size is a finite real number > 0."""
+    if isinstance(eps, bool) or not isinstance(eps, int | float | np.integer | np.floating):
+        raise TypeError(f"{name} must be a finite number > 0; got {type(eps).__name__} {eps!r}")
+    if not (np.isfinite(eps) and eps > 0):
+        raise ValueError(f"{name} must be a finite number > 0; got {eps!r}")
+
+
+def check_float64_arrays(arrays: object, what: str = "arrays") -> None:
+    """TypeError unless ``arrays`` maps names to float64 ndarrays (complex128 for the
+    complex step is made inside, from float64 points)."""
+    if not isinstance(arrays, Mapping):
+        raise TypeError(
+            f"{what} must be a mapping of name → float64 array; got {type(arrays).__name__}"
+        )
+    for name, value in arrays.items():
+        if not isinstance(value, np.ndarray) or value.dtype != np.float64:
+            got = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
+            raise TypeError(
+                f"{what}[{name!r}] must be a float64 numpy array; got {got}: finite "
+                f"differences of other dtypes are rounded or truncated "
+                f"(convert with .astype(np.float64))"
+            )
+
+
+def check_same_names(grads: Arrays, arrays: Arrays) -> None:
+    """ValueError naming the arrays that ``grads`` lacks."""
+    missing = [name for name in arrays if name not in grads]
+    if missing:
+        raise ValueError(
+            f"grads has no gradient for {', '.join(map(repr, missing))}; arrays has "
+            f"{sorted(arrays)}, grads {sorted(grads)}"
+        )
 
 
 def _at(f: Objective, arrays: Arrays, name: str, index: tuple[int, ...], step: float) -> float:
@@ -95,6 +135,7 @@ def along(f: Objective, arrays: Arrays, directions: Arrays, step: complex) -> fl
 
 def directional_central(f: Objective, arrays: Arrays, v: Arrays, *, eps: float = EPS) -> float:
     """(f(θ + εv) − f(θ − εv)) / 2ε ≈ ⟨∇f, v⟩."""
+    check_step("eps", eps)
     return (
         float(np.real(along(f, arrays, v, eps))) - float(np.real(along(f, arrays, v, -eps)))
     ) / (2 * eps)
@@ -102,11 +143,13 @@ def directional_central(f: Objective, arrays: Arrays, v: Arrays, *, eps: float =
 
 def directional_forward(f: Objective, arrays: Arrays, v: Arrays, *, eps: float) -> float:
     """(f(θ + εv) − f(θ)) / ε ≈ ⟨∇f, v⟩."""
+    check_step("eps", eps)
     return (float(np.real(along(f, arrays, v, eps))) - float(np.real(f(arrays)))) / eps
 
 
 def complex_step(f: Objective, arrays: Arrays, v: Arrays, *, h: float = COMPLEX_STEP) -> float:
     """Im f(θ + i·h·v) / h = ⟨∇f, v⟩ + O(h²), exact to round-off for analytic f."""
+    check_step("h", h)
     return float(np.imag(along(f, arrays, v, 1j * h))) / h
 
 
@@ -122,6 +165,8 @@ def directional_check(
     """Fast mode: for each array, compare ⟨g, v⟩ with the numerical ⟨∇f, v⟩ along a
     random unit direction v in that array alone (two calls of f per array; one for
     method="complex"). Allowed: atol + rtol·‖g‖₂ (|⟨g, v⟩| ≤ ‖g‖₂ for unit v)."""
+    check_float64_arrays(arrays)
+    check_same_names(grads, arrays)
     directions = random_directions(arrays, seed)
     rows = []
     for name in arrays:
@@ -165,6 +210,7 @@ def gradcheck(
     worst entry; mode="fast": one random direction per array (2 calls per array).
     Returns one compare.Agreement per array, in ``arrays``' order.
     """
+    check_same_names(grads, arrays)
     if mode == "full":
         numeric = central_differences(f, arrays)
         return compare_grads({k: grads[k] for k in arrays}, numeric, tol)
@@ -304,6 +350,8 @@ def step_size_errors(
     """Errors of forward, central and complex-step derivatives along one random unit
     direction v in all arrays at once, for ε = 1e-16 … 1e-1 by default (S = 61)."""
     steps = np.logspace(-16, -1, 61) if eps is None else np.asarray(eps, dtype=np.float64)
+    for e in steps.ravel():
+        check_step("eps", float(e))
     v = random_directions(objective.arrays, seed)
     g = objective.batched_grads(grads)
     reference = float(sum(np.sum(g[k] * v[k]) for k in v))

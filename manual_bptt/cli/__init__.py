@@ -38,8 +38,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args_list or (args_list[0].startswith("-") and args_list[0] not in ("-h", "--help")):
         args_list.insert(0, DEFAULT_COMMAND)
     args = parser.parse_args(args_list)
+    from manual_bptt.cli.arguments import UsageError
+
+    command = f"bptt {args.command or DEFAULT_COMMAND}"
     try:
         return int(args.run(args))
+    except UsageError as err:  # parsed, but cannot be used: one line, as argparse does
+        print(f"{command}: error: {err}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print(f"{command}: error: out of memory; choose smaller sizes", file=sys.stderr)
+        return 2
     except ImportError as err:  # an optional extra (matplotlib) is missing: say how to get it
         print(f"bptt {args.command or DEFAULT_COMMAND}: {err}", file=sys.stderr)
         return 2

@@ -8,19 +8,33 @@ work starts, instead of a traceback from deep inside.
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 
-def _bounded(kind: type, low: float, strict: bool) -> Callable[[str], int | float]:
-    what = f"{'an integer' if kind is int else 'a number'} {'>' if strict else '≥'} {low:g}"
+class UsageError(Exception):
+    """An argument that parsed but cannot be used (a weight scale whose weights overflow,
+    work above the documented limit): main prints it in one line and exits with 2."""
+
+
+def _bounded(
+    kind: type, low: float, strict: bool, high: float | None = None
+) -> Callable[[str], int | float]:
+    noun = "an integer" if kind is int else "a finite number"
+    what = f"{noun} {'>' if strict else '≥'} {low:g}"
+    if high is not None:
+        what = f"{noun} from {low:g} to {high:g}"
 
     def parse(text: str) -> int | float:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"must be {what}; got {text!r}") from None
-        if not (value > low if strict else value >= low):  # NaN fails both
+        above = value > low if strict else value >= low
+        below = high is None or value <= high
+        if not (above and below and math.isfinite(value)):  # inf, also from 1e400; NaN
             raise argparse.ArgumentTypeError(f"must be {what}; got {text}")
         return value
 
@@ -28,8 +42,21 @@ def _bounded(kind: type, low: float, strict: bool) -> Callable[[str], int | floa
 
 
 positive_int = _bounded(int, 1, strict=False)  # ≥ 1: sizes, chunk, example counts
-nonnegative_int = _bounded(int, 0, strict=False)  # ≥ 0: truncate
-positive_float = _bounded(float, 0, strict=True)  # > 0: weight scale
+nonnegative_int = _bounded(int, 0, strict=False)  # ≥ 0: truncate, seeds of numpy generators
+positive_float = _bounded(float, 0, strict=True)  # > 0 and finite: weight scale
+
+
+def in_range(low: int, high: int) -> Callable[[str], int | float]:
+    """An integer from low to high, both included."""
+    return _bounded(int, low, strict=False, high=high)
+
+
+def existing_parent(path: str) -> str:
+    """An output path whose parent folder exists: nothing here creates folder trees."""
+    parent = Path(path).expanduser().resolve().parent
+    if not parent.is_dir():
+        raise argparse.ArgumentTypeError(f"the folder {str(parent)!r} does not exist; got {path}")
+    return path
 
 
 def add_command(

@@ -5,7 +5,9 @@ vanilla RNN by default; --cell lstm or --cell gru for the gated cells, the GRU w
 --reset after (torch's, default) or before (Cho et al.'s)), prints a table per gradient
 (U, W, V, b, c, h0, x; the LSTM's c0, the GRU's bh): its norm, the largest absolute
 and relative difference from the autograd twin (torch_reference) and from central
-differences, and pass/fail. Exit code 0 when everything passes, 1 when anything fails.
+differences, and pass/fail. Exit code 0 when everything passes, 1 when anything fails,
+2 for a bad argument, 3 when the network overflows (a state or the logits become inf or
+NaN), since then there is nothing to compare.
 
 Finite differences check truncated gradients too: a truncated gradient is the exact
 gradient of the loss with the states where the truncation cuts held constant (see
@@ -20,7 +22,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import sys
 import time
+import warnings
 from dataclasses import asdict
 from typing import Any
 
@@ -34,8 +39,15 @@ from manual_bptt.checking.compare import (
     tolerance_for,
 )
 from manual_bptt.checking.gradcheck import bptt_objective, central_differences, directional_check
-from manual_bptt.cli.arguments import add_command, nonnegative_int, positive_float, positive_int
+from manual_bptt.cli.arguments import (
+    UsageError,
+    add_command,
+    nonnegative_int,
+    positive_float,
+    positive_int,
+)
 from manual_bptt.gru import RESETS
+from manual_bptt.network import OverflowWarning
 from manual_bptt.params import CELLS
 from manual_bptt.progress import Progress
 
@@ -44,6 +56,9 @@ WHAT = {"T": "steps", "N": "sequences", "D": "input size", "H": "hidden size", "
 DEFAULT_WINDOW = 3  # the truncations checked when none is named
 DEFAULT_CHUNK = 4
 FLOAT32_DTYPE = "float32"
+# Exit codes: 0 all agree, 1 some gradient disagrees, 2 a usage error (argparse's),
+# 3 the network overflows (inf or NaN), so that nothing could be compared.
+EXIT_OVERFLOW = 3
 
 
 def register(sub: Any) -> None:
@@ -89,7 +104,9 @@ def register(sub: Any) -> None:
         "--chunk", type=positive_int, metavar="K", help="check only chunks of this length (≥ 1)"
     )
     mode.add_argument("--full", action="store_true", help="check only full BPTT")
-    p.add_argument("--seed", type=int, default=0, help="seed of weights and data (default 0)")
+    p.add_argument(
+        "--seed", type=nonnegative_int, default=0, help="seed of weights and data, ≥ 0 (default 0)"
+    )
     p.add_argument(
         "--scale", type=positive_float, default=1.0, help="weight scale, > 0 (default 1)"
     )
@@ -102,7 +119,17 @@ def register(sub: Any) -> None:
         help="finite differences: every entry (full, default), one random direction per "
         "gradient (fast), or none",
     )
-    p.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print strict JSON (non-finite numbers as strings) instead of tables",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help=f"run even above the limits ({MAX_FD_EVALUATIONS:,} finite-difference "
+        f"evaluations, {MAX_BYTES / 2**30:g} GiB of arrays)",
+    )
 
 
 def modes(args: argparse.Namespace) -> list[tuple[str, int | None, int | None]]:
@@ -124,20 +151,29 @@ def modes(args: argparse.Namespace) -> list[tuple[str, int | None, int | None]]:
 def check_case(case: Case, fd: str = "full", bar: Progress | None = None) -> dict[str, Any]:
     """Manual against twin and against finite differences for one case.
 
-    Returns {"loss", "twin_loss", "twin": [Agreement], "fd": [Agreement] or None}.
+    Returns {"loss", "twin_loss", "twin": [Agreement], "fd": [Agreement] or None,
+    "overflow": the one-line verdict when the network overflows (then "fd" is None:
+    inf and NaN cannot be differenced), else None}.
     """
     import manual_bptt
     import torch_reference
 
-    manual = case.call(manual_bptt.bptt)
-    twin = case.call(torch_reference.bptt)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", OverflowWarning)
+        manual = case.call(manual_bptt.bptt)
+        twin = case.call(torch_reference.bptt)
+    overflows = [w.message for w in caught if isinstance(w.message, OverflowWarning)]
+    for w in caught:  # any other warning is passed on as it came
+        if not isinstance(w.message, OverflowWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     result: dict[str, Any] = {
         "loss": manual.loss,
         "twin_loss": twin.loss,
         "twin": compare_grads(manual.grads, twin.grads, tolerance_for(case.params.dtype)),
         "fd": None,
+        "overflow": overflow_verdict(overflows[0]) if overflows else None,
     }
-    if fd != "off":
+    if fd != "off" and not overflows:  # inf or NaN cannot be differenced either
         objective = case.call(bptt_objective)
         grads = objective.batched_grads(manual.grads)
         # float32 gradients carry float32 rounding: judge them by the looser policy.
@@ -150,10 +186,82 @@ def check_case(case: Case, fd: str = "full", bar: Progress | None = None) -> dic
     return result
 
 
-def fd_evaluations(case: Case) -> int:
-    """How many entries central differences will perturb (for the progress bar)."""
-    arrays = case.call(bptt_objective).arrays
-    return sum(a.size for a in arrays.values())
+def overflow_verdict(warning: OverflowWarning) -> str:
+    """The one line that says why nothing could be compared."""
+    if warning.step is None:
+        return "the gradients overflow (inf or NaN); they cannot be compared"
+    return f"the network overflows at step {warning.step}; the gradients cannot be compared"
+
+
+# Gate blocks of U, W and b: H rows each.
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+def fd_entries(sizes: dict[str, int], tokens: bool, cell: str = "rnn") -> int:
+    """How many entries central differences perturb in one mode: every entry of U, W, V,
+    b, c, h0 and (float inputs) x, and the GRU's bh or the LSTM's c0; the gated cells'
+    U, W and b have G = 4 (LSTM) or 3 (GRU) gate blocks of H rows."""
+    T, N, D, H, K = (sizes[k] for k in ("T", "N", "D", "H", "K"))
+    G = GATES[cell]
+    extra = {"rnn": 0, "lstm": N * H, "gru": G * H}[cell]  # c0, or bh
+    return G * H * (D + H + 1) + K * H + K + N * H + extra + (0 if tokens else T * N * D)
+
+
+def array_bytes(sizes: dict[str, int], itemsize: int = 8, cell: str = "rnn") -> int:
+    """A generous estimate of the arrays one mode holds at once: the parameters three
+    times (manual, twin, float64 copies for finite differences) and, for the manual
+    pass, the twin's graph and the objective, about 16 (T, N, G·H) arrays, 4 (T, N, K)
+    and 4 (T, N, D), with G = 1 (vanilla), 4 (LSTM) or 3 (GRU) gate blocks."""
+    T, N, D, H, K = (sizes[k] for k in ("T", "N", "D", "H", "K"))
+    G = GATES[cell]
+    return itemsize * (3 * (G * (H * H + H * D) + K * H) + T * N * (G * 16 * H + 4 * K + 4 * D))
+
+
+# Above these `bptt check` refuses to start unless --force. One finite-difference
+# evaluation is one forward pass: the whole default check (T=12, N=3, D=8, H=16, three
+# modes, 4,926 evaluations) took 6.7 s on two shared cores, so the limit is at least
+# twenty minutes of work, and far more at larger sizes, where each pass costs more.
+MAX_FD_EVALUATIONS = 1_000_000
+MAX_BYTES = 2 * 2**30
+# Above these the estimate is printed (on standard error) before the work starts.
+SAY_FD_EVALUATIONS = 20_000
+SAY_BYTES = 256 * 2**20
+
+
+def estimate(args: argparse.Namespace, sizes: dict[str, int], n_modes: int) -> tuple[int, int]:
+    """(finite-difference evaluations, bytes) for the whole check; UsageError above the
+    limits unless --force."""
+    per_mode = {"full": 2 * fd_entries(sizes, args.tokens, args.cell), "fast": 2 * 9, "off": 0}[
+        args.fd
+    ]
+    evaluations, memory = n_modes * per_mode, array_bytes(sizes, cell=args.cell)
+    words = (
+        f"about {evaluations:,} finite-difference evaluations (forward passes over "
+        f"T·N = {sizes['T'] * sizes['N']:,} steps of H = {sizes['H']:,}) and "
+        f"{memory / 2**20:,.0f} MiB of arrays"
+    )
+    too_much = evaluations > MAX_FD_EVALUATIONS or memory > MAX_BYTES
+    if too_much and not args.force:
+        raise UsageError(
+            f"this check needs {words}, above the limits of {MAX_FD_EVALUATIONS:,} "
+            f"evaluations and {MAX_BYTES / 2**30:g} GiB: choose smaller sizes or "
+            "--fd fast / --fd off, or add --force"
+        )
+    if evaluations > SAY_FD_EVALUATIONS or memory > SAY_BYTES:
+        print(f"bptt check: {words}", file=sys.stderr)
+    return evaluations, memory
+
+
+def strict_json(value: Any) -> Any:
+    """value with every non-finite float replaced by the string "inf", "-inf" or "nan",
+    so that json.dumps(..., allow_nan=False) gives JSON any parser accepts."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(v) for v in value]
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -164,32 +272,39 @@ def run(args: argparse.Namespace) -> int:
             "has its own nonlinearities (σ and tanh)"
         )
     started = time.perf_counter()
-    cases = [
-        (
-            label,
-            make_case(
-                **sizes,
-                seed=args.seed,
-                scale=args.scale,
-                activation=args.activation,
-                tokens=args.tokens,
-                with_h0=True,
-                dtype=args.dtype,
-                truncate=truncate,
-                chunk=chunk,
-                cell=args.cell,
-                reset=args.reset,
-            ),
-        )
-        for label, truncate, chunk in modes(args)
-    ]
-    total = sum(fd_evaluations(case) for _, case in cases) if args.fd == "full" else 0
+    evaluations, _ = estimate(args, sizes, len(modes(args)))
+    try:
+        cases = [
+            (
+                label,
+                make_case(
+                    **sizes,
+                    seed=args.seed,
+                    scale=args.scale,
+                    activation=args.activation,
+                    tokens=args.tokens,
+                    with_h0=True,
+                    dtype=args.dtype,
+                    truncate=truncate,
+                    chunk=chunk,
+                    cell=args.cell,
+                    reset=args.reset,
+                ),
+            )
+            for label, truncate, chunk in modes(args)
+        ]
+    except ValueError as err:  # a scale whose weights overflow, named by init_params
+        raise UsageError(f"--scale {args.scale:g}: {err}") from None
+    total = evaluations if args.fd == "full" else 0
     bar = Progress(total, "finite differences", enabled=None if total else False)
     results = []
     for label, case in cases:
         results.append({"mode": label, **check_case(case, args.fd, bar)})
     bar.close()
-    ok = all(a.passed for r in results for key in ("twin", "fd") for a in (r[key] or []))
+    overflow = next((f"{r['mode']}: {r['overflow']}" for r in results if r["overflow"]), None)
+    ok = overflow is None and all(
+        a.passed for r in results for key in ("twin", "fd") for a in (r[key] or [])
+    )
     elapsed = time.perf_counter() - started
     if args.json:
         out = [
@@ -200,25 +315,25 @@ def run(args: argparse.Namespace) -> int:
             }
             for r in results
         ]
-        print(
-            json.dumps(
-                {
-                    "sizes": sizes,
-                    "cell": cell_name(args),
-                    "activation": args.activation,
-                    "dtype": args.dtype,
-                    "seed": args.seed,
-                    "fd": args.fd,
-                    "passed": ok,
-                    "seconds": elapsed,
-                    "modes": out,
-                }
-            )
-        )
+        report = {
+            "sizes": sizes,
+            "cell": cell_name(args),
+            "activation": args.activation,
+            "dtype": args.dtype,
+            "seed": args.seed,
+            "fd": args.fd,
+            "passed": ok,
+            "overflow": overflow,
+            "seconds": elapsed,
+            "modes": out,
+        }
+        print(json.dumps(strict_json(report), allow_nan=False))
     else:
         print_tables(sizes, args, results)
-        verdict = "all gradients agree" if ok else "SOME GRADIENTS DISAGREE"
+        verdict = "all gradients agree" if ok else overflow or "SOME GRADIENTS DISAGREE"
         print(f"{verdict} ({elapsed:.1f} s)")
+    if overflow is not None:
+        return EXIT_OVERFLOW
     return 0 if ok else 1
 
 

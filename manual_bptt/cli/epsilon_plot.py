@@ -18,7 +18,7 @@ from typing import Any
 import manual_bptt
 from manual_bptt.checking.cases import make_case
 from manual_bptt.checking.gradcheck import bptt_objective, step_size_errors
-from manual_bptt.cli.arguments import add_command
+from manual_bptt.cli.arguments import add_command, existing_parent, nonnegative_int
 
 
 def register(sub: Any) -> None:
@@ -32,10 +32,17 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--out",
         default="epsilon.png",
-        help="PNG file to write; .png is added to a name without a suffix (default epsilon.png)",
+        type=existing_parent,
+        help="PNG file to write, in an existing folder; .png is added to a name without a "
+        "suffix (default epsilon.png)",
     )
     p.add_argument("--activation", choices=["tanh", "sigmoid", "identity", "relu"], default="tanh")
-    p.add_argument("--seed", type=int, default=0, help="seed of weights, data and v (default 0)")
+    p.add_argument(
+        "--seed",
+        type=nonnegative_int,
+        default=0,
+        help="seed of weights, data and v, ≥ 0 (default 0)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

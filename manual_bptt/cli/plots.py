@@ -249,8 +249,7 @@ def _save(fig: Any, plt: Any, path: str | Path, *, tight: bool = True, colors: i
 
     if tight:
         fig.tight_layout()
-    out = png_path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = png_path(path)  # its folder must exist: the commands check --out first
     fig.savefig(out)
     plt.close(fig)
     with Image.open(out) as image:

@@ -41,12 +41,18 @@ from typing import Any
 
 import numpy as np
 
+from manual_bptt.cli.arguments import (
+    add_command,
+    existing_parent,
+    in_range,
+    nonnegative_int,
+    positive_int,
+)
+
 MAX_T = 500  # the nine Jacobian rows and contribution maps stay well under a second each
 DRAWN = ("U", "W", "b", "x")  # the parameters used at every step, whose parts can decay
 CELL_CHOICES = ("rnn", "lstm", "gru", "all")
 CELLS_T = 61  # lags up to 60: the report's lag 40 is inside
-
-from manual_bptt.cli.arguments import add_command
 
 
 def register(sub: Any) -> None:
@@ -57,14 +63,24 @@ def register(sub: Any) -> None:
         __doc__,
         run,
     )
-    p.add_argument("--out", default="vanishing", help="output folder (default ./vanishing)")
+    p.add_argument(
+        "--out",
+        default="vanishing",
+        type=existing_parent,
+        help="output folder, made if its parent exists (default ./vanishing)",
+    )
     p.add_argument(
         "--T",
-        type=int,
+        type=in_range(2, MAX_T),
         default=None,
         help=f"steps, 2 to {MAX_T} (default 40; {CELLS_T} with --cell)",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the network and inputs (default 0)")
+    p.add_argument(
+        "--seed",
+        type=nonnegative_int,
+        default=0,
+        help="seed of the network and inputs, ≥ 0 (default 0)",
+    )
     p.add_argument(
         "--param",
         default="U",
@@ -95,21 +111,21 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--lags",
-        type=int,
+        type=positive_int,
         nargs="+",
         default=[10, 20, 40],
         help="with --cell and --experiment: the delays L (default 10 20 40)",
     )
     p.add_argument(
         "--seeds",
-        type=int,
+        type=nonnegative_int,
         nargs="+",
         default=None,
         help="with --cell and --experiment: the seeds (default: --seed alone)",
     )
     p.add_argument(
         "--steps",
-        type=int,
+        type=positive_int,
         default=None,
         help="with --cell: training steps per run, for the trained networks and the "
         "experiment (default: the budget, 3000)",
@@ -126,14 +142,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.T is None:
         args.T = CELLS_T if args.cell else 40
-    if not 2 <= args.T <= MAX_T:
-        raise SystemExit(f"bptt vanishing: --T must be between 2 and {MAX_T}; got {args.T}")
     cells = _cells(args)
     plots.pyplot()  # fail now, with the fix, if matplotlib is missing
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         print(f"bptt vanishing: --out must be a folder; {out} is a file", file=sys.stderr)
         return 2
+    out.mkdir(exist_ok=True)  # its parent exists (existing_parent)
     bar = Progress(1 + len(vanishing.FACTORS) * len(vanishing.STUDY_ACTIVATIONS), "bptt vanishing")
     case = vanishing.study_case(args.T, "tanh", args.seed)
     assert isinstance(case.params, Params)  # study_case builds vanilla cells
@@ -481,7 +496,6 @@ def _experiment_section(seed: int) -> list[str]:
 
 
 def _write_csvs(out: Path, norms: np.ndarray, regimes: list) -> None:
-    out.mkdir(parents=True, exist_ok=True)
     np.savetxt(
         out / "heatmap.csv",
         norms,

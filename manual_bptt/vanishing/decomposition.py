@@ -41,7 +41,7 @@ from manual_bptt import gru, lstm
 from manual_bptt.crossentropy import loss_and_dlogits
 from manual_bptt.inputs import Batch, Options, check_params, prepare
 from manual_bptt.naive import first_reachable_step
-from manual_bptt.network import AnyCache, Cache, rows_matmul, run_batch
+from manual_bptt.network import AnyCache, Cache, quietly, rows_matmul, run_batch
 from manual_bptt.params import CellParams
 from manual_bptt.result import GRAD_NAMES, GRU_GRAD_NAMES, LSTM_GRAD_NAMES
 from manual_bptt.truncation import CellStep
@@ -175,6 +175,7 @@ def _initial_part(param: str) -> int:
     return 1 if param == "c0" else 0
 
 
+@quietly  # a non-finite forward is reported by run_forward, not by numpy at every step
 def contributions(
     params: CellParams,
     x: ArrayLike,
@@ -257,6 +258,7 @@ def _z_gram(batch: Batch, block: _Block, param: str) -> tuple[Array | None, NDAr
     return np.einsum("knd,kmd->knm", z_s, z_s), z_scale
 
 
+@quietly
 def contribution_norms(
     params: CellParams,
     x: ArrayLike,

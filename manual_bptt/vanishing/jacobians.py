@@ -28,8 +28,8 @@ from manual_bptt import gru, lstm
 from manual_bptt.activations import get_activation
 from manual_bptt.arraychecks import is_integer
 from manual_bptt.inputs import check_params, prepare, prepare_inputs, require_vanilla
-from manual_bptt.network import Cache, run_batch, run_forward
-from manual_bptt.params import CellParams, Params
+from manual_bptt.network import Cache, quietly, run_batch, run_forward
+from manual_bptt.params import CellParams, Params, plain_array
 
 Array = NDArray[np.floating]
 
@@ -47,6 +47,7 @@ def _sequence_dphi(
     return run_forward(params, xb, h0b, tokens, act).dphi[:, n]
 
 
+@quietly  # a non-finite forward is reported by run_forward, not by numpy at every step
 def hidden_jacobians(
     params: Params,
     x: ArrayLike,
@@ -72,6 +73,7 @@ def hidden_jacobians(
     return J
 
 
+@quietly
 def jacobian_row(
     params: Params,
     x: ArrayLike,
@@ -98,14 +100,37 @@ def jacobian_row(
     return R
 
 
+def _finite_matrices(name: str, value: object, least_ndim: int, shape: str) -> np.ndarray:
+    """value as a plain float array of at least ``least_ndim`` axes with finite entries."""
+    arr = plain_array(name, value)
+    if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+        raise TypeError(f"{name} must hold real numbers; got dtype {arr.dtype}")
+    if arr.ndim < least_ndim or arr.ndim > 4:
+        raise ValueError(f"{name} must have shape {shape}; got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{name} must not be empty; got shape {arr.shape}")
+    if not np.all(np.isfinite(arr)):
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+        raise ValueError(f"{name} must be finite; entry {bad} is {arr[bad]}")
+    return arr
+
+
 def spectral_norms(J: Array) -> NDArray[np.float64]:
-    """‖J[t, k]‖₂ (largest singular value) for every (t, k): (T, T)."""
-    return np.linalg.norm(J, ord=2, axis=(-2, -1))
+    """‖J[t, k]‖₂ (largest singular value) for every (t, k).
+
+    J: (T, T, H, H) as :func:`hidden_jacobians` returns it, or (T, H, H) as
+    :func:`jacobian_row` does; the norms are over the last two axes, (T, T) or (T,).
+    """
+    arr = _finite_matrices("J", J, 3, "(T, T, H, H) or (T, H, H)")
+    return np.linalg.norm(arr, ord=2, axis=(-2, -1))
 
 
 def sigma_max(W: Array) -> float:
-    """σ_max(W) = ‖W‖₂."""
-    return float(np.linalg.norm(W, ord=2))
+    """σ_max(W) = ‖W‖₂, the largest singular value of the matrix W (H, H) (any (m, n))."""
+    arr = _finite_matrices("W", W, 2, "(H, H)")
+    if arr.ndim != 2:
+        raise ValueError(f"W must be one matrix, shape (H, H); got shape {arr.shape}")
+    return float(np.linalg.norm(arr, ord=2))
 
 
 def product_bounds(
