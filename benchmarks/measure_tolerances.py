@@ -96,7 +96,7 @@ def main() -> None:
          against_float64, max(1, n // 5)),
     ]  # fmt: skip
     if cell != "rnn":
-        nn_only = {"cell": cell, "resets": ("after",), "truncation": False, "batched": True,
+        nn_only = {"cell": cell, "resets": ("after",), "modes": ("full",), "batched": True,
                    "max_T": 24}  # fmt: skip
         rows += [
             (f"twin vs torch.nn.{cell.upper()} float64", cases(**nn_only),
