@@ -17,8 +17,9 @@ Rows (the sizes are in benchmarks/problems.py, shared with memory.py and profile
   lstm, gru the gated cells at the four full sizes (--size picks them too), both
             dtypes; the GRU is torch's reset="after" variant. manual against torch.nn.
   memory    peak RSS of one forward + backward at the largest full size, manual
-            against torch.nn, each in a fresh process (see below): for the vanilla cell,
-            and for each gated cell whose rows are asked for.
+            against torch.nn, each in a fresh process (see below), for each cell whose
+            rows are asked for (full, window, tutorial: the vanilla cell; lstm; gru),
+            or the vanilla cell when memory is the only row asked for.
 
 Contenders (all on the same weights, inputs and dtype; biases drawn non-zero)
   manual    manual_bptt.bptt: forward + backward by hand, NumPy in and out.
