@@ -71,10 +71,10 @@ def against_float64(case: Case) -> tuple[dict, dict]:
 
 def twin_against_torch_nn(case: Case) -> tuple[dict, dict]:
     """(the twin's gradients, torch.nn's module's) for one full-BPTT batched case."""
-    from torch_reference.nn import loss_and_grads
+    from torch_reference.nn import TorchNN
 
     twin = case.call(torch_reference.bptt).grads
-    return twin, loss_and_grads(case)[1]
+    return twin, TorchNN.on_case(case).result().grads
 
 
 def main() -> None:
@@ -96,7 +96,7 @@ def main() -> None:
          against_float64, max(1, n // 5)),
     ]  # fmt: skip
     if cell != "rnn":
-        nn_only = {"cell": cell, "resets": ("after",), "truncation": False, "batched": True,
+        nn_only = {"cell": cell, "resets": ("after",), "modes": ("full",), "batched": True,
                    "max_T": 24}  # fmt: skip
         rows += [
             (f"twin vs torch.nn.{cell.upper()} float64", cases(**nn_only),

@@ -1,9 +1,12 @@
 """Peak memory of one path's forward + backward at the largest full size, in this process.
 
-    python benchmarks/memory.py manual float64     # or nn.RNN; float64 or float32
+    python benchmarks/memory.py manual float64     # or torch.nn; float64 or float32
+    python benchmarks/memory.py torch.nn float32 --cell lstm   # rnn (default), lstm, gru
 
-Prints one line of JSON: {"path", "dtype", "first", "three"}, the peak resident set
-size (RSS) above the RSS after setup, in MiB, after the first call and after two more.
+The paths are problems.py's contenders: manual (manual_bptt.bptt) and torch.nn (the
+cell's torch.nn module + nn.Linear + F.cross_entropy + .backward()). Prints one line of
+JSON: {"path", "cell", "dtype", "first", "three"}, the peak resident set size (RSS)
+above the RSS after setup, in MiB, after the first call and after two more.
 The process makes its problem and its path, resets its peak RSS (writing 5 to
 /proc/self/clear_refs; Linux ≥ 4.0) and reads the peak (VmHWM in /proc/self/status).
 It must be a fresh process, so that nothing else has raised the peak: run.py runs this
@@ -24,7 +27,8 @@ import sys
 from machine import match_torch_threads
 from problems import FULL_SIZES, make_contender, make_problem
 
-PATHS = ("manual", "nn.RNN")
+PATHS = ("manual", "torch.nn")
+CELLS = ("rnn", "lstm", "gru")
 SIZE = FULL_SIZES[-1]  # the largest full size
 
 
@@ -43,11 +47,11 @@ def reset_peak() -> None:
         f.write("5")
 
 
-def measure(path: str, dtype: str) -> dict[str, float | str]:
+def measure(path: str, dtype: str, cell: str = "rnn") -> dict[str, float | str]:
     """The peak RSS above the RSS after setup, in MiB, for the first call alone
     ("first") and over that call and two more ("three")."""
     match_torch_threads()
-    run = make_contender(path, make_problem(SIZE, dtype)).call
+    run = make_contender(path, make_problem(SIZE, dtype, cell)).call
     before = rss_kib("VmRSS")
     reset_peak()
     run()
@@ -55,14 +59,13 @@ def measure(path: str, dtype: str) -> dict[str, float | str]:
     run()
     run()
     three = (rss_kib("VmHWM") - before) / 1024
-    return {"path": path, "dtype": dtype, "first": first, "three": three}
+    return {"path": path, "cell": cell, "dtype": dtype, "first": first, "three": three}
 
 
-def in_fresh_process(path: str, dtype: str) -> dict[str, float | str]:
+def in_fresh_process(path: str, dtype: str, cell: str = "rnn") -> dict[str, float | str]:
     """:func:`measure` in a new Python process running this script."""
-    out = subprocess.run(
-        [sys.executable, __file__, path, dtype], capture_output=True, text=True, check=True
-    )
+    argv = [sys.executable, __file__, path, dtype, "--cell", cell]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -73,8 +76,9 @@ def main() -> None:
     )
     parser.add_argument("path", choices=PATHS)
     parser.add_argument("dtype", choices=("float64", "float32"))
+    parser.add_argument("--cell", choices=CELLS, default="rnn")
     args = parser.parse_args()
-    print(json.dumps(measure(args.path, args.dtype)))
+    print(json.dumps(measure(args.path, args.dtype, args.cell)))
 
 
 if __name__ == "__main__":

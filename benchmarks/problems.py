@@ -2,7 +2,8 @@
 
 Shared by run.py (the table), memory.py (peak memory) and profile_bptt.py (where the
 time goes); run.py's --help describes the rows, the contenders and the FLOP count.
-Letters: T steps, N sequences, D input size, H hidden size, K classes.
+Letters: T steps, N sequences, D input size, H hidden size, K classes, G gate blocks
+(1 for the vanilla cell, 4 for the LSTM, 3 for the GRU).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import numpy as np
 
 import manual_bptt
 import torch_reference
+from manual_bptt.params import CellParams
 from manual_bptt.result import BPTTResult
-from torch_reference.nn_rnn import NNRNN
+from torch_reference.nn import NAMES as MODULE_NAMES
+from torch_reference.nn import TorchNN
 
 
 @dataclass(frozen=True)
@@ -40,17 +43,18 @@ class Size:
             return f"T={self.T} N={self.N} vocab={self.D} H={self.H} (token ids)"
         return f"T={self.T} N={self.N} D={self.D} H={self.H} K={self.K}"
 
-    def flops(self) -> float:
-        """Matrix-product FLOPs of one forward + backward (run.py's docstring, "FLOPs"):
-        6·T·N·(DH + H² + HK), without the DH terms for token ids, and with the δ
-        recurrence's 2TNH² replaced by 2NH²·(1 + Σ_ℓ (T−ℓ)) for window truncation."""
-        T, N, D, H, K = self.T, self.N, self.D, self.H, self.K
-        input_terms = 0 if self.tokens else 6 * T * N * D * H
-        full = input_terms + 6 * T * N * H * H + 6 * T * N * H * K
+    def flops(self, gates: int = 1) -> float:
+        """Matrix-product FLOPs of one forward + backward with G = ``gates`` gate blocks
+        (run.py's docstring, "FLOPs"): 6·T·N·(G·DH + G·H² + HK), without the DH terms
+        for token ids, and with the δ recurrence's 2TN·G·H² replaced by
+        2N·G·H²·(1 + Σ_ℓ (T−ℓ)) for window truncation."""
+        T, N, D, H, K, G = self.T, self.N, self.D, self.H, self.K, gates
+        input_terms = 0 if self.tokens else 6 * T * N * G * D * H
+        full = input_terms + 6 * T * N * G * H * H + 6 * T * N * H * K
         if self.truncate is None:
             return float(full)
         lag_rows = sum(T - lag for lag in range(1, min(self.truncate, T - 1) + 1))
-        return float(full - 2 * T * N * H * H + 2 * N * H * H * (1 + lag_rows))
+        return float(full - 2 * T * N * G * H * H + 2 * N * G * H * H * (1 + lag_rows))
 
 
 FULL_SIZES = (
@@ -70,24 +74,34 @@ TUTORIAL = Size(30, 1, 8000, 100, 8000, tokens=True, truncate=4)
 
 @dataclass(frozen=True)
 class Problem:
-    """One row's inputs: params (U, W, V, b, c), x (T, N, D) floats or (T, N) token ids,
-    y (T, N), and the window k (None for full BPTT)."""
+    """One row's inputs: params (Params, LSTMParams or GRUParams: the cell), x (T, N, D)
+    floats or (T, N) token ids, y (T, N), and the window k (None for full BPTT). The
+    initial states are the default zeros (they still get their gradients)."""
 
-    params: manual_bptt.Params
+    params: CellParams
     x: np.ndarray
     y: np.ndarray
     truncate: int | None = None
 
+    @property
+    def gates(self) -> int:
+        """G, the gate blocks stacked in U and W: (G·H, D) and (G·H, H)."""
+        return self.params.U.shape[0] // self.params.H
 
-def make_problem(size: Size, dtype: str) -> Problem:
-    """Seeded weights from init_params, biases in (−0.1, 0.1), x ~ N(0, 1) (T, N, D) or
-    token ids (T, N) in [0, D), targets (T, N) in [0, K); all in ``dtype``."""
+
+def make_problem(size: Size, dtype: str, cell: str = "rnn") -> Problem:
+    """Seeded weights from init_params(cell=cell), biases (b, the GRU's bh, c) in
+    (−0.1, 0.1), x ~ N(0, 1) (T, N, D) or token ids (T, N) in [0, D), targets (T, N) in
+    [0, K); all in ``dtype``."""
     T, N, D, H, K = size.T, size.N, size.D, size.H, size.K
     rng = np.random.default_rng(0)
-    p = manual_bptt.init_params(D, H, K, seed=0, dtype=dtype)
-    b = rng.uniform(-0.1, 0.1, H).astype(dtype)
-    c = rng.uniform(-0.1, 0.1, K).astype(dtype)
-    params = manual_bptt.Params(U=p.U, W=p.W, V=p.V, b=b, c=c)
+    p = manual_bptt.init_params(D, H, K, cell=cell, seed=0, dtype=dtype)
+    biases = {
+        name: rng.uniform(-0.1, 0.1, array.shape).astype(dtype)
+        for name, array in p.as_dict().items()  # in the order of the cell's NAMES
+        if name in ("b", "bh", "c")
+    }
+    params = p.with_arrays(**biases)
     if size.tokens:
         x = rng.integers(0, D, size=(T, N))
     else:
@@ -114,17 +128,25 @@ FACES: dict[str, Callable[..., BPTTResult]] = {
     "naive": manual_bptt.naive_bptt,
     "twin": torch_reference.bptt,
 }
-CONTENDERS = ("manual", "nn.RNN", "twin", "naive")
+CONTENDERS = ("manual", "torch.nn", "twin", "naive")
+
+
+def contender_label(name: str, cell: str) -> str:
+    """A contender as the tables name it: torch.nn as its module ("nn.RNN", "nn.LSTM",
+    "nn.GRU"); the others by name, with the cell in brackets for a gated one."""
+    if name == "torch.nn":
+        return MODULE_NAMES[cell]
+    return name if cell == "rnn" else f"{name} ({cell})"
 
 
 def make_contender(name: str, p: Problem) -> Contender:
     """The named contender (run.py's docstring, "Contenders") on p, set up once.
 
-    nn.RNN is torch_reference.nn_rnn.NNRNN: its tensors are made here, and a call zeroes
-    the gradients and runs forward and backward.
+    torch.nn is torch_reference.nn.TorchNN (nn.RNN, nn.LSTM or nn.GRU by the cell): its
+    tensors are made here, and a call zeroes the gradients and runs forward and backward.
     """
-    if name == "nn.RNN":
-        path = NNRNN(p.params, p.x, p.y, truncate=p.truncate)
+    if name == "torch.nn":
+        path = TorchNN(p.params, p.x, p.y, truncate=p.truncate)
         return Contender(path, path.result)
     call = functools.partial(FACES[name], p.params, p.x, p.y, truncate=p.truncate)
     return Contender(call, call)

@@ -8,7 +8,7 @@
              shapes, layouts and dtype, median of repeats), and prints the ceiling: the
              time bptt would take if each of its products ran at that isolated speed
              and nothing else took any time. Beside it, bptt's own median time and, for
-             the full sizes, nn.RNN's (torch_reference.nn_rnn): how much faster than
+             the full sizes, nn.RNN's (torch_reference.nn's TorchNN): how much faster than
              nn.RNN bptt is, and could at most be. Every product is also timed through
              torch.matmul on the same memory: torch's BLAS (MKL on x86 builds) against
              numpy's (OpenBLAS in the PyPI wheels), the difference nn.RNN's path gets
@@ -182,7 +182,7 @@ def roofline(p: Problem) -> None:
           "the allocator had to map afresh). The same products in torch take "
           f"{ceiling['torch'] / ceiling['numpy']:.2f}× numpy's time.")  # fmt: skip
     if p.truncate is None and p.x.ndim == 3:
-        rnn = median_seconds(make_contender("nn.RNN", p).call)
+        rnn = median_seconds(make_contender("torch.nn", p).call)
         print(f"nn.RNN + Linear + cross_entropy + backward takes {rnn * 1e3:.2f} ms: bptt is "
               f"{rnn / call:.2f}× faster, and could be at most {rnn / ceiling['numpy']:.2f}× "
               "faster with every product at numpy's speed alone and no other work.")  # fmt: skip

@@ -1,27 +1,33 @@
 """Speed and memory of manual_bptt.bptt against PyTorch, measured in one process.
 
-    python benchmarks/run.py                     # every row and the memory table (~4 min)
+    python benchmarks/run.py                     # every row and the memory table
     python benchmarks/run.py --quick             # smoke run: every row, one round
     python benchmarks/run.py --rows full --dtype float32 --size 4
+    python benchmarks/run.py --rows lstm,gru,memory   # the gated cells only
     python benchmarks/run.py --out table.md      # also write the markdown to a file
 
 Rows (the sizes are in benchmarks/problems.py, shared with memory.py and profile_bptt.py)
   full      (T, N, D, H, K) = (20, 1, 8, 16, 8), (100, 32, 64, 128, 64),
             (256, 32, 128, 256, 128), (64, 64, 512, 1024, 512); float64 and float32.
-            Contenders: manual, nn.RNN, twin.
+            Contenders: manual, torch.nn (nn.RNN), twin.
   window    truncate=16, T=256, H=128, N=1 and N=32; D = K = 64 (the middle full
             size's input and output widths); float64. manual against naive.
   tutorial  the WildML tutorial's size: vocabulary D = K = 8000, H = 100, T = 30,
             bptt_truncate = 4, one sequence of token ids; float64. manual against naive.
+  lstm, gru the gated cells at the four full sizes (--size picks them too), both
+            dtypes; the GRU is torch's reset="after" variant. manual against torch.nn.
   memory    peak RSS of one forward + backward at the largest full size, manual
-            against nn.RNN, each in a fresh process (see below).
+            against torch.nn, each in a fresh process (see below), for each cell whose
+            rows are asked for (full, window, tutorial: the vanilla cell; lstm; gru),
+            or the vanilla cell when memory is the only row asked for.
 
 Contenders (all on the same weights, inputs and dtype; biases drawn non-zero)
   manual    manual_bptt.bptt: forward + backward by hand, NumPy in and out.
-  nn.RNN    the fastest plain PyTorch a user would write: torch.nn.RNN + nn.Linear +
-            F.cross_entropy(reduction="sum"), then .backward() (torch_reference.nn_rnn);
-            tensors made once, and x and h0 require grad so that both sides compute the
-            same seven gradients.
+  torch.nn  the fastest plain PyTorch a user would write, shown as nn.RNN, nn.LSTM or
+            nn.GRU by the row's cell: that module + nn.Linear +
+            F.cross_entropy(reduction="sum"), then .backward() (torch_reference.nn's
+            TorchNN); tensors made once, and x and the initial states (h0, and the
+            LSTM's c0) require grad so that both sides compute the same gradients.
   twin      torch_reference.bptt: autograd on the step-by-step PyTorch twin (NumPy in
             and out). Skipped, and marked so, where its warm-up call takes longer than
             --twin-limit seconds.
@@ -49,6 +55,8 @@ FLOPs (2 per multiply-add; matrix products only) of one forward + backward:
             (T products: T−1 between steps, one for ∂L/∂h0)   ∂L/∂W: 2TNH²
             ∂L/∂U: 2TNDH      ∂L/∂x: 2TNDH
   total     6·T·N·(DH + H² + HK).
+  Gated cells: U and W stack G gate blocks (G = 4 for the LSTM, 3 for the GRU), so
+  every product with U or W is G times as large: 6·T·N·(G·DH + G·H² + HK).
   Token inputs: U x_t is a column lookup and ∂L/∂U a scatter-add, neither a product,
   and there is no ∂L/∂x: the DH terms are not counted. Window truncation with window k
   runs its δ recurrence lag by lag: lag ℓ = 1 … min(k, T−1) is one product over
@@ -56,7 +64,7 @@ FLOPs (2 per multiply-add; matrix products only) of one forward + backward:
   Elementwise work (φ, φ', softmax, the mask; about 10·T·N·(H + K) operations) is
   not counted: under 1% of the count except at the smallest size.
   "matmul" is the GFLOP/s of one plain matrix product of the recurrent shape,
-  (N, H) @ (H, H), both C-ordered, in the row's dtype, timed as one more contender in
+  (N, H) @ (H, G·H), both C-ordered, in the row's dtype, timed as one more contender in
   the same rounds; "share" is manual's GFLOP/s over it (median over rounds).
 
 Memory (benchmarks/memory.py, which says how): each path runs in a fresh Python
@@ -92,11 +100,13 @@ from machine import OPENBLAS_VARS, Blas, cpu_name, match_torch_threads
 from problems import (
     CONTENDERS,
     FULL_SIZES,
+    MODULE_NAMES,
     TUTORIAL,
     WINDOWS,
     Contender,
     Problem,
     Size,
+    contender_label,
     make_contender,
     make_problem,
 )
@@ -111,30 +121,34 @@ SAMPLE_S = 0.02  # a sample lasts at least this long (back-to-back calls)
 
 @dataclass(frozen=True)
 class RowKind:
-    """One kind of row: its sizes, its contenders (manual first), and its dtypes
-    (None: those of --dtype)."""
+    """One kind of row: its sizes, its contenders (manual first), its dtypes (None:
+    those of --dtype) and its cell ("rnn", "lstm" or "gru")."""
 
     sizes: tuple[Size, ...]
     contenders: tuple[str, ...]
     dtypes: tuple[str, ...] | None = None
+    cell: str = "rnn"
 
 
 ROWS = {
-    "full": RowKind(FULL_SIZES, ("manual", "nn.RNN", "twin")),
+    "full": RowKind(FULL_SIZES, ("manual", "torch.nn", "twin")),
     "window": RowKind(WINDOWS, ("manual", "naive"), ("float64",)),
     "tutorial": RowKind((TUTORIAL,), ("manual", "naive"), ("float64",)),
+    "lstm": RowKind(FULL_SIZES, ("manual", "torch.nn"), cell="lstm"),
+    "gru": RowKind(FULL_SIZES, ("manual", "torch.nn"), cell="gru"),
 }
 ROW_KINDS = (*ROWS, "memory")  # what --rows may name
 
 
 @dataclass(frozen=True)
 class Plan:
-    """One row to measure: its kind, size, dtype and contenders."""
+    """One row to measure: its kind, size, dtype, contenders and cell."""
 
     kind: str
     size: Size
     dtype: str
     contenders: tuple[str, ...]
+    cell: str = "rnn"
 
     @property
     def label(self) -> str:
@@ -149,10 +163,18 @@ def planned_rows(args: argparse.Namespace) -> list[Plan]:
     for kind, rows in ROWS.items():
         if kind not in args.rows:
             continue
-        sizes = [rows.sizes[i - 1] for i in args.size] if kind == "full" else rows.sizes
+        numbered = rows.sizes == FULL_SIZES
+        sizes = [rows.sizes[i - 1] for i in args.size] if numbered else rows.sizes
         for dtype in rows.dtypes or args.dtype:
-            plan += [Plan(kind, size, dtype, rows.contenders) for size in sizes]
+            plan += [Plan(kind, size, dtype, rows.contenders, rows.cell) for size in sizes]
     return plan
+
+
+def memory_cells(args: argparse.Namespace) -> list[str]:
+    """The cells the memory table measures: those of the row kinds asked for (the
+    vanilla cell's when only "memory" is)."""
+    cells = dict.fromkeys(ROWS[kind].cell for kind in args.rows if kind in ROWS)
+    return list(cells) or ["rnn"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -190,13 +212,14 @@ def machine_header(blas: Blas, repeats: int) -> str:
 # Checking and timing
 
 
-def recurrent_matmul(N: int, H: int, dtype: str) -> Callable[[], object]:
-    """One plain (N, H) @ (H, H) product in numpy, both C-ordered, output preallocated:
-    timed in the rounds beside the contenders, as the row's roofline."""
+def recurrent_matmul(N: int, H: int, dtype: str, gates: int = 1) -> Callable[[], object]:
+    """One plain (N, H) @ (H, G·H) product in numpy (G = ``gates``), both C-ordered,
+    output preallocated: timed in the rounds beside the contenders, as the row's
+    roofline."""
     rng = np.random.default_rng(1)
     a = rng.normal(size=(N, H)).astype(dtype)
-    b = rng.normal(size=(H, H)).astype(dtype)
-    out = np.empty((N, H), dtype)
+    b = rng.normal(size=(H, gates * H)).astype(dtype)
+    out = np.empty((N, gates * H), dtype)
     return lambda: np.matmul(a, b, out=out)
 
 
@@ -271,7 +294,7 @@ class Row:
     times: dict[str, float]  # median seconds per call
     samples: dict[str, list[float]]  # per round, for the ratios
     gflops: float  # manual's
-    roofline: float  # GFLOP/s of the (N, H) @ (H, H) product in the same rounds
+    roofline: float  # GFLOP/s of the (N, H) @ (H, G·H) product in the same rounds
     share: float  # median over rounds of manual's GFLOP/s over the product's
     worst_diff: float
     skipped: dict[str, str] = field(default_factory=dict)  # contender → why
@@ -280,7 +303,7 @@ class Row:
 def run_row(plan: Plan, args: argparse.Namespace) -> Row:
     """Warm up, check that every contender computes manual's result, then time them in
     interleaved rounds beside the recurrent matmul; skip the twin where too slow."""
-    p = make_problem(plan.size, plan.dtype)
+    p = make_problem(plan.size, plan.dtype, plan.cell)
     contenders = {name: make_contender(name, p) for name in plan.contenders}
     skipped = {}
     if "twin" in contenders:
@@ -289,13 +312,13 @@ def run_row(plan: Plan, args: argparse.Namespace) -> Row:
             del contenders["twin"]
             skipped["twin"] = f"skipped: {seconds:.0f} s a call"
     worst = worst_difference(p, contenders)
-    N, H = plan.size.N, plan.size.H
+    N, H, G = plan.size.N, plan.size.H, p.gates
     funcs = {name: c.call for name, c in contenders.items()}
-    funcs["matmul"] = recurrent_matmul(N, H, plan.dtype)
+    funcs["matmul"] = recurrent_matmul(N, H, plan.dtype, G)
     samples = time_interleaved(funcs, args.repeats)
     matmul = samples.pop("matmul")
-    matmul_flops = 2 * N * H * H
-    flops = plan.size.flops()
+    matmul_flops = 2 * N * H * G * H
+    flops = plan.size.flops(G)
     # manual's GFLOP/s over the product's, round by round, as for the speed-ups.
     pairs = zip(samples["manual"], matmul, strict=True)
     shares = [(flops / m) / (matmul_flops / r) for m, r in pairs]
@@ -339,15 +362,18 @@ def speedups(row: Row) -> str:
         if name in row.times:
             mid, low, high = ratio(row, name)
             spread = f" ({low:.2f}–{high:.2f})" if len(row.samples[name]) > 2 else ""
-            parts.append(f"{mid:.2f}×{spread} {name}")
+            parts.append(f"{mid:.2f}×{spread} {contender_label(name, row.plan.cell)}")
     return ", ".join(parts)
 
 
 def table(rows: list[Row]) -> str:
-    """The markdown table of all rows."""
+    """The markdown table of all rows; the torch.nn column is headed by the modules
+    it holds ("nn.RNN" for the vanilla rows alone)."""
+    modules = dict.fromkeys(MODULE_NAMES[r.plan.cell] for r in rows if "torch.nn" in r.times)
+    nn_column = " / ".join(modules) or "torch.nn"
     lines = [
         (
-            "| rows | dtype | size | manual | nn.RNN | twin | naive | manual is faster than "
+            f"| rows | dtype | size | manual | {nn_column} | twin | naive | manual is faster than "
             "| manual GFLOP/s | matmul GFLOP/s | share |"
         ),
         "|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|",
@@ -384,8 +410,9 @@ def summary(row: Row) -> str:
     return f"{p.label:<13} {p.dtype:<8} {p.size.label():<34} {speedups(row)}"
 
 
-def memory_table(dtypes: list[str]) -> str:
-    """The peak-RSS table: each path in a fresh process (benchmarks/memory.py), per dtype."""
+def memory_table(cells: list[str], dtypes: list[str]) -> str:
+    """The peak-RSS table: each path in a fresh process (benchmarks/memory.py), per cell
+    and dtype."""
     lines = [
         (
             f"Peak RSS above the RSS after setup, forward + backward at {memory.SIZE.label()}: "
@@ -396,10 +423,11 @@ def memory_table(dtypes: list[str]) -> str:
         "| path | dtype | first call | three calls |",
         "|---|---|---:|---:|",
     ]
-    jobs = [(dtype, path) for dtype in dtypes for path in memory.PATHS]
-    for dtype, path in progress(jobs, len(jobs), "memory"):
-        m = memory.in_fresh_process(path, dtype)
-        lines.append(f"| {path} | {dtype} | {m['first']:.0f} MiB | {m['three']:.0f} MiB |")
+    jobs = [(cell, dtype, path) for cell in cells for dtype in dtypes for path in memory.PATHS]
+    for cell, dtype, path in progress(jobs, len(jobs), "memory"):
+        m = memory.in_fresh_process(path, dtype, cell)
+        label = contender_label(path, cell)
+        lines.append(f"| {label} | {dtype} | {m['first']:.0f} MiB | {m['three']:.0f} MiB |")
     return "\n".join(lines)
 
 
@@ -423,12 +451,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add(
         "--dtype",
         default="float64,float32",
-        help="full rows' dtypes, comma-separated (default float64,float32)",
+        help="full, lstm and gru rows' dtypes, comma-separated (default float64,float32)",
     )
     add(
         "--size",
         default="1,2,3,4",
-        help="full rows' sizes by number 1-4, comma-separated (default all)",
+        help="full, lstm and gru rows' sizes by number 1-4, comma-separated (default all)",
     )
     add(
         "--twin-limit",
@@ -495,7 +523,7 @@ def main(argv: list[str] | None = None) -> None:
     if rows:
         parts.append(table(rows))
     if "memory" in args.rows:
-        parts.append(memory_table(args.dtype))
+        parts.append(memory_table(memory_cells(args), args.dtype))
     text = "\n\n".join(parts)
     print(text)
     if args.out:

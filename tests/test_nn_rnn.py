@@ -1,5 +1,5 @@
 """The twin is itself checked against code nobody here wrote: torch.nn.RNN, torch.nn.LSTM
-and torch.nn.GRU (torch_reference/nn.py maps our weights onto them).
+and torch.nn.GRU (torch_reference/nn.py's TorchNN maps our weights onto them).
 
 For full BPTT, the torch.nn module followed by nn.Linear and F.cross_entropy must give
 the loss and gradients of torch_reference.bptt on the same weights, all of them,
@@ -10,21 +10,25 @@ cells have one; each receives the gradient of b. nn.GRU's two biases are our b a
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import torch_reference
-from manual_bptt.checking.cases import Case
+from manual_bptt.checking.cases import Case, make_case
 from manual_bptt.checking.compare import FLOAT32, FLOAT64, assert_grads_close
 from manual_bptt.checking.strategies import cases, float32_cases
-from torch_reference.nn import loss_and_grads
+from manual_bptt.gru import GRUParams
+from torch_reference.nn import TorchNN
 
 
 def assert_twin_equals_torch_nn(case: Case) -> None:
     twin = case.call(torch_reference.bptt)
-    loss, grads = loss_and_grads(case)
+    torch_nn = TorchNN.on_case(case).result()
+    loss, grads = torch_nn.loss, torch_nn.grads
     assert abs(twin.loss - loss) <= FLOAT64.atol + FLOAT64.rtol * abs(loss)
     assert twin.grads.keys() == grads.keys()
     name = type(case.params).__name__
@@ -49,13 +53,22 @@ def test_twin_equals_torch_nn_gru(case: Case) -> None:
 
 
 def test_torch_nn_gru_is_not_the_before_variant() -> None:
-    """The two variants are different functions: nn.GRU must disagree with "before"
-    (or the test above could not tell them apart)."""
-    from manual_bptt.checking.cases import make_case
-
-    case = make_case(T=4, N=2, D=3, H=3, K=3, seed=0, cell="gru", reset="before", with_h0=True)
+    """The two variants are different functions: nn.GRU on the same weights must
+    disagree with the twin's "before" (or the test above could not tell them apart)."""
+    before = make_case(T=4, N=2, D=3, H=3, K=3, seed=0, cell="gru", reset="before", with_h0=True)
+    assert isinstance(before.params, GRUParams)
+    twin = before.call(torch_reference.bptt)
+    after = dataclasses.replace(before.params, reset="after")
+    torch_nn = TorchNN(after, before.x, before.y, **before.kwargs()).result()
     with pytest.raises(AssertionError):
-        assert_twin_equals_torch_nn(case)
+        assert_grads_close(twin.grads, torch_nn.grads, FLOAT64)
+
+
+def test_torch_nn_refuses_the_before_variant_naming_it() -> None:
+    case = make_case(T=4, N=2, D=3, H=3, K=3, seed=0, cell="gru", reset="before")
+    message = r"torch\.nn\.GRU is the reset=\"after\" variant.*reset='before'"
+    with pytest.raises(ValueError, match=message):
+        TorchNN.on_case(case)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -67,7 +80,8 @@ def test_twin_equals_torch_nn_gated_float32_on_bounded_domain(cell: str, data) -
         label="case",
     )
     twin = case.call(torch_reference.bptt)
-    loss, grads = loss_and_grads(case)
+    torch_nn = TorchNN.on_case(case).result()
+    loss, grads = torch_nn.loss, torch_nn.grads
     assert abs(twin.loss - loss) <= FLOAT32.atol + FLOAT32.rtol * abs(loss)
     assert {g.dtype for g in twin.grads.values()} == {np.dtype(np.float32)}
     assert_grads_close(twin.grads, grads, FLOAT32, f"twin vs torch.nn float32 {case.describe()}")
