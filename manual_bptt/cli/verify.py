@@ -31,7 +31,12 @@ Styles:
                 module's globals (verify sets them); expected gradients clipped to ±5
                 as the original clips them (--clip-value none: unclipped)
 
+Cells: --cell lstm or --cell gru (--style project; the GRU's --reset after|before, or
+both drawn) gives f LSTMParams or GRUParams and expects the cell's gradients (LSTM: c0
+too; GRU: bh too). Styles written for the vanilla cell refuse --cell lstm|gru.
+
 Examples:
+  bptt verify mycode:bptt --cell lstm
   bptt verify examples/rnn_layers.py --style cs231n
   bptt verify examples/min-char-rnn.py:lossFun --style min-char-rnn
   bptt verify examples/rnn_tutorial.ipynb:RNNNumpy --style tutorial
@@ -124,6 +129,16 @@ def register(sub: Any) -> None:
         choices=["float64", "float32"],
         help="default float64 (float32: weight scale ≤ 1, T ≤ 20)",
     )
+    narrow.add_argument(
+        "--cell",
+        choices=["rnn", "lstm", "gru"],
+        help="the cell (default rnn; lstm and gru for --style project)",
+    )
+    narrow.add_argument(
+        "--reset",
+        choices=["after", "before"],
+        help="the GRU's reset gate after or before the product (default: draw both)",
+    )
     narrow.add_argument("--max-T", type=positive_int, help="longest sequence drawn")
     narrow.add_argument("--max-H", type=positive_int, help="largest hidden size drawn")
 
@@ -146,6 +161,8 @@ CHOICES = {  # CLI argument → Space field
     "dtype": "dtypes",
     "max_T": "max_T",
     "max_H": "max_H",
+    "cell": "cells",
+    "reset": "resets",
 }
 FLAGS = {
     "activations": "--activation",
@@ -157,6 +174,8 @@ FLAGS = {
     "mask": "--no-mask",
     "reductions": "--reduction",
     "dtypes": "--dtype",
+    "cells": "--cell",
+    "resets": "--reset",
 }
 
 
