@@ -50,8 +50,8 @@ def space_for(style: str = "project", **choices: Any) -> Space:
     """The problems ``style`` can be given, narrowed by ``choices``: any field of
     :class:`Space` fixed to one value (``activations="tanh"``, ``modes=("full",)``,
     ``batched=True``, ``tokens=False``, ``biases=False``, ``h0=False``, ``mask=False``,
-    ``reductions="sum"``, ``dtypes="float32"``) or ``max_T``/``max_H`` lowered.
-    ValueError when the style cannot draw what is asked."""
+    ``reductions="sum"``, ``dtypes="float32"``, ``cells="lstm"``, ``resets="before"``)
+    or ``max_T``/``max_H`` lowered. ValueError when the style cannot draw what is asked."""
     return make_style(style).space_for(**choices)
 
 
@@ -63,6 +63,7 @@ def assert_bptt_correct(
     seed: int = 0,
     timeout: float | None = DEFAULT_TIMEOUT,
     space: Space | None = None,
+    cell: str | None = None,
     **style_options: Any,
 ) -> None:
     """Property-test ``target`` against autograd; AssertionError with the full report.
@@ -70,11 +71,13 @@ def assert_bptt_correct(
     Args:
         target: the code, or a string naming it as ``bptt verify`` takes it
             ("rnn_layers.py", "mycode:MyRNN", "notebook.ipynb:RNNNumpy").
-        style: "project", "tutorial", "cs231n" or "min-char-rnn" (README, "Check your
-            own derivation").
+        style: "project", "tutorial", "cs231n", "cs231n-lstm" or "min-char-rnn"
+            (README, "Check your own derivation").
         examples: problems to try; seed: Hypothesis's seed (the same run every time).
         timeout: seconds allowed per call of your code (None: no limit).
         space: what to draw (default the style's whole space; see :func:`space_for`).
+        cell: "rnn", "lstm" or "gru" (style "project"): draw that cell's problems, as
+            ``bptt verify --cell``; ignored when ``space`` is given (choose it there).
         style_options: the style's own options (min-char-rnn: clip_value=5.0 or None).
     Raises:
         AssertionError: a gradient is wrong, or a call raised, timed out, changed its
@@ -88,6 +91,8 @@ def assert_bptt_correct(
 
     obj = load(target) if isinstance(target, str) else target
     name = target if isinstance(target, str) else getattr(target, "__name__", repr(target))
+    if space is None and cell is not None:
+        space = make_style(style, **style_options).space_for(cells=cell)
     report = verify(
         obj,
         style=style,

@@ -15,11 +15,18 @@ from __future__ import annotations
 
 import pytest
 
-from manual_bptt.checking import gallery, gallery_cs231n, gallery_min_char_rnn
+from manual_bptt.checking import (
+    gallery,
+    gallery_cs231n,
+    gallery_cs231n_lstm,
+    gallery_min_char_rnn,
+)
 from manual_bptt.checking.cases import make_case
 from manual_bptt.checking.strategies import cases
 from manual_bptt.checking.verify import evaluate, verify
 
+LSTM_LAYER = {"x", "h0", "U", "W", "b"}
+LSTM_STEP = {f"step:{k}" for k in ("x", "h0", "c0", "U", "W", "b")}
 # Exactly the gradients each slip corrupts (all of them must be named, no other), and
 # the other failures it causes.
 EXPECTED = {
@@ -39,6 +46,12 @@ EXPECTED = {
     gallery_cs231n.UpstreamOnlyAtLastStep: ({"x", "h0", "U", "W", "b"}, set()),
     gallery_cs231n.DbNotSummedOverBatch: ({"b", "step:b"}, set()),
     gallery_cs231n.ChangesUpstreamInPlace: (set(), {"changed dh"}),
+    # cs231n-lstm: "step:" marks lstm_step_backward's (c0 is its dprev_c)
+    gallery_cs231n_lstm.CellStateCarryDropped: (LSTM_LAYER, set()),
+    gallery_cs231n_lstm.ForgetsTanhDerivativeOfC: (LSTM_LAYER | LSTM_STEP, set()),
+    gallery_cs231n_lstm.GatesInTorchOrder: (LSTM_LAYER | LSTM_STEP - {"step:c0"}, set()),
+    gallery_cs231n_lstm.DnextCNotAdded: (LSTM_LAYER | LSTM_STEP, set()),
+    gallery_cs231n_lstm.ForgetGateWithNextC: (LSTM_LAYER | LSTM_STEP - {"step:c0"}, set()),
     gallery_min_char_rnn.tanh_derivative_at_wrong_step: ({"U", "W", "b"}, set()),
     gallery_min_char_rnn.dhnext_not_carried: ({"U", "W", "b"}, set()),
     gallery_min_char_rnn.bias_gradient_before_tanh: ({"b"}, set()),
@@ -48,11 +61,13 @@ SLIPS = {
     "tutorial": gallery.TUTORIAL_SLIPS,
     "project": gallery.PROJECT_SLIPS,
     "cs231n": gallery_cs231n.CS231N_SLIPS,
+    "cs231n-lstm": gallery_cs231n_lstm.CS231N_LSTM_SLIPS,
     "min-char-rnn": gallery_min_char_rnn.MIN_CHAR_RNN_SLIPS,
 }
 CORRECT = {
     "tutorial": gallery.TutorialRNN,
     "cs231n": gallery_cs231n.RNNLayers,
+    "cs231n-lstm": gallery_cs231n_lstm.LSTMLayers,
     "min-char-rnn": gallery_min_char_rnn.lossFun,
 }
 

@@ -85,3 +85,50 @@ def test_twin_equals_torch_nn_gated_float32_on_bounded_domain(cell: str, data) -
     assert abs(twin.loss - loss) <= FLOAT32.atol + FLOAT32.rtol * abs(loss)
     assert {g.dtype for g in twin.grads.values()} == {np.dtype(np.float32)}
     assert_grads_close(twin.grads, grads, FLOAT32, f"twin vs torch.nn float32 {case.describe()}")
+
+
+@given(
+    cases(cell="lstm", modes=("full",), tokens=False, max_T=6, max_N=3, max_dim=5),
+    st.booleans(),
+)
+def test_lstm_layer_vjp_equals_torch_nn_lstm_with_a_random_upstream(case, with_ds) -> None:
+    """torch_reference.lstm.layer_vjp (what --style cs231n-lstm expects) is nn.LSTM's
+    vector–Jacobian product: Σ dh ⊙ h (+ Σ ds ⊙ s_{T−1}) through torch.nn.LSTM with our
+    U, W, b as weight_ih, weight_hh, bias_ih (bias_hh zero)."""
+    import torch
+
+    from torch_reference.lstm import layer_vjp
+
+    p = case.params  # float64: cases' default dtype
+    x = np.asarray(case.x, np.float64).reshape(case.T, -1, p.U.shape[1])
+    N, H = x.shape[1], p.H
+    rng = np.random.default_rng(case.recipe["seed"])
+    h0, c0 = rng.normal(size=(N, H)), rng.normal(size=(N, H))
+    dh = rng.normal(size=(case.T, N, H))
+    ds = rng.normal(size=(N, H)) if with_ds else None
+    h, s, grads = layer_vjp(p, x, h0, c0, dh, ds)
+
+    lstm = torch.nn.LSTM(p.U.shape[1], H, dtype=torch.float64)
+    with torch.no_grad():
+        lstm.weight_ih_l0.copy_(torch.tensor(np.asarray(p.U, np.float64)))
+        lstm.weight_hh_l0.copy_(torch.tensor(np.asarray(p.W, np.float64)))
+        lstm.bias_ih_l0.copy_(torch.tensor(np.asarray(p.b, np.float64)))
+        lstm.bias_hh_l0.zero_()
+    leaves = [torch.tensor(a, requires_grad=True) for a in (x, h0[None], c0[None])]
+    out, (_, s_last) = lstm(leaves[0], (leaves[1], leaves[2]))
+    total = (out * torch.tensor(dh)).sum()
+    if ds is not None:
+        total = total + (s_last[0] * torch.tensor(ds)).sum()
+    total.backward()
+    expected = {
+        "x": leaves[0].grad.numpy(),
+        "h0": leaves[1].grad[0].numpy(),
+        "c0": leaves[2].grad[0].numpy(),
+        "U": lstm.weight_ih_l0.grad.numpy(),
+        "W": lstm.weight_hh_l0.grad.numpy(),
+        "b": lstm.bias_ih_l0.grad.numpy(),
+    }
+    states = {"h": h, "s": s}
+    torch_states = {"h": out.detach().numpy(), "s": s_last[0].detach().numpy()}
+    assert_grads_close(states, torch_states, FLOAT64)
+    assert_grads_close(grads, expected, FLOAT64)

@@ -14,8 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from manual_bptt.checking import gallery_cs231n, gallery_min_char_rnn
+from manual_bptt.checking import gallery_cs231n, gallery_cs231n_lstm, gallery_min_char_rnn
 from manual_bptt.checking.cases import make_case
+from manual_bptt.checking.explain import describe_report
 from manual_bptt.checking.strategies import problems
 from manual_bptt.checking.styles import STYLES, make_style
 from manual_bptt.checking.verify import evaluate, verify
@@ -28,6 +29,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
     ("target", "style"),
     [
         (f"{EXAMPLES / 'rnn_layers.py'}", "cs231n"),
+        (f"{EXAMPLES / 'lstm_layers.py'}", "cs231n-lstm"),
         (f"{EXAMPLES / 'min-char-rnn.py'}:lossFun", "min-char-rnn"),
         (f"{EXAMPLES / 'rnn_tutorial.ipynb'}:RNNNumpy", "tutorial"),
     ],
@@ -211,6 +213,33 @@ def test_cs231n_report_says_which_function_is_wrong() -> None:
     assert ("rnn_backward", "dWh") in wrong
 
 
+def test_cs231n_lstm_report_says_which_function_is_wrong() -> None:
+    # the slip is in lstm_backward alone: the step pair agrees everywhere
+    report = verify(gallery_cs231n_lstm.CellStateCarryDropped, style="cs231n-lstm", max_examples=60)
+    wrong = {(v.gradient.function, v.gradient.name) for v in report.verdicts if not v.ok}
+    assert wrong == {("lstm_backward", n) for n in ("dx", "dh0", "dWx", "dWh", "db")}
+    text = describe_report(report)
+    assert "dprev_c (lstm_step_backward" in text
+    assert "(i, f, o, g)" in text  # the relation says how the gate blocks are mapped
+
+
+def test_cs231n_lstm_maps_the_course_gate_order_to_the_projects() -> None:
+    """lstm_forward's h from the course's (i, f, o, g) blocks is the project's LSTM with
+    (i, f, g, o) blocks: the permutation is right, not merely consistent with itself."""
+    import manual_bptt
+    from manual_bptt.checking.styles.cs231n_lstm import course_rows
+
+    case = make_case(T=3, N=2, D=3, H=2, K=3, seed=5, cell="lstm", with_h0=True)
+    p, rows = case.params, course_rows(case.params.H)
+    h0 = case.h0
+    h, _ = gallery_cs231n_lstm.LSTMLayers.lstm_forward(
+        case.x.transpose(1, 0, 2), h0, p.U[rows].T, p.W[rows].T, p.b[rows]
+    )
+    c0 = np.zeros_like(h0)
+    ours = manual_bptt.forward(p, case.x, h0=h0, c0=c0).h
+    np.testing.assert_allclose(h.transpose(1, 0, 2), ours, rtol=1e-12, atol=1e-14)
+
+
 @settings(max_examples=4 * settings.default.max_examples, deadline=None)
 @given(st.data())
 def test_a_style_never_draws_what_it_does_not_support(data) -> None:
@@ -231,3 +260,11 @@ def test_a_style_never_draws_what_it_does_not_support(data) -> None:
     assert r["H"] <= space.max_H
     if space.same_vocab:
         assert r["K"] == r["D"]
+    assert r.get("cell", "rnn") in space.cells
+
+
+def test_cs231n_lstm_refuses_a_module_without_its_functions_at_once(capsys) -> None:
+    assert main(["verify", str(EXAMPLES / "rnn_layers.py"), "--style", "cs231n-lstm"]) == 2
+    captured = capsys.readouterr()
+    assert "defines no lstm_forward" in captured.err
+    assert captured.out == ""  # no report: nothing was searched

@@ -148,6 +148,8 @@ class Space:
     min_scale: float = 1e-3
     max_scale: float = 4.0
     same_vocab: bool = False
+    cells: tuple[str, ...] = ("rnn",)
+    resets: tuple[str, ...] = ("after", "before")
 
     def narrowed(self, **choices: Any) -> Space:
         """This space with some options fixed; ValueError naming an option the space
@@ -189,22 +191,33 @@ def problems(draw: st.DrawFn, space: Space = Space()) -> Case:
     K = draw(st.integers(1, space.max_dim), label="K")
     mode = draw(st.sampled_from(space.modes), label="mode")
     k = draw(st.integers(0, T + 2), label="k")
+    drawn: dict[str, Any] = {
+        "seed": draw(st.integers(0, 2**32 - 1), label="seed"),
+        "scale": draw(st.floats(space.min_scale, space.max_scale), label="scale"),
+        "activation": draw(st.sampled_from(space.activations), label="activation"),
+        "tokens": draw(st.sampled_from(space.tokens), label="tokens"),
+        "with_h0": draw(st.sampled_from(space.h0), label="with_h0"),
+        "with_mask": draw(st.sampled_from(space.mask), label="with_mask"),
+        "reduction": draw(st.sampled_from(space.reductions), label="reduction"),
+        "dtype": draw(st.sampled_from(space.dtypes), label="dtype"),
+        "biases": draw(st.sampled_from(space.biases), label="biases"),
+    }
+    # Drawn last: a space of one cell draws nothing here, so the vanilla cell's
+    # problems (and what they shrink to) are what they were before the gated cells.
+    cell = draw(st.sampled_from(space.cells), label="cell")
+    reset = draw(st.sampled_from(space.resets), label="reset") if cell == "gru" else "after"
+    if cell != "rnn":
+        drawn["activation"] = "tanh"  # a gated cell's nonlinearities are its own
     return make_case(
         T=T,
         N=N,
         D=D,
         H=H,
         K=D if space.same_vocab else K,
-        seed=draw(st.integers(0, 2**32 - 1), label="seed"),
-        scale=draw(st.floats(space.min_scale, space.max_scale), label="scale"),
-        activation=draw(st.sampled_from(space.activations), label="activation"),
-        tokens=draw(st.sampled_from(space.tokens), label="tokens"),
         batched=batched,
-        with_h0=draw(st.sampled_from(space.h0), label="with_h0"),
-        with_mask=draw(st.sampled_from(space.mask), label="with_mask"),
         truncate=k if mode == "truncate" else None,
         chunk=max(k, 1) if mode == "chunk" else None,
-        reduction=draw(st.sampled_from(space.reductions), label="reduction"),
-        dtype=draw(st.sampled_from(space.dtypes), label="dtype"),
-        biases=draw(st.sampled_from(space.biases), label="biases"),
+        cell=cell,
+        reset=reset,
+        **drawn,
     )

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from hypothesis import HealthCheck, Verbosity, given, seed, settings
+from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
 from hypothesis import strategies as st
 
 from manual_bptt.checking import guard
@@ -245,6 +245,9 @@ def _search(
         report_multiple_bugs=False,
         suppress_health_check=[HealthCheck.too_slow],
         verbosity=Verbosity.quiet,
+        # Not Phase.explain: it reruns the shrunk problem with parts varied, to write a
+        # comment nobody here reads, and it was most of the time spent shrinking.
+        phases=[p for p in Phase if p is not Phase.explain],
     )
     @given(strategy)
     def holds(case: Case) -> None:

@@ -26,13 +26,23 @@ Styles:
                 rnn_backward(dh, cache) -> (dx, dh0, dWx, dWh, db), batch-major, and
                 optionally rnn_step_forward / rnn_step_backward; checked with a random
                 upstream dh
+  cs231n-lstm   the same for the LSTM: lstm_forward(x, h0, Wx, Wh, b) and
+                lstm_backward(dh, cache) -> (dx, dh0, dWx, dWh, db), Wx (D, 4H), gate
+                blocks in the course's order (i, f, o, g), zero initial cell state, and
+                optionally lstm_step_forward / lstm_step_backward (with dprev_c)
   min-char-rnn  lossFun(inputs, targets, hprev) -> loss, dWxh, dWhh, dWhy, dbh, dby,
                 h_last, reading Wxh, Whh, Why, bh, by, vocab_size, hidden_size from its
                 module's globals (verify sets them); expected gradients clipped to ±5
                 as the original clips them (--clip-value none: unclipped)
 
+Cells: --cell lstm or --cell gru (--style project; the GRU's --reset after|before, or
+both drawn) gives f LSTMParams or GRUParams and expects the cell's gradients (LSTM: c0
+too; GRU: bh too). Styles written for the vanilla cell refuse --cell lstm|gru.
+
 Examples:
+  bptt verify mycode:bptt --cell lstm
   bptt verify examples/rnn_layers.py --style cs231n
+  bptt verify examples/lstm_layers.py --style cs231n-lstm
   bptt verify examples/min-char-rnn.py:lossFun --style min-char-rnn
   bptt verify examples/rnn_tutorial.ipynb:RNNNumpy --style tutorial
 """
@@ -55,7 +65,7 @@ def register(sub: Any) -> None:
     p = add_command(
         sub,
         "verify",
-        "property-test your own BPTT (project, tutorial, cs231n or min-char-rnn style)",
+        "property-test your own BPTT (project, tutorial, cs231n, cs231n-lstm or min-char-rnn)",
         __doc__,
         run,
     )
@@ -124,6 +134,16 @@ def register(sub: Any) -> None:
         choices=["float64", "float32"],
         help="default float64 (float32: weight scale ≤ 1, T ≤ 20)",
     )
+    narrow.add_argument(
+        "--cell",
+        choices=["rnn", "lstm", "gru"],
+        help="the cell (default rnn; lstm and gru for --style project)",
+    )
+    narrow.add_argument(
+        "--reset",
+        choices=["after", "before"],
+        help="the GRU's reset gate after or before the product (default: draw both)",
+    )
     narrow.add_argument("--max-T", type=positive_int, help="longest sequence drawn")
     narrow.add_argument("--max-H", type=positive_int, help="largest hidden size drawn")
 
@@ -146,6 +166,8 @@ CHOICES = {  # CLI argument → Space field
     "dtype": "dtypes",
     "max_T": "max_T",
     "max_H": "max_H",
+    "cell": "cells",
+    "reset": "resets",
 }
 FLAGS = {
     "activations": "--activation",
@@ -157,6 +179,8 @@ FLAGS = {
     "mask": "--no-mask",
     "reductions": "--reduction",
     "dtypes": "--dtype",
+    "cells": "--cell",
+    "resets": "--reset",
 }
 
 

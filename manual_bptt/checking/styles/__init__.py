@@ -5,6 +5,7 @@ subclass (base.py says what it must provide).
 - project: a function with manual_bptt.bptt's signature.
 - tutorial: the WildML tutorial's class, ``bptt(x, y) -> [dU, dV, dW]``.
 - cs231n: CS231n's rnn_forward / rnn_backward (and the step pair), batch-major.
+- cs231n-lstm: CS231n's lstm_forward / lstm_backward (and the step pair), gates (i, f, o, g).
 - min-char-rnn: min-char-rnn's ``lossFun(inputs, targets, hprev)`` reading its globals.
 """
 
@@ -38,7 +39,7 @@ STYLES: dict[str, type[Style]] = _discover()
 
 
 def make_style(name: str, **options: Any) -> Style:
-    """The style called ``name`` ("project", "tutorial", "cs231n", "min-char-rnn", …)."""
+    """The style called ``name`` ("project", "tutorial", "cs231n", "cs231n-lstm", …)."""
     if name not in STYLES:
         raise UsageError(f"no style {name!r}; the styles are {', '.join(STYLES)}")
     return STYLES[name](**options)

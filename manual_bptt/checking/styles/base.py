@@ -157,6 +157,8 @@ class Style:
         dtypes: the dtypes --dtype may choose (the default draws float64 only).
         option_names: the style's own options (min-char-rnn: clip_value).
         sizes: the sizes a counterexample shows (the rest are fixed by the style).
+        cells: the cells --cell may choose ("rnn", "lstm", "gru"); the first is drawn
+            when --cell is not given (its space's ``cells``).
     """
 
     name: ClassVar[str]
@@ -166,6 +168,7 @@ class Style:
     dtypes: ClassVar[tuple[str, ...]] = ("float64", "float32")
     option_names: ClassVar[tuple[str, ...]] = ()
     sizes: ClassVar[tuple[str, ...]] = ("T", "N", "D", "H", "K")  # the sizes that mean something
+    cells: ClassVar[tuple[str, ...]] = ("rnn",)
 
     def __init__(self, **options: Any) -> None:
         unknown = sorted(set(options) - set(self.option_names))
@@ -175,12 +178,46 @@ class Style:
         self.options = options
 
     def space_for(self, **choices: Any) -> Space:
-        """The style's space narrowed by the user's choices (UsageError if unsupported)."""
+        """The style's space narrowed by the user's choices (UsageError if unsupported).
+
+        ``cells`` ("rnn", "lstm" or "gru") chooses the cell, one of the style's
+        :attr:`cells`; ``resets`` ("after" or "before") the GRU's variant.
+        """
         space = replace(self.space, dtypes=self.dtypes) if "dtypes" in choices else self.space
+        space = self._cell_space(space, choices)
         try:
             return space.narrowed(**choices)
         except ValueError as err:
             raise UsageError(f"--style {self.name} cannot draw {err}") from None
+
+    def _cell_space(self, space: Space, choices: dict[str, Any]) -> Space:
+        """``space`` with the chosen cell and GRU variant; pops them from ``choices``."""
+        cell, reset = choices.pop("cells", None), choices.pop("resets", None)
+        if cell is not None:
+            if cell not in self.cells:
+                takes = "/".join(self.cells)
+                others = ", ".join(
+                    f"--style {name}" for name, cells in _cell_styles().items() if cell in cells
+                )
+                raise UsageError(
+                    f"--style {self.name} takes --cell {takes} only, not --cell {cell}"
+                    + (f" (for {cell}: {others})" if others else "")
+                )
+            space = replace(space, cells=(cell,))
+        if reset is not None:
+            if space.cells != ("gru",):
+                raise UsageError("--reset chooses the GRU's variant: give it with --cell gru")
+            space = replace(space, resets=(reset,))
+        if "rnn" not in space.cells:
+            asked = choices.get("activations")
+            if asked is not None and asked != "tanh":
+                raise UsageError(
+                    f"--cell {space.cells[0]} has its own nonlinearities; "
+                    "--activation is for --cell rnn"
+                )
+            choices.pop("activations", None)
+            space = replace(space, activations=("tanh",))
+        return space
 
     def gradient(self, key: str) -> Gradient:
         return next(g for g in self.gradients if g.key == key)
@@ -200,3 +237,9 @@ class Style:
     def arrays(self, case: Case) -> dict[str, np.ndarray]:
         """The problem's arrays under the style's own names, for printing."""
         raise NotImplementedError
+
+
+def _cell_styles() -> dict[str, tuple[str, ...]]:
+    from manual_bptt.checking.styles import STYLES
+
+    return {name: style.cells for name, style in STYLES.items()}

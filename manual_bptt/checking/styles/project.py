@@ -5,6 +5,12 @@
 with ``result.grads`` a mapping {"U" (H, D), "W" (H, H), "V" (K, H), "b" (H,), "c" (K,),
 "h0" ((N, H) or (H,)), and "x" ((T, N, D) or (T, D)) for float inputs} and, if it has
 one, ``result.loss`` (L, equation (5)). Drawn over every option the project has.
+
+With ``--cell lstm`` or ``--cell gru`` the params are LSTMParams or GRUParams (README,
+"The LSTM", "The GRU") and the gradients the cell's: LSTM {"U" (4H, D), "W" (4H, H),
+"b" (4H,), "V", "c", "h0", "c0" (N, H), "x"}, GRU {"U" (3H, D), "W" (3H, H), "b" (3H,),
+"bh" (3H,), "V", "c", "h0", "x"}; the LSTM's f is also called with ``c0=``, and
+activation is always "tanh". The GRU's variant is the params' ``reset``.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ class ProjectStyle(Style):
         )  # every cell's (GRU: bh, LSTM: c0)
     )
     space = Space()
+    cells = ("rnn", "lstm", "gru")
 
     def bind(self, obj: Any, where: str) -> Any:
         options = dict.fromkeys(("h0", "mask", "activation", "truncate", "chunk", "reduction"))
