@@ -39,7 +39,7 @@ def lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b):
     tanh_c = np.tanh(next_c)
     next_h = o * tanh_c
     cache = {"x": x, "prev_h": prev_h, "prev_c": prev_c, "Wx": Wx, "Wh": Wh,
-             "i": i, "f": f, "o": o, "g": g, "tanh_c": tanh_c}  # fmt: skip
+             "i": i, "f": f, "o": o, "g": g, "tanh_c": tanh_c}
     return next_h, next_c, cache
 
 

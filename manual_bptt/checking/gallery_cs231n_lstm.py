@@ -39,8 +39,18 @@ class LSTMLayers:
         g = np.tanh(a[:, 3 * H :])
         next_c = f * prev_c + i * g
         next_h = o * np.tanh(next_c)
-        cache = {"x": x, "prev_h": prev_h, "prev_c": prev_c, "next_c": next_c,
-                 "Wx": Wx, "Wh": Wh, "i": i, "f": f, "o": o, "g": g}  # fmt: skip
+        cache = {
+            "x": x,
+            "prev_h": prev_h,
+            "prev_c": prev_c,
+            "next_c": next_c,
+            "Wx": Wx,
+            "Wh": Wh,
+            "i": i,
+            "f": f,
+            "o": o,
+            "g": g,
+        }
         return next_h, next_c, cache
 
     @classmethod
