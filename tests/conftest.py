@@ -6,7 +6,9 @@
 - dev: quick, for iterating (the default when CI is not set).
 - thorough: thousands of examples, for before a release: HYPOTHESIS_PROFILE=thorough pytest
 - mutation: dev without an example database, for mutmut (which passes
-  --hypothesis-profile=mutation --hypothesis-seed=0); it also limits BLAS to one thread.
+  --hypothesis-profile=mutation --hypothesis-seed=0).
+
+Every profile runs BLAS and torch on one thread (below).
 
 A test that needs more (or fewer) examples than the rest scales the loaded profile's
 count, so that every profile still governs it:
@@ -36,10 +38,3 @@ settings.register_profile("mutation", settings.get_profile("dev"), database=None
 _default = "ci" if os.environ.get("CI") else "dev"
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", _default))
 
-
-def pytest_configure(config) -> None:
-    """Under the mutation profile, one BLAS thread: the runs share two cores."""
-    if config.getoption("hypothesis_profile", None) == "mutation":
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(1)
