@@ -37,4 +37,3 @@ settings.register_profile("mutation", settings.get_profile("dev"), database=None
 
 _default = "ci" if os.environ.get("CI") else "dev"
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", _default))
-
