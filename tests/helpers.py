@@ -9,7 +9,11 @@ worst entry, expected, got and allowed (compare.py's format).
 
 from __future__ import annotations
 
+import dataclasses
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -83,3 +87,41 @@ def assert_norms_are_norms_of_contributions(case: Case, param: str, tol: Toleran
     expected = np.linalg.norm(full.reshape(case.T, case.T, -1), axis=-1)
     got = case.call(contribution_norms, param=param)
     assert_grads_close({param: got}, {param: expected}, tol, case.describe())
+
+
+def assert_unbatched_equals_batch_of_one(case: Case) -> None:
+    """bptt on a batch of one sequence (N = 1) and on that sequence unbatched agree:
+    the unbatched gradients of h0, c0 are (H,), of x (T, D), and equal the batch's with
+    its N axis dropped. ``case`` must be batched with N = 1."""
+    batched = case.call(manual_bptt.bptt)
+    flat = dataclasses.replace(
+        case,
+        x=case.x[:, 0],
+        y=case.y[:, 0],
+        h0=None if case.h0 is None else case.h0[0],
+        c0=None if case.c0 is None else case.c0[0],
+        mask=None if case.mask is None else case.mask[:, 0],
+    ).call(manual_bptt.bptt)
+    states = ("h0", "c0")  # the initial state's parts: rows per sequence, like x
+    for k in states:
+        if k in flat.grads:
+            assert flat.grads[k].shape == (case.params.H,), k
+    if "x" in flat.grads:
+        assert flat.grads["x"].shape == (case.T, case.params.D)
+    squeezed = {
+        k: (g[0] if k in states else g[:, 0] if k == "x" else g) for k, g in batched.grads.items()
+    }
+    assert_grads_close(flat.grads, squeezed, FLOAT64, "unbatched vs N = 1")
+
+
+def run_pytest(path: Path, cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    """pytest, quiet and without its cache, on one file in a fresh interpreter (this one's
+    executable), from ``cwd``; its output captured, its exit status not checked."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
+        timeout=timeout,
+    )
