@@ -159,6 +159,8 @@ class Style:
         sizes: the sizes a counterexample shows (the rest are fixed by the style).
         cells: the cells --cell may choose ("rnn", "lstm", "gru"); the first is drawn
             when --cell is not given (its space's ``cells``).
+        step_functions: an optional pair (forward, backward) of one-step functions; a
+            target that defines both is checked on the "step:" gradients too.
     """
 
     name: ClassVar[str]
@@ -169,6 +171,7 @@ class Style:
     option_names: ClassVar[tuple[str, ...]] = ()
     sizes: ClassVar[tuple[str, ...]] = ("T", "N", "D", "H", "K")  # the sizes that mean something
     cells: ClassVar[tuple[str, ...]] = ("rnn",)
+    step_functions: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **options: Any) -> None:
         unknown = sorted(set(options) - set(self.option_names))
@@ -223,8 +226,17 @@ class Style:
         return next(g for g in self.gradients if g.key == key)
 
     def gradients_for(self, target: Any) -> tuple[Gradient, ...]:
-        """The gradients this target returns (a style may have optional functions)."""
-        return self.gradients
+        """The gradients this target returns: all, but the "step:" ones only where the
+        target has the style's optional :attr:`step_functions`."""
+        if not self.step_functions or self.has_steps(target):
+            return self.gradients
+        return tuple(g for g in self.gradients if not g.key.startswith("step:"))
+
+    def has_steps(self, target: Any) -> bool:
+        """Whether the target defines every one of the style's :attr:`step_functions`."""
+        return bool(self.step_functions) and all(
+            hasattr(target, name) for name in self.step_functions
+        )
 
     def bind(self, obj: Any, where: str) -> Any:
         """The checkable target from the user's object; UsageError if it cannot be."""

@@ -43,6 +43,27 @@ KEYS = ("x", "h0", "U", "W", "b")  # the project's names, in the order of the na
 RELATIONS = ("", "", "dWx = dUᵀ", "dWh = dWᵀ", "")
 
 
+# The problems the course's batch-major layers take: tanh, full BPTT, float inputs (N, T,
+# D), no mask, summed loss. cs231n_lstm draws the same for the LSTM.
+SPACE = Space(
+    activations=("tanh",),
+    modes=("full",),
+    batched=(True,),
+    tokens=(False,),
+    biases=(False, True),
+    h0=(False, True),
+    mask=(False,),
+    reductions=("sum",),
+    max_T=8,
+    max_N=3,
+    max_dim=6,
+    max_H=6,
+    min_scale=0.1,
+    max_scale=2.0,
+    same_vocab=True,
+)
+
+
 def upstream(case: Case) -> np.ndarray:
     """The random upstream gradient dh (N, T, H) of a problem, fixed by its seed."""
     rng = np.random.default_rng([case.recipe["seed"], 231])
@@ -61,23 +82,8 @@ class CS231nStyle(Style):
         for key, name, rel in zip(KEYS, STEP_NAMES, RELATIONS, strict=True)
     )
     sizes = ("N", "T", "D", "H")  # no output layer
-    space = Space(
-        activations=("tanh",),
-        modes=("full",),
-        batched=(True,),
-        tokens=(False,),
-        biases=(False, True),
-        h0=(False, True),
-        mask=(False,),
-        reductions=("sum",),
-        max_T=8,
-        max_N=3,
-        max_dim=6,
-        max_H=6,
-        min_scale=0.1,
-        max_scale=2.0,
-        same_vocab=True,
-    )
+    step_functions = ("rnn_step_forward", "rnn_step_backward")
+    space = SPACE
 
     def bind(self, obj: Any, where: str) -> Any:
         five, two = (None,) * 5, (None,) * 2
@@ -87,7 +93,7 @@ class CS231nStyle(Style):
         require_callable(
             member(obj, "rnn_backward", where), "rnn_backward", two, "rnn_backward(dh, cache)"
         )
-        if hasattr(obj, "rnn_step_forward") and hasattr(obj, "rnn_step_backward"):
+        if self.has_steps(obj):
             require_callable(
                 obj.rnn_step_forward,
                 "rnn_step_forward",
@@ -98,13 +104,6 @@ class CS231nStyle(Style):
                 obj.rnn_step_backward, "rnn_step_backward", two, "rnn_step_backward(dnext_h, cache)"
             )
         return obj
-
-    def gradients_for(self, target: Any) -> tuple[Gradient, ...]:
-        steps = self.has_steps(target)
-        return tuple(g for g in self.gradients if steps or not g.key.startswith("step:"))
-
-    def has_steps(self, target: Any) -> bool:
-        return hasattr(target, "rnn_step_forward") and hasattr(target, "rnn_step_backward")
 
     def observe(self, target: Any, case: Case, timeout: float | None) -> Observed:
         from torch_reference.network import hidden_states_vjp
