@@ -106,29 +106,24 @@ def window_state_loss(
     return _summed_loss(windows(), readout, y, mask, state0[0].dtype)
 
 
+def _vanilla(leaves: Leaves, phi: Phi) -> tuple[Step, Readout, State]:
+    """The vanilla cell as (step, readout, initial state): the state is (h,), (1)–(3)."""
+    return (
+        lambda state, t: (step(leaves, phi, state[0], t),),
+        lambda h: logits(leaves, h),
+        (leaves.h0,),
+    )
+
+
 def chunked_loss(
     leaves: Leaves, phi: Phi, y: torch.Tensor, mask: torch.Tensor, chunk: int | None
 ) -> torch.Tensor:
     """The vanilla cell's :func:`chunked_state_loss`."""
-    return chunked_state_loss(
-        lambda state, t: (step(leaves, phi, state[0], t),),
-        lambda h: logits(leaves, h),
-        (leaves.h0,),
-        y,
-        mask,
-        chunk,
-    )
+    return chunked_state_loss(*_vanilla(leaves, phi), y, mask, chunk)
 
 
 def window_loss(
     leaves: Leaves, phi: Phi, y: torch.Tensor, mask: torch.Tensor, truncate: int
 ) -> torch.Tensor:
     """The vanilla cell's :func:`window_state_loss`."""
-    return window_state_loss(
-        lambda state, t: (step(leaves, phi, state[0], t),),
-        lambda h: logits(leaves, h),
-        (leaves.h0,),
-        y,
-        mask,
-        truncate,
-    )
+    return window_state_loss(*_vanilla(leaves, phi), y, mask, truncate)

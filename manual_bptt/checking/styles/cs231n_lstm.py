@@ -42,11 +42,12 @@ from manual_bptt.checking.styles.base import (
     require_callable,
     snapshot,
 )
-from manual_bptt.checking.styles.cs231n import SPACE
+
+# lstm_backward returns what rnn_backward does: dx, dh0, dWx, dWh, db (keys x, h0, U, W, b)
+from manual_bptt.checking.styles.cs231n import KEYS as LAYER_KEYS
+from manual_bptt.checking.styles.cs231n import LAYER_NAMES, SPACE
 from manual_bptt.lstm import LSTMParams
 
-LAYER_NAMES = ("dx", "dh0", "dWx", "dWh", "db")
-LAYER_KEYS = ("x", "h0", "U", "W", "b")  # the project's names, in the order above
 STEP_NAMES = ("dx", "dprev_h", "dprev_c", "dWx", "dWh", "db")
 STEP_KEYS = ("x", "h0", "c0", "U", "W", "b")
 RELATION = {
