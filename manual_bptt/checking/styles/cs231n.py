@@ -31,8 +31,6 @@ from manual_bptt.checking.styles.base import (
     Gradient,
     Observed,
     Style,
-    member,
-    require_callable,
     snapshot,
 )
 from manual_bptt.inputs import require_vanilla
@@ -82,28 +80,12 @@ class CS231nStyle(Style):
         for key, name, rel in zip(KEYS, STEP_NAMES, RELATIONS, strict=True)
     )
     sizes = ("N", "T", "D", "H")  # no output layer
-    step_functions = ("rnn_step_forward", "rnn_step_backward")
+    functions = ("rnn_forward(x, h0, Wx, Wh, b)", "rnn_backward(dh, cache)")
+    step_functions = ("rnn_step_forward(x, prev_h, Wx, Wh, b)", "rnn_step_backward(dnext_h, cache)")
     space = SPACE
 
     def bind(self, obj: Any, where: str) -> Any:
-        five, two = (None,) * 5, (None,) * 2
-        require_callable(
-            member(obj, "rnn_forward", where), "rnn_forward", five, "rnn_forward(x, h0, Wx, Wh, b)"
-        )
-        require_callable(
-            member(obj, "rnn_backward", where), "rnn_backward", two, "rnn_backward(dh, cache)"
-        )
-        if self.has_steps(obj):
-            require_callable(
-                obj.rnn_step_forward,
-                "rnn_step_forward",
-                five,
-                "rnn_step_forward(x, prev_h, Wx, Wh, b)",
-            )
-            require_callable(
-                obj.rnn_step_backward, "rnn_step_backward", two, "rnn_step_backward(dnext_h, cache)"
-            )
-        return obj
+        return self.bind_functions(obj, where)
 
     def observe(self, target: Any, case: Case, timeout: float | None) -> Observed:
         from torch_reference.network import hidden_states_vjp

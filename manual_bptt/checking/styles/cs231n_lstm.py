@@ -38,8 +38,6 @@ from manual_bptt.checking.styles.base import (
     Gradient,
     Observed,
     Style,
-    member,
-    require_callable,
     snapshot,
 )
 
@@ -97,35 +95,16 @@ class CS231nLSTMStyle(Style):
         for key, name in zip(STEP_KEYS, STEP_NAMES, strict=True)
     )
     sizes = ("N", "T", "D", "H")  # no output layer
-    step_functions = ("lstm_step_forward", "lstm_step_backward")
+    functions = ("lstm_forward(x, h0, Wx, Wh, b)", "lstm_backward(dh, cache)")
+    step_functions = (
+        "lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b)",
+        "lstm_step_backward(dnext_h, dnext_c, cache)",
+    )
     cells = ("lstm",)
     space = replace(SPACE, cells=("lstm",))  # the vanilla style's problems, for the LSTM
 
     def bind(self, obj: Any, where: str) -> Any:
-        five, six, two, three = (None,) * 5, (None,) * 6, (None,) * 2, (None,) * 3
-        require_callable(
-            member(obj, "lstm_forward", where),
-            "lstm_forward",
-            five,
-            "lstm_forward(x, h0, Wx, Wh, b)",
-        )
-        require_callable(
-            member(obj, "lstm_backward", where), "lstm_backward", two, "lstm_backward(dh, cache)"
-        )
-        if self.has_steps(obj):
-            require_callable(
-                obj.lstm_step_forward,
-                "lstm_step_forward",
-                six,
-                "lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b)",
-            )
-            require_callable(
-                obj.lstm_step_backward,
-                "lstm_step_backward",
-                three,
-                "lstm_step_backward(dnext_h, dnext_c, cache)",
-            )
-        return obj
+        return self.bind_functions(obj, where)
 
     def observe(self, target: Any, case: Case, timeout: float | None) -> Observed:
         from torch_reference.lstm import layer_vjp
