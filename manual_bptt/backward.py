@@ -12,6 +12,7 @@ gradients, and stacking the steps turns that sum into the inner dimension of a p
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -100,28 +101,18 @@ def gated_backward(
     same signature): the gallery's slips plug theirs in here.
     """
     g = rows_matmul(dO, params.V)  # Vᵀ ∂L/∂o_t: the loss's gradient reaching h_t
+    # The cell's backward step and ∂L/∂W from δ̃, bound to its parameters and cache;
+    # its state's parts ([h; s] for the LSTM, h for the GRU).
     if isinstance(params, lstm.LSTMParams):
         assert isinstance(cache, lstm.LSTMCache)
-        lstm_cache = cache
-
-        lstm_step = backward_step or lstm.backward_step
-
-        def step(lo: int, hi: int, d: tuple[Array, ...]) -> tuple[Array, Array, tuple[Array, ...]]:
-            return lstm_step(params, lstm_cache, lo, hi, d)
-
-        delta, delta_h, initial = cell_deltas(step, g, 2, batch.truncate, batch.chunk)
-        dW = lstm.grad_W(params, lstm_cache, delta_h)
+        step = partial(backward_step or lstm.backward_step, params, cache)
+        grad_W, parts = partial(lstm.grad_W, params, cache), 2
     else:
         assert isinstance(cache, gru.GRUCache)
-        gru_cache = cache
-
-        gru_step = backward_step or gru.backward_step
-
-        def step(lo: int, hi: int, d: tuple[Array, ...]) -> tuple[Array, Array, tuple[Array, ...]]:
-            return gru_step(params, gru_cache, lo, hi, d)
-
-        delta, delta_h, initial = cell_deltas(step, g, 1, batch.truncate, batch.chunk)
-        dW = gru.grad_W(params, gru_cache, delta_h)
+        step = partial(backward_step or gru.backward_step, params, cache)
+        grad_W, parts = partial(gru.grad_W, params, cache), 1
+    delta, delta_h, initial = cell_deltas(step, g, parts, batch.truncate, batch.chunk)
+    dW = grad_W(delta_h)
     grads = {
         "U": grad_U(batch, delta, params.D),
         "W": dW,

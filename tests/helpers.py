@@ -9,7 +9,11 @@ worst entry, expected, got and allowed (compare.py's format).
 
 from __future__ import annotations
 
+import dataclasses
+import subprocess
+import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +21,9 @@ import pytest
 import manual_bptt
 import torch_reference
 from manual_bptt import BPTTResult
-from manual_bptt.checking.compare import Tolerance, agreement, assert_grads_close
+from manual_bptt.checking.cases import Case
+from manual_bptt.checking.compare import FLOAT64, Tolerance, agreement, assert_grads_close
+from manual_bptt.vanishing.decomposition import contribution_norms, contributions
 
 Face = Callable[..., BPTTResult]
 
@@ -52,3 +58,70 @@ def assert_results_agree(
     loss = agreement("loss", np.array(got.loss), np.array(expected.loss), tol)
     assert loss.passed, f"{context}: {loss.describe()}"
     assert_grads_close(got.grads, expected.grads, tol, context)
+
+
+def params_for(case: Case, names: tuple[str, ...]) -> list[str]:
+    """The names in ``names`` that have a gradient for ``case``: not x when x is token ids."""
+    return [p for p in names if not (p == "x" and np.issubdtype(case.x.dtype, np.integer))]
+
+
+def assert_contributions_sum_to_bptt(case: Case, names: tuple[str, ...]) -> None:
+    """Σ_t Σ_k of contributions(param) is bptt's (truncated) gradient, for every param in
+    ``names``; no contribution has k > t; no parameter array is changed."""
+    before = {k: v.copy() for k, v in case.params.as_dict().items()}
+    total = case.call(manual_bptt.bptt).grads
+    summed = {}
+    for param in params_for(case, names):
+        parts = case.call(contributions, param=param)
+        # For x, [t, k] is ∂E_t/∂x_k: summed over the losses t it is ∂L/∂x_k.
+        summed[param] = parts.sum(axis=0) if param == "x" else parts.sum(axis=(0, 1))
+        assert not np.any(np.triu(parts.reshape(case.T, case.T, -1).any(-1), 1)), "k > t"
+    assert_grads_close(summed, {k: total[k] for k in summed}, FLOAT64, case.describe())
+    for name, value in case.params.as_dict().items():
+        np.testing.assert_array_equal(value, before[name], err_msg=f"{name} was changed")
+
+
+def assert_norms_are_norms_of_contributions(case: Case, param: str, tol: Tolerance) -> None:
+    """contribution_norms(param)[t, k] is the Frobenius norm of contributions(param)[t, k]."""
+    full = case.call(contributions, param=param)
+    expected = np.linalg.norm(full.reshape(case.T, case.T, -1), axis=-1)
+    got = case.call(contribution_norms, param=param)
+    assert_grads_close({param: got}, {param: expected}, tol, case.describe())
+
+
+def assert_unbatched_equals_batch_of_one(case: Case) -> None:
+    """bptt on a batch of one sequence (N = 1) and on that sequence unbatched agree:
+    the unbatched gradients of h0, c0 are (H,), of x (T, D), and equal the batch's with
+    its N axis dropped. ``case`` must be batched with N = 1."""
+    batched = case.call(manual_bptt.bptt)
+    flat = dataclasses.replace(
+        case,
+        x=case.x[:, 0],
+        y=case.y[:, 0],
+        h0=None if case.h0 is None else case.h0[0],
+        c0=None if case.c0 is None else case.c0[0],
+        mask=None if case.mask is None else case.mask[:, 0],
+    ).call(manual_bptt.bptt)
+    states = ("h0", "c0")  # the initial state's parts: rows per sequence, like x
+    for k in states:
+        if k in flat.grads:
+            assert flat.grads[k].shape == (case.params.H,), k
+    if "x" in flat.grads:
+        assert flat.grads["x"].shape == (case.T, case.params.D)
+    squeezed = {
+        k: (g[0] if k in states else g[:, 0] if k == "x" else g) for k, g in batched.grads.items()
+    }
+    assert_grads_close(flat.grads, squeezed, FLOAT64, "unbatched vs N = 1")
+
+
+def run_pytest(path: Path, cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    """pytest, quiet and without its cache, on one file in a fresh interpreter (this one's
+    executable), from ``cwd``; its output captured, its exit status not checked."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        check=False,
+        timeout=timeout,
+    )

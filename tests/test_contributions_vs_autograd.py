@@ -16,6 +16,11 @@ from manual_bptt.checking.compare import FLOAT64, Tolerance, assert_grads_close
 from manual_bptt.checking.strategies import cases
 from manual_bptt.vanishing.decomposition import PARAMS, contribution_norms, contributions
 from manual_bptt.vanishing.study import kravets_example, tutorial_example, with_sigma
+from tests.helpers import (
+    assert_contributions_sum_to_bptt,
+    assert_norms_are_norms_of_contributions,
+    params_for,
+)
 
 small = cases(max_T=8, max_N=3, max_dim=5, max_scale=2.0)
 # One sequence and weight scale 0.1 to 1: no sum over a batch and no saturated softmax
@@ -35,13 +40,9 @@ BLOCKWISE_PARAMS = ("U", "W", "b")
 CHAINED = ("U", "W", "b", "h0", "x")
 
 
-def params_for(case: Case, names: tuple[str, ...] = PARAMS) -> list[str]:
-    return [p for p in names if not (p == "x" and np.issubdtype(case.x.dtype, np.integer))]
-
-
 @given(small, st.data())
 def test_contributions_equal_autograd_per_step_copies(case: Case, data: st.DataObject) -> None:
-    param = data.draw(st.sampled_from(params_for(case)), label="param")
+    param = data.draw(st.sampled_from(params_for(case, PARAMS)), label="param")
     mine = case.call(contributions, param=param)
     theirs = case.call(torch_reference.contributions, param=param)
     assert_grads_close({param: mine}, {param: theirs}, FLOAT64, case.describe())
@@ -66,26 +67,13 @@ def test_every_block_down_to_the_smallest_equals_autograd(case: Case, data: st.D
 
 @given(small)
 def test_contributions_sum_to_the_total_truncated_gradient(case: Case) -> None:
-    before = {k: v.copy() for k, v in case.params.as_dict().items()}
-    total = case.call(manual_bptt.bptt).grads
-    summed = {}
-    for param in params_for(case):
-        parts = case.call(contributions, param=param)
-        # For x, [t, k] is ∂E_t/∂x_k: summed over the losses t it is ∂L/∂x_k.
-        summed[param] = parts.sum(axis=0) if param == "x" else parts.sum(axis=(0, 1))
-        assert not np.any(np.triu(parts.reshape(case.T, case.T, -1).any(-1), 1)), "k > t"
-    assert_grads_close(summed, {k: total[k] for k in summed}, FLOAT64, case.describe())
-    for name, value in case.params.as_dict().items():
-        np.testing.assert_array_equal(value, before[name], err_msg=f"{name} was changed")
+    assert_contributions_sum_to_bptt(case, PARAMS)
 
 
 @given(small, st.data())
 def test_norms_only_form_equals_norms_of_the_full_form(case: Case, data: st.DataObject) -> None:
-    param = data.draw(st.sampled_from(params_for(case)), label="param")
-    full = case.call(contributions, param=param)
-    expected = np.linalg.norm(full.reshape(case.T, case.T, -1), axis=-1)
-    got = case.call(contribution_norms, param=param)
-    assert_grads_close({param: got}, {param: expected}, FLOAT64, case.describe())
+    param = data.draw(st.sampled_from(params_for(case, PARAMS)), label="param")
+    assert_norms_are_norms_of_contributions(case, param, FLOAT64)
 
 
 def test_window_truncation_keeps_exactly_the_band() -> None:

@@ -18,6 +18,7 @@ from manual_bptt.checking.cases import Case, make_case
 from manual_bptt.checking.compare import FLOAT64, assert_grads_close
 from manual_bptt.checking.strategies import cases
 from tests.helpers import FACES as ALL_FACES
+from tests.helpers import assert_unbatched_equals_batch_of_one
 
 CELLS = ["lstm", "gru"]
 FACES = list(ALL_FACES.values())
@@ -152,24 +153,7 @@ def test_gated_mean_reduction_is_sum_divided_by_mask_total(cell: str, data: st.D
 @given(data=st.data())
 def test_gated_unbatched_equals_batch_of_one(cell: str, data: st.DataObject) -> None:
     case = draw(data, cell, max_T=12, max_N=1, batched=True)
-    batched = run(case)
-    flat = run(
-        dataclasses.replace(
-            case,
-            x=case.x[:, 0],
-            y=case.y[:, 0],
-            h0=None if case.h0 is None else case.h0[0],
-            c0=None if case.c0 is None else case.c0[0],
-            mask=None if case.mask is None else case.mask[:, 0],
-        )
-    )
-    squeezed = {
-        k: (g[0] if k in STATES else g[:, 0] if k == "x" else g) for k, g in batched.grads.items()
-    }
-    for k in STATES:
-        if k in flat.grads:
-            assert flat.grads[k].shape == (case.params.H,)
-    assert_grads_close(flat.grads, squeezed, FLOAT64, "unbatched vs N = 1")
+    assert_unbatched_equals_batch_of_one(case)
 
 
 @pytest.mark.parametrize("cell", CELLS)

@@ -16,7 +16,7 @@ import torch_reference
 from manual_bptt.checking.cases import Case
 from manual_bptt.checking.compare import FLOAT64, Tolerance, assert_grads_close
 from manual_bptt.checking.strategies import cases
-from manual_bptt.vanishing.decomposition import CELL_PARAMS, contribution_norms, contributions
+from manual_bptt.vanishing.decomposition import CELL_PARAMS, contributions
 from manual_bptt.vanishing.jacobians import (
     carousel,
     hidden_jacobians,
@@ -24,6 +24,11 @@ from manual_bptt.vanishing.jacobians import (
     state_jacobian_row,
     state_jacobians,
     step_jacobians,
+)
+from tests.helpers import (
+    assert_contributions_sum_to_bptt,
+    assert_norms_are_norms_of_contributions,
+    params_for,
 )
 from torch_reference.jacobians import state_jacobians as torch_state_jacobians
 
@@ -36,10 +41,6 @@ BLOCKWISE_PARAMS = ("U", "W", "b", "bh")
 # Norms by Gram matrices against norms of the full blocks: both float64, the same sums
 # in another order; 1e-10 of the largest norm is far above the rounding of either.
 NORMS = Tolerance(rtol=1e-10, atol=1e-300)
-
-
-def params_for(case: Case, names: tuple[str, ...]) -> list[str]:
-    return [p for p in names if not (p == "x" and np.issubdtype(case.x.dtype, np.integer))]
 
 
 def gated_cases(cell: str, **kwargs: object) -> st.SearchStrategy[Case]:
@@ -81,16 +82,7 @@ def test_gated_contributions_sum_to_the_total_truncated_gradient(
     cell: str, data: st.DataObject
 ) -> None:
     case = data.draw(gated_cases(cell), label="case")
-    before = {k: v.copy() for k, v in case.params.as_dict().items()}
-    total = case.call(manual_bptt.bptt).grads
-    summed = {}
-    for param in params_for(case, CELL_PARAMS[cell]):
-        parts = case.call(contributions, param=param)
-        summed[param] = parts.sum(axis=0) if param == "x" else parts.sum(axis=(0, 1))
-        assert not np.any(np.triu(parts.reshape(case.T, case.T, -1).any(-1), 1)), "k > t"
-    assert_grads_close(summed, {k: total[k] for k in summed}, FLOAT64, case.describe())
-    for name, value in case.params.as_dict().items():
-        np.testing.assert_array_equal(value, before[name], err_msg=f"{name} was changed")
+    assert_contributions_sum_to_bptt(case, CELL_PARAMS[cell])
 
 
 @pytest.mark.parametrize("cell", GATED)
@@ -100,11 +92,7 @@ def test_gated_norms_equal_the_norms_of_the_full_contributions(
 ) -> None:
     case = data.draw(gated_cases(cell), label="case")
     param = data.draw(st.sampled_from(params_for(case, CELL_PARAMS[cell])), label="param")
-    full = case.call(contributions, param=param)
-    T = case.T
-    expected = np.linalg.norm(full.reshape(T, T, -1), axis=-1)
-    got = case.call(contribution_norms, param=param)
-    assert_grads_close({param: got}, {param: expected}, NORMS, case.describe())
+    assert_norms_are_norms_of_contributions(case, param, NORMS)
 
 
 def test_the_gated_cells_names_are_refused_for_the_vanilla_cell() -> None:

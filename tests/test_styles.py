@@ -5,8 +5,6 @@ narrowing flags are obeyed, and min-char-rnn's globals and clipping behave."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +19,7 @@ from manual_bptt.checking.strategies import problems
 from manual_bptt.checking.styles import STYLES, make_style
 from manual_bptt.checking.verify import evaluate, verify
 from manual_bptt.cli import main
+from tests.helpers import run_pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -121,14 +120,7 @@ def test_save_repro_writes_a_standalone_pytest_file_that_fails(tmp_path, capsys)
     capsys.readouterr()
     text = repro.read_text()
     assert text.count("def test_counterexample_") == 5  # dx, dh0, dWx, dWh, db
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(repro)],
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        check=False,
-        timeout=300,
-    )
+    run = run_pytest(repro, cwd=tmp_path, timeout=300)
     assert "5 failed" in run.stdout, run.stdout + run.stderr
     assert "wrong gradient: dWh" in run.stdout
 

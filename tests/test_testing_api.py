@@ -4,8 +4,6 @@ is by pytest from the repository's top folder, and the API's own promises."""
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +11,7 @@ import pytest
 
 from manual_bptt.checking import gallery
 from manual_bptt.testing import assert_bptt_correct, assert_case_correct, assert_close, make_case
+from tests.helpers import run_pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,14 +26,7 @@ def readme_example() -> str:
 def test_the_readmes_example_test_file_passes_as_written(tmp_path) -> None:
     path = tmp_path / "test_readme_example.py"
     path.write_text(readme_example())
-    run = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-        timeout=600,
-    )
+    run = run_pytest(path, cwd=ROOT, timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "3 passed" in run.stdout
 

@@ -330,39 +330,36 @@ _NEGATIVE_STRIDES_PARAMS = _params_as(_flipped)
 _FORTRAN_PARAMS = _params_as(np.asfortranarray)
 _LAYOUTS = (_NEGATIVE_STRIDES_PARAMS, _FORTRAN_PARAMS)
 
+
+def _kinds(kind: str, convert, arguments: str, params=None) -> list:
+    """One row per argument named in ``arguments`` ("token x" is x on the token
+    problem), each converted by ``convert``; params by ``params`` (default: convert
+    applied to each array)."""
+    rows = []
+    for argument in arguments.split(", "):
+        if argument == "params":
+            rows.append(
+                (f"{kind} params", "params", params or _params_as(convert), _floats_problem)
+            )
+        elif argument == "token x":
+            rows.append((f"{kind} token x", "x", convert, _tokens_problem))
+        else:
+            rows.append((f"{kind} {argument}", argument, convert, _floats_problem))
+    return rows
+
+
 # (id, argument, how the plain array is turned into this kind, problem)
 CONVERTED_KINDS = [
-    ("matrix mask", "mask", np.asmatrix, _floats_problem),  # was a wrong loss, silently
-    ("matrix y", "y", np.asmatrix, _floats_problem),
-    ("matrix h0", "h0", np.asmatrix, _floats_problem),
-    ("matrix token x", "x", np.asmatrix, _tokens_problem),
+    # a matrix mask was once a wrong loss, silently
+    *_kinds("matrix", np.asmatrix, "mask, y, h0, token x"),
     ("matrix params", "params", _matrix_params, _floats_problem),
-    ("big-endian x", "x", _big_endian, _floats_problem),
-    ("big-endian token x", "x", _big_endian, _tokens_problem),
-    ("big-endian y", "y", _big_endian, _floats_problem),
-    ("big-endian h0", "h0", _big_endian, _floats_problem),
-    ("big-endian mask", "mask", _big_endian, _floats_problem),
-    ("big-endian params", "params", _params_as(_big_endian), _floats_problem),
-    ("negative strides x", "x", _flipped, _floats_problem),
-    ("negative strides token x", "x", _flipped, _tokens_problem),
-    ("negative strides y", "y", _flipped, _floats_problem),
-    ("negative strides h0", "h0", _flipped, _floats_problem),
-    ("negative strides mask", "mask", _flipped, _floats_problem),
-    ("negative strides params", "params", _NEGATIVE_STRIDES_PARAMS, _floats_problem),
-    ("Fortran x", "x", np.asfortranarray, _floats_problem),
-    ("Fortran y", "y", np.asfortranarray, _floats_problem),
-    ("Fortran h0", "h0", np.asfortranarray, _floats_problem),
-    ("Fortran params", "params", _FORTRAN_PARAMS, _floats_problem),
-    ("read-only x", "x", _read_only, _floats_problem),
-    ("read-only y", "y", _read_only, _floats_problem),
-    ("read-only h0", "h0", _read_only, _floats_problem),
-    ("read-only mask", "mask", _read_only, _floats_problem),
-    ("read-only params", "params", _params_as(_read_only), _floats_problem),
-    ("list x", "x", np.ndarray.tolist, _floats_problem),
-    ("list token x", "x", np.ndarray.tolist, _tokens_problem),
-    ("list y", "y", np.ndarray.tolist, _floats_problem),
-    ("list h0", "h0", np.ndarray.tolist, _floats_problem),
-    ("list mask", "mask", np.ndarray.tolist, _floats_problem),
+    *_kinds("big-endian", _big_endian, "x, token x, y, h0, mask, params"),
+    *_kinds(
+        "negative strides", _flipped, "x, token x, y, h0, mask, params", _NEGATIVE_STRIDES_PARAMS
+    ),
+    *_kinds("Fortran", np.asfortranarray, "x, y, h0, params", _FORTRAN_PARAMS),
+    *_kinds("read-only", _read_only, "x, y, h0, mask, params"),
+    *_kinds("list", np.ndarray.tolist, "x, token x, y, h0, mask"),
     ("tuple y", "y", lambda a: tuple(map(tuple, a)), _floats_problem),
     ("int32 y", "y", lambda a: a.astype(np.int32), _floats_problem),
     ("uint8 y", "y", lambda a: a.astype(np.uint8), _floats_problem),

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
-from manual_bptt.inputs import Batch, Options, check_params, prepare
+from manual_bptt.inputs import Batch, Options
 from manual_bptt.params import CellParams, Params
-from manual_bptt.result import GRAD_NAMES, GRU_GRAD_NAMES, LSTM_GRAD_NAMES
+from manual_bptt.vanishing.decomposition import prepare_param
 from torch_reference import gru, lstm
 from torch_reference.activations import ACTIVATIONS
 from torch_reference.crossentropy import step_loss
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 State = tuple[torch.Tensor, ...]
-NAMES = {"rnn": GRAD_NAMES, "lstm": LSTM_GRAD_NAMES, "gru": GRU_GRAD_NAMES}
 
 
 def first_step_reached(t: int, batch: Batch) -> int:
@@ -106,13 +105,7 @@ def contributions(
     **options: Unpack[Options],
 ) -> np.ndarray:
     """Same arguments, shapes and meaning as manual_bptt.contributions, every cell."""
-    params = check_params(params)
-    names = NAMES[params.CELL]
-    if param not in names:
-        raise ValueError(f"param must be one of {names} for the {params.CELL} cell; got {param!r}")
-    batch = prepare(params, x, y, **options)
-    if param == "x" and batch.tokens:
-        raise ValueError('param="x" needs float inputs; token ids have no gradient')
+    params, batch = prepare_param(params, x, y, param, options)
     T = batch.T
     cell = _Cell(params, batch)
     y_t = as_tensor(batch.y, dtype=torch.long)

@@ -78,7 +78,13 @@ class _Setup:
     dO: Array
 
 
-def _setup(params: object, x: ArrayLike, y: ArrayLike, param: str, options: Options) -> _Setup:
+def prepare_param(
+    params: object, x: ArrayLike, y: ArrayLike, param: str, options: Options
+) -> tuple[CellParams, Batch]:
+    """The checked cell parameters and the prepared problem for a decomposition of ∂L/∂θ,
+    θ = ``param``: ValueError unless θ is one of the cell's CELL_PARAMS, or if θ is x and
+    x is token ids (no gradient). x (T, N, D) or token ids (T, N), y (T, N), or unbatched
+    without N, and ``options`` as for :func:`manual_bptt.inputs.prepare`."""
     cell = check_params(params)
     names = CELL_PARAMS[cell.CELL]
     if param not in names:
@@ -86,6 +92,11 @@ def _setup(params: object, x: ArrayLike, y: ArrayLike, param: str, options: Opti
     batch = prepare(cell, x, y, **options)
     if param == "x" and batch.tokens:
         raise ValueError('param="x" needs float inputs; token ids have no gradient')
+    return cell, batch
+
+
+def _setup(params: object, x: ArrayLike, y: ArrayLike, param: str, options: Options) -> _Setup:
+    cell, batch = prepare_param(params, x, y, param, options)
     cache = run_batch(cell, batch)
     _, dO = loss_and_dlogits(cache.o, batch.y, batch.mask, batch.loss_scale)
     return _Setup(batch, cache, dO)

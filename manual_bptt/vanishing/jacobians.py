@@ -22,7 +22,7 @@ Schmidhuber 1997, with the forget gate of Gers, Schmidhuber & Cummins 2000):
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from manual_bptt import gru, lstm
 from manual_bptt.activations import get_activation
@@ -63,13 +63,20 @@ def hidden_jacobians(
     use :func:`jacobian_row`.
     """
     dphi = _sequence_dphi(params, x, h0, activation, n)
-    T, H = dphi.shape
-    J = np.zeros((T, T, H, H), dtype=params.dtype)
+    steps = dphi[:, :, None] * params.W  # [t] = ∂h_t/∂h_{t−1} = diag(φ'(a_t)) W
+    return _chained(steps, params.dtype)
+
+
+def _chained(steps: Array, dtype: DTypeLike) -> Array:
+    """J (T, T, S, S), J[t, k] = steps[t] ⋯ steps[k+1] (I at k = t, zero for k > t), from
+    the step Jacobians steps (T, S, S) (steps[0] unused); built column by column,
+    J[t, k] = steps[t] J[t−1, k], all k at once per t."""
+    T, S = steps.shape[0], steps.shape[1]
+    J = np.zeros((T, T, S, S), dtype=dtype)
     for t in range(T):
-        J[t, t] = np.eye(H)
+        J[t, t] = np.eye(S)
         if t > 0:
-            step = dphi[t][:, None] * params.W  # ∂h_t/∂h_{t−1} = diag(φ'(a_t)) W
-            J[t, :t] = step @ J[t - 1, :t]
+            J[t, :t] = steps[t] @ J[t - 1, :t]
     return J
 
 
@@ -276,13 +283,7 @@ def state_jacobians(
     cell it equals :func:`hidden_jacobians`. Memory T²·S².
     """
     steps = step_jacobians(params, x, h0=h0, c0=c0, activation=activation, n=n)
-    T, S = steps.shape[0], steps.shape[1]
-    J = np.zeros((T, T, S, S), dtype=steps.dtype)
-    for t in range(T):
-        J[t, t] = np.eye(S)
-        if t > 0:
-            J[t, :t] = steps[t] @ J[t - 1, :t]
-    return J
+    return _chained(steps, steps.dtype)
 
 
 def carousel(

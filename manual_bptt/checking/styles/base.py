@@ -138,6 +138,12 @@ def require_callable(
     return obj
 
 
+def _called(shown: str) -> tuple[str, tuple[None, ...]]:
+    """("f", (None, None)) from "f(a, b)": a function's name and a placeholder per argument."""
+    name, _, args = shown.partition("(")
+    return name, (None,) * len(args.rstrip(")").split(", "))
+
+
 def member(obj: Any, name: str, where: str) -> Any:
     """``obj.name``, or UsageError saying that ``where`` defines no ``name``."""
     try:
@@ -159,6 +165,11 @@ class Style:
         sizes: the sizes a counterexample shows (the rest are fixed by the style).
         cells: the cells --cell may choose ("rnn", "lstm", "gru"); the first is drawn
             when --cell is not given (its space's ``cells``).
+        functions: the functions a target must define, written as called
+            ("rnn_forward(x, h0, Wx, Wh, b)"), for :meth:`bind_functions`.
+        step_functions: an optional pair (forward, backward) of one-step functions,
+            written as called; a target that defines both is checked on the "step:"
+            gradients too.
     """
 
     name: ClassVar[str]
@@ -169,6 +180,8 @@ class Style:
     option_names: ClassVar[tuple[str, ...]] = ()
     sizes: ClassVar[tuple[str, ...]] = ("T", "N", "D", "H", "K")  # the sizes that mean something
     cells: ClassVar[tuple[str, ...]] = ("rnn",)
+    functions: ClassVar[tuple[str, ...]] = ()
+    step_functions: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **options: Any) -> None:
         unknown = sorted(set(options) - set(self.option_names))
@@ -223,8 +236,29 @@ class Style:
         return next(g for g in self.gradients if g.key == key)
 
     def gradients_for(self, target: Any) -> tuple[Gradient, ...]:
-        """The gradients this target returns (a style may have optional functions)."""
-        return self.gradients
+        """The gradients this target returns: all, but the "step:" ones only where the
+        target has the style's optional :attr:`step_functions`."""
+        if not self.step_functions or self.has_steps(target):
+            return self.gradients
+        return tuple(g for g in self.gradients if not g.key.startswith("step:"))
+
+    def has_steps(self, target: Any) -> bool:
+        """Whether the target defines every one of the style's :attr:`step_functions`."""
+        return bool(self.step_functions) and all(
+            hasattr(target, _called(shown)[0]) for shown in self.step_functions
+        )
+
+    def bind_functions(self, obj: Any, where: str) -> Any:
+        """``obj`` if it has every one of :attr:`functions` and, where it has the step
+        pair, :attr:`step_functions`, each callable as written; UsageError if not."""
+        for shown in self.functions:
+            name, args = _called(shown)
+            require_callable(member(obj, name, where), name, args, shown)
+        if self.has_steps(obj):
+            for shown in self.step_functions:
+                name, args = _called(shown)
+                require_callable(getattr(obj, name), name, args, shown)
+        return obj
 
     def bind(self, obj: Any, where: str) -> Any:
         """The checkable target from the user's object; UsageError if it cannot be."""

@@ -31,8 +31,6 @@ from manual_bptt.checking.styles.base import (
     Gradient,
     Observed,
     Style,
-    member,
-    require_callable,
     snapshot,
 )
 from manual_bptt.inputs import require_vanilla
@@ -41,6 +39,27 @@ LAYER_NAMES = ("dx", "dh0", "dWx", "dWh", "db")
 STEP_NAMES = ("dx", "dprev_h", "dWx", "dWh", "db")
 KEYS = ("x", "h0", "U", "W", "b")  # the project's names, in the order of the names above
 RELATIONS = ("", "", "dWx = dUᵀ", "dWh = dWᵀ", "")
+
+
+# The problems the course's batch-major layers take: tanh, full BPTT, float inputs (N, T,
+# D), no mask, summed loss. cs231n_lstm draws the same for the LSTM.
+SPACE = Space(
+    activations=("tanh",),
+    modes=("full",),
+    batched=(True,),
+    tokens=(False,),
+    biases=(False, True),
+    h0=(False, True),
+    mask=(False,),
+    reductions=("sum",),
+    max_T=8,
+    max_N=3,
+    max_dim=6,
+    max_H=6,
+    min_scale=0.1,
+    max_scale=2.0,
+    same_vocab=True,
+)
 
 
 def upstream(case: Case) -> np.ndarray:
@@ -61,50 +80,12 @@ class CS231nStyle(Style):
         for key, name, rel in zip(KEYS, STEP_NAMES, RELATIONS, strict=True)
     )
     sizes = ("N", "T", "D", "H")  # no output layer
-    space = Space(
-        activations=("tanh",),
-        modes=("full",),
-        batched=(True,),
-        tokens=(False,),
-        biases=(False, True),
-        h0=(False, True),
-        mask=(False,),
-        reductions=("sum",),
-        max_T=8,
-        max_N=3,
-        max_dim=6,
-        max_H=6,
-        min_scale=0.1,
-        max_scale=2.0,
-        same_vocab=True,
-    )
+    functions = ("rnn_forward(x, h0, Wx, Wh, b)", "rnn_backward(dh, cache)")
+    step_functions = ("rnn_step_forward(x, prev_h, Wx, Wh, b)", "rnn_step_backward(dnext_h, cache)")
+    space = SPACE
 
     def bind(self, obj: Any, where: str) -> Any:
-        five, two = (None,) * 5, (None,) * 2
-        require_callable(
-            member(obj, "rnn_forward", where), "rnn_forward", five, "rnn_forward(x, h0, Wx, Wh, b)"
-        )
-        require_callable(
-            member(obj, "rnn_backward", where), "rnn_backward", two, "rnn_backward(dh, cache)"
-        )
-        if hasattr(obj, "rnn_step_forward") and hasattr(obj, "rnn_step_backward"):
-            require_callable(
-                obj.rnn_step_forward,
-                "rnn_step_forward",
-                five,
-                "rnn_step_forward(x, prev_h, Wx, Wh, b)",
-            )
-            require_callable(
-                obj.rnn_step_backward, "rnn_step_backward", two, "rnn_step_backward(dnext_h, cache)"
-            )
-        return obj
-
-    def gradients_for(self, target: Any) -> tuple[Gradient, ...]:
-        steps = self.has_steps(target)
-        return tuple(g for g in self.gradients if steps or not g.key.startswith("step:"))
-
-    def has_steps(self, target: Any) -> bool:
-        return hasattr(target, "rnn_step_forward") and hasattr(target, "rnn_step_backward")
+        return self.bind_functions(obj, where)
 
     def observe(self, target: Any, case: Case, timeout: float | None) -> Observed:
         from torch_reference.network import hidden_states_vjp

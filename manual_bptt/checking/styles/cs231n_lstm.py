@@ -27,25 +27,25 @@ dnext_c. The forward's h (next_h, next_c) must match too.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from manual_bptt.checking.cases import Case
 from manual_bptt.checking.guard import call
-from manual_bptt.checking.strategies import Space
 from manual_bptt.checking.styles.base import (
     Gradient,
     Observed,
     Style,
-    member,
-    require_callable,
     snapshot,
 )
+
+# lstm_backward returns what rnn_backward does: dx, dh0, dWx, dWh, db (keys x, h0, U, W, b)
+from manual_bptt.checking.styles.cs231n import KEYS as LAYER_KEYS
+from manual_bptt.checking.styles.cs231n import LAYER_NAMES, SPACE
 from manual_bptt.lstm import LSTMParams
 
-LAYER_NAMES = ("dx", "dh0", "dWx", "dWh", "db")
-LAYER_KEYS = ("x", "h0", "U", "W", "b")  # the project's names, in the order above
 STEP_NAMES = ("dx", "dprev_h", "dprev_c", "dWx", "dWh", "db")
 STEP_KEYS = ("x", "h0", "c0", "U", "W", "b")
 RELATION = {
@@ -95,58 +95,16 @@ class CS231nLSTMStyle(Style):
         for key, name in zip(STEP_KEYS, STEP_NAMES, strict=True)
     )
     sizes = ("N", "T", "D", "H")  # no output layer
-    cells = ("lstm",)
-    space = Space(
-        activations=("tanh",),
-        modes=("full",),
-        batched=(True,),
-        tokens=(False,),
-        biases=(False, True),
-        h0=(False, True),
-        mask=(False,),
-        reductions=("sum",),
-        max_T=8,
-        max_N=3,
-        max_dim=6,
-        max_H=6,
-        min_scale=0.1,
-        max_scale=2.0,
-        same_vocab=True,
-        cells=("lstm",),
+    functions = ("lstm_forward(x, h0, Wx, Wh, b)", "lstm_backward(dh, cache)")
+    step_functions = (
+        "lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b)",
+        "lstm_step_backward(dnext_h, dnext_c, cache)",
     )
+    cells = ("lstm",)
+    space = replace(SPACE, cells=("lstm",))  # the vanilla style's problems, for the LSTM
 
     def bind(self, obj: Any, where: str) -> Any:
-        five, six, two, three = (None,) * 5, (None,) * 6, (None,) * 2, (None,) * 3
-        require_callable(
-            member(obj, "lstm_forward", where),
-            "lstm_forward",
-            five,
-            "lstm_forward(x, h0, Wx, Wh, b)",
-        )
-        require_callable(
-            member(obj, "lstm_backward", where), "lstm_backward", two, "lstm_backward(dh, cache)"
-        )
-        if self.has_steps(obj):
-            require_callable(
-                obj.lstm_step_forward,
-                "lstm_step_forward",
-                six,
-                "lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b)",
-            )
-            require_callable(
-                obj.lstm_step_backward,
-                "lstm_step_backward",
-                three,
-                "lstm_step_backward(dnext_h, dnext_c, cache)",
-            )
-        return obj
-
-    def gradients_for(self, target: Any) -> tuple[Gradient, ...]:
-        steps = self.has_steps(target)
-        return tuple(g for g in self.gradients if steps or not g.key.startswith("step:"))
-
-    def has_steps(self, target: Any) -> bool:
-        return hasattr(target, "lstm_step_forward") and hasattr(target, "lstm_step_backward")
+        return self.bind_functions(obj, where)
 
     def observe(self, target: Any, case: Case, timeout: float | None) -> Observed:
         from torch_reference.lstm import layer_vjp
