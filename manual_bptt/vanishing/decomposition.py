@@ -145,13 +145,6 @@ def lags(params: CellParams, batch: Batch, cache: AnyCache, dO: Array) -> Iterat
         incoming = tuple(part[1:] for part in carry)  # entering step k+1 = leaving step k
 
 
-def lag_deltas(params: CellParams, batch: Batch, cache: AnyCache, dO: Array) -> Iterator[Array]:
-    """For lag ℓ = 0, 1, …: Λ^ℓ (T−ℓ, N, G·H) with Λ^ℓ[k] = δ^{(k+ℓ)}_k = ∂E_{k+ℓ}/∂a_k
-    (the input side for the gated cells), zero where loss k+ℓ may not reach step k."""
-    for lag_ in lags(params, batch, cache, dO):
-        yield lag_.delta
-
-
 @dataclass(frozen=True)
 class _Block:
     """Rows ``rows`` of θ's [t, k] are Σ_n side_{k,n} z_{k,n}ᵀ (z None: Σ_n side_{k,n})."""
