@@ -133,3 +133,30 @@ def test_bptt_check_says_the_network_overflows_with_exit_code_3(capsys) -> None:
         .startswith("full: the network overflows at step 182; the gradients cannot be compared")
     )
     assert "DISAGREE" not in out
+
+
+# The gated cells' states are bounded, so only logits can leave float's range. Biases
+# of ±100 saturate the gates so that every h_t ≈ tanh(1) ≈ 0.76 (LSTM: i, f, g, o ≈ 1)
+# or ≈ 1 (GRU: z ≈ 0, n ≈ 1); with V = 1e308 everywhere, o_t = c + V h_t is then
+# infinite from the first step on.
+GATE_BIAS = {
+    "lstm": np.full(4 * H, 100.0),
+    "gru": np.concatenate([np.zeros(H), np.full(H, -100.0), np.full(H, 100.0)]),
+}
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize(
+    "face", [manual_bptt.bptt, manual_bptt.naive_bptt, torch_reference.bptt, manual_bptt.loss]
+)
+def test_a_gated_cell_whose_logits_overflow_is_reported(cell: str, face) -> None:
+    params = init_params(D, H, K, cell=cell)
+    params = params.with_arrays(V=np.full((K, H), 1e308), b=GATE_BIAS[cell])
+    x = np.random.default_rng(1).normal(size=(4, N, D))
+    y = np.zeros((4, N), dtype=int)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        face(params, x, y)
+    kinds = [w.category for w in caught]
+    assert OverflowWarning in kinds, kinds
+    assert all(issubclass(k, OverflowWarning) for k in kinds), kinds  # numpy stays quiet
