@@ -231,9 +231,13 @@ SAY_BYTES = 256 * 2**20
 def estimate(args: argparse.Namespace, sizes: dict[str, int], n_modes: int) -> tuple[int, int]:
     """(finite-difference evaluations, bytes) for the whole check; UsageError above the
     limits unless --force."""
-    per_mode = {"full": 2 * fd_entries(sizes, args.tokens, args.cell), "fast": 2 * 9, "off": 0}[
-        args.fd
-    ]
+    # fast: one direction per gradient (U, W, V, b, c, h0, the GRU's bh or the LSTM's c0,
+    # and x for float inputs), two evaluations each
+    gradients = 6 + (args.cell != "rnn") + (not args.tokens)
+    if args.fd == "full":
+        per_mode = 2 * fd_entries(sizes, args.tokens, args.cell)
+    else:
+        per_mode = 2 * gradients if args.fd == "fast" else 0
     evaluations, memory = n_modes * per_mode, array_bytes(sizes, cell=args.cell)
     words = (
         f"about {evaluations:,} finite-difference evaluations (forward passes over "
