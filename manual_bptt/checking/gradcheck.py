@@ -164,7 +164,21 @@ def directional_check(
 ) -> list[Agreement]:
     """Fast mode: for each array, compare ⟨g, v⟩ with the numerical ⟨∇f, v⟩ along a
     random unit direction v in that array alone (two calls of f per array; one for
-    method="complex"). Allowed: atol + rtol·‖g‖₂ (|⟨g, v⟩| ≤ ‖g‖₂ for unit v)."""
+    method="complex"). Allowed: atol + rtol·‖g‖₂ (|⟨g, v⟩| ≤ ‖g‖₂ for unit v).
+
+    Args:
+        f, arrays: as for :func:`central_differences`.
+        grads: name → the analytic gradient, shaped like ``arrays[name]``; every name of
+            ``arrays`` must be there.
+        seed: draws the directions (:func:`random_directions`); the same seed, the same v.
+        method: "central" or "complex"; anything else is refused (a misspelt "complex"
+            must not quietly run central differences).
+    Returns:
+        one Agreement per array, in ``arrays``' order: expected = the numerical ⟨∇f, v⟩,
+        got = ⟨g, v⟩, norm = ‖g‖₂, worst_index = ().
+    """
+    if method not in ("central", "complex"):
+        raise ValueError(f"method must be 'central' or 'complex'; got {method!r}")
     check_float64_arrays(arrays)
     check_same_names(grads, arrays)
     directions = random_directions(arrays, seed)

@@ -1,0 +1,200 @@
+"""gradcheck's numerical derivatives and records, on a function whose every error is known.
+
+f(θ) = Σ θ³ over the entries of all arrays has ∇f = 3θ² and, along a direction v,
+
+    forward   (f(θ + εv) − f(θ)) / ε       = ⟨∇f, v⟩ + ε·Σ 3θv² + ε²·Σ v³
+    central   (f(θ + εv) − f(θ − εv)) / 2ε = ⟨∇f, v⟩ + ε²·Σ v³
+    complex   Im f(θ + ihv) / h            = ⟨∇f, v⟩ − h²·Σ v³
+
+exactly (f is a cubic), so each method's value, not just its rough size, can be
+pinned. These tests pin what mutation testing found free to change: the sign and
+operator of the forward difference, the step actually used, the seed's effect, the
+fields of each record and the messages.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from manual_bptt.checking.compare import FINITE_DIFFERENCE, Tolerance
+from manual_bptt.checking.gradcheck import (
+    BPTTObjective,
+    complex_step,
+    directional_central,
+    directional_check,
+    directional_forward,
+    gradcheck,
+    random_directions,
+    step_size_errors,
+)
+
+
+def cube_sum(arrays) -> float | complex:
+    return sum(np.sum(a**3) for a in arrays.values())
+
+
+def point() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(7)
+    return {"a": rng.normal(size=(2, 3)), "b": rng.normal(size=4)}
+
+
+def exact_grads(arrays) -> dict[str, np.ndarray]:
+    return {k: 3 * a**2 for k, a in arrays.items()}
+
+
+def terms(arrays, v) -> tuple[float, float, float]:
+    """⟨∇f, v⟩, Σ 3θv², Σ v³ over the arrays v names."""
+    inner = sum(float(np.sum(3 * arrays[k] ** 2 * v[k])) for k in v)
+    second = sum(float(np.sum(3 * arrays[k] * v[k] ** 2)) for k in v)
+    third = sum(float(np.sum(v[k] ** 3)) for k in v)
+    return inner, second, third
+
+
+def test_each_method_has_exactly_its_textbook_error() -> None:
+    arrays = point()
+    v = random_directions(arrays, 3)
+    inner, second, third = terms(arrays, v)
+    eps = 1e-2
+    assert directional_forward(cube_sum, arrays, v, eps=eps) == pytest.approx(
+        inner + eps * second + eps**2 * third, rel=1e-10
+    )
+    assert directional_central(cube_sum, arrays, v, eps=eps) == pytest.approx(
+        inner + eps**2 * third, rel=1e-10
+    )
+    assert complex_step(cube_sum, arrays, v, h=eps) == pytest.approx(
+        inner - eps**2 * third, rel=1e-12
+    )
+
+
+@pytest.mark.parametrize(
+    ("call", "name"),
+    [
+        (lambda a, v: directional_forward(cube_sum, a, v, eps=0.0), "eps"),
+        (lambda a, v: directional_central(cube_sum, a, v, eps=-1e-3), "eps"),
+        (lambda a, v: complex_step(cube_sum, a, v, h=float("inf")), "h"),
+    ],
+)
+def test_a_bad_step_is_refused_by_name(call, name) -> None:
+    arrays = point()
+    with pytest.raises(ValueError, match=f"^{name} must be a finite number > 0"):
+        call(arrays, random_directions(arrays))
+
+
+def test_fast_mode_records_what_it_compared() -> None:
+    arrays = point()
+    grads = exact_grads(arrays)
+    rows = directional_check(cube_sum, grads, arrays, seed=4)
+    v = random_directions(arrays, 4)
+    assert [r.name for r in rows] == ["a", "b"]
+    for r in rows:
+        inner = terms(arrays, {r.name: v[r.name]})[0]
+        norm = float(np.linalg.norm(grads[r.name]))
+        assert r.got == pytest.approx(inner, rel=1e-14)
+        assert r.expected == pytest.approx(inner, abs=1e-8)  # round-off u·|f|/ε
+        assert r.max_abs == abs(r.got - r.expected)
+        assert r.max_rel == r.max_abs / abs(r.expected)
+        assert r.norm == pytest.approx(norm, rel=1e-14)
+        assert r.allowed == FINITE_DIFFERENCE.atol + FINITE_DIFFERENCE.rtol * r.norm
+        assert r.worst_index == ()
+        assert r.passed
+
+
+def test_fast_mode_takes_the_norm_in_float64_of_a_float32_gradient() -> None:
+    arrays = {"a": np.zeros(2)}
+    rows = directional_check(cube_sum, {"a": np.array([1.0, 1e-4], np.float32)}, arrays)
+    # float32 would round sqrt(1 + 1e-8) to 1
+    assert rows[0].norm == pytest.approx(np.sqrt(1 + float(np.float32(1e-4)) ** 2), rel=1e-15)
+    assert rows[0].norm != 1.0
+
+
+def square_sum(arrays) -> float:
+    return float(sum(np.sum(a**2) for a in arrays.values()))
+
+
+def test_fast_mode_with_a_zero_derivative() -> None:
+    """At θ = 0, central differences of Σ θ² are exactly 0 along any v (f(εv) = f(−εv)):
+    a right zero gradient agrees exactly (even with no tolerance at all) and relatively
+    0; a wrong one is infinitely far, relatively."""
+    arrays = {"a": np.zeros(3)}
+    none = Tolerance(rtol=0.0, atol=0.0)
+    [right] = directional_check(square_sum, {"a": np.zeros(3)}, arrays, tol=none)
+    assert (right.max_abs, right.max_rel, right.allowed, right.passed) == (0.0, 0.0, 0.0, True)
+    [wrong] = directional_check(square_sum, {"a": np.ones(3)}, arrays)
+    assert wrong.expected == 0.0
+    assert wrong.max_rel == float("inf")
+    assert not wrong.passed
+
+
+def test_the_seed_chooses_the_direction_and_only_the_seed() -> None:
+    arrays = point()
+    wrong = {k: g * 1.5 for k, g in exact_grads(arrays).items()}
+
+    def gots(rows) -> list[float]:
+        return [r.got for r in rows]
+
+    default = gots(directional_check(cube_sum, wrong, arrays))
+    assert default == gots(directional_check(cube_sum, wrong, arrays, seed=0))
+    assert default == gots(gradcheck(cube_sum, wrong, arrays, mode="fast"))
+    other = gots(directional_check(cube_sum, wrong, arrays, seed=1))
+    assert other != default
+    assert other == gots(gradcheck(cube_sum, wrong, arrays, mode="fast", seed=1))
+
+
+def test_fast_mode_passes_the_tolerance_on() -> None:
+    arrays = point()
+    loose = Tolerance(rtol=0.5, atol=2.0)
+    rows = gradcheck(cube_sum, exact_grads(arrays), arrays, mode="fast", tol=loose)
+    assert [r.allowed for r in rows] == [2.0 + 0.5 * r.norm for r in rows]
+
+
+def test_an_unknown_method_is_refused_not_run_as_central_differences() -> None:
+    arrays = point()
+    with pytest.raises(ValueError, match="method must be 'central' or 'complex'; got 'compelx'"):
+        directional_check(cube_sum, exact_grads(arrays), arrays, method="compelx")
+
+
+def test_missing_gradients_are_all_named() -> None:
+    arrays = {"a": np.zeros(1), "b": np.zeros(1), "c": np.zeros(1)}
+    message = "grads has no gradient for 'a', 'c'; arrays has ['a', 'b', 'c'], grads ['b']"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        directional_check(cube_sum, {"b": np.zeros(1)}, arrays)
+
+
+def cube_objective() -> BPTTObjective:
+    return BPTTObjective(f=cube_sum, arrays=point())
+
+
+def test_step_size_errors_at_given_steps_are_the_textbook_errors() -> None:
+    objective = cube_objective()
+    steps = [1e-1, 1e-2]
+    errors = step_size_errors(objective, exact_grads(objective.arrays), eps=steps, seed=5)
+    v = random_directions(objective.arrays, 5)
+    inner, second, third = terms(objective.arrays, v)
+    assert errors.eps.dtype == np.float64
+    np.testing.assert_array_equal(errors.eps, steps)
+    assert errors.reference == pytest.approx(inner, rel=1e-14)
+    e = np.array(steps)
+    np.testing.assert_allclose(errors.forward, np.abs(e * second + e**2 * third), rtol=1e-8)
+    np.testing.assert_allclose(errors.central, np.abs(e**2 * third), rtol=1e-8)
+    assert errors.complex is not None
+    np.testing.assert_allclose(errors.complex, np.abs(e**2 * third), rtol=1e-8)
+
+
+def test_step_size_errors_default_grid_seed_and_no_complex() -> None:
+    objective = cube_objective()
+    grads = exact_grads(objective.arrays)
+    default = step_size_errors(objective, grads, with_complex=False)
+    np.testing.assert_array_equal(default.eps, np.logspace(-16, -1, 61))
+    assert default.complex is None
+    seed0 = step_size_errors(objective, grads, seed=0, with_complex=False)
+    assert default.reference == seed0.reference
+    assert step_size_errors(objective, grads, seed=1).reference != default.reference
+
+
+def test_step_size_errors_refuse_a_bad_step_by_name() -> None:
+    objective = cube_objective()
+    with pytest.raises(ValueError, match=r"^eps must be a finite number > 0; got 0\.0"):
+        step_size_errors(objective, exact_grads(objective.arrays), eps=[1e-3, 0.0])
