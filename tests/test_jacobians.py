@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from manual_bptt.checking.cases import Case, make_case
-from manual_bptt.checking.compare import FLOAT64, assert_grads_close
+from manual_bptt.checking.compare import FLOAT64, assert_grads_close, tolerance_for
 from manual_bptt.checking.strategies import cases
 from manual_bptt.vanishing.jacobians import (
     critical_sigma,
@@ -17,9 +17,11 @@ from manual_bptt.vanishing.jacobians import (
     product_bounds,
     sigma_max,
     spectral_norms,
+    state_jacobians,
 )
 from manual_bptt.vanishing.study import regimes, with_sigma
 from torch_reference.jacobians import hidden_jacobians as torch_hidden_jacobians
+from torch_reference.jacobians import state_jacobians as torch_state_jacobians
 
 
 @given(
@@ -108,3 +110,37 @@ def test_bad_sequence_or_step_index_is_refused() -> None:
         product_bounds(case.params, case.x, n=2)
     with pytest.raises(ValueError, match=r"t must be a step in \[0, T\) = \[0, 4\)"):
         jacobian_row(case.params, case.x, t=4)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_the_twins_jacobians_of_a_sequence_between_two_others(cell: str, dtype: str) -> None:
+    """N = 3, so that sequence 1 has neighbours on both sides: the twin puts sequence n's
+    state back between the others', and with N = 2 a neighbour lost there would be
+    broadcast back unnoticed. Also the twin's defaults (tanh, n = 0), its dtype and its
+    use of h0 (the hypothesis tests draw N ≤ 2)."""
+    case = make_case(T=4, N=3, D=2, H=3, K=2, seed=3, with_h0=True, cell=cell, dtype=dtype)
+    faces = [(state_jacobians, torch_state_jacobians)]
+    if cell == "rnn":
+        faces.append((hidden_jacobians, torch_hidden_jacobians))
+    for manual, twin in faces:
+        for n in (0, 1, 2):
+            J = manual(case.params, case.x, h0=case.h0, n=n)
+            expected = twin(case.params, case.x, h0=case.h0, n=n)
+            assert J.dtype == expected.dtype == np.dtype(dtype)
+            assert_grads_close({f"J, n = {n}": J}, {f"J, n = {n}": expected}, tolerance_for(dtype))
+        default = twin(case.params, case.x, h0=case.h0)
+        np.testing.assert_array_equal(
+            default, twin(case.params, case.x, h0=case.h0, activation="tanh", n=0)
+        )
+        assert not np.array_equal(default, twin(case.params, case.x, n=0))  # h0 is used
+
+
+@pytest.mark.parametrize("twin", [torch_hidden_jacobians, torch_state_jacobians])
+def test_the_twin_refuses_a_bad_sequence_index_as_the_manual_face_does(twin) -> None:
+    case = make_case(T=3, N=2, D=2, H=2, K=2, seed=0)
+    for n in (2, -1, 0.5):
+        with pytest.raises(
+            ValueError, match=rf"^n must index a sequence in \[0, N\) = \[0, 2\); got {n!r}$"
+        ):
+            twin(case.params, case.x, n=n)
