@@ -11,9 +11,11 @@ cells have one; each receives the gradient of b. nn.GRU's two biases are our b a
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -132,3 +134,61 @@ def test_lstm_layer_vjp_equals_torch_nn_lstm_with_a_random_upstream(case, with_d
     torch_states = {"h": out.detach().numpy(), "s": s_last[0].detach().numpy()}
     assert_grads_close(states, torch_states, FLOAT64)
     assert_grads_close(grads, expected, FLOAT64)
+
+
+@pytest.mark.parametrize(
+    ("cell", "options", "message"),
+    [
+        ("rnn", {"truncate": 2}, "full BPTT only; got truncate=2 and chunk=None (give neither)"),
+        ("lstm", {"chunk": 2}, "full BPTT only; got truncate=None and chunk=2 (give neither)"),
+        ("rnn", {"activation": "sigmoid"}, "torch.nn.RNN knows activation 'tanh' or 'relu'"),
+        ("gru", {"bias_ih_share": 0.5}, "nn.GRU's two biases are b and bh"),
+    ],
+)
+def test_torch_nn_refuses_what_it_does_not_compute_in_its_own_words(cell, options, message) -> None:
+    case = make_case(T=4, N=2, D=3, H=3, K=3, seed=0, cell=cell)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        TorchNN(case.params, case.x, case.y, **options)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm"])
+def test_the_bias_share_splits_b_between_the_two_biases(cell: str) -> None:
+    case = make_case(T=3, N=2, D=3, H=2, K=3, seed=1, cell=cell, dtype="float32")
+    b = case.params.b
+    split = TorchNN(case.params, case.x, case.y, bias_ih_share=0.25).weights
+    np.testing.assert_array_equal(split["bias_ih"].detach().numpy(), 0.25 * b)
+    np.testing.assert_array_equal(split["bias_hh"].detach().numpy(), 0.75 * b)
+    whole = TorchNN(case.params, case.x, case.y).weights  # default: all of b in bias_ih
+    np.testing.assert_array_equal(whole["bias_ih"].detach().numpy(), b)
+    np.testing.assert_array_equal(whole["bias_hh"].detach().numpy(), np.zeros_like(b))
+    share = np.random.default_rng(case.recipe["seed"]).uniform(-1, 2, size=b.shape)
+    drawn = TorchNN.on_case(case).weights  # as on_case documents: seeded by the case
+    np.testing.assert_allclose(drawn["bias_ih"].detach().numpy(), share * b, rtol=1e-6)
+
+
+def test_building_the_modules_leaves_torchs_generator_alone() -> None:
+    case = make_case(T=3, N=2, D=3, H=2, K=3, seed=1, cell="lstm")
+    before = torch.get_rng_state()
+    TorchNN.on_case(case)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_a_second_call_gives_the_same_gradients_not_their_sum(cell: str) -> None:
+    case = make_case(T=3, N=2, D=3, H=2, K=3, seed=2, cell=cell, with_h0=True)
+    torch_nn = TorchNN.on_case(case)
+    first = torch_nn.result()
+    second = torch_nn.result()
+    assert first.grads.keys() == second.grads.keys() >= {"U", "W", "V", "b", "c", "h0", "x"}
+    for name, g in first.grads.items():
+        np.testing.assert_array_equal(second.grads[name], g, name)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_an_all_zero_mask_gives_no_loss_and_no_gradient(cell: str) -> None:
+    case = make_case(T=3, N=2, D=3, H=2, K=3, seed=3, cell=cell)
+    zero = np.zeros(case.y.shape)
+    result = TorchNN(case.params, case.x, case.y, mask=zero).result()
+    assert result.loss == 0.0
+    for name, g in result.grads.items():
+        np.testing.assert_array_equal(g, np.zeros_like(g), name)
