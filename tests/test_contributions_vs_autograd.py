@@ -199,3 +199,12 @@ def test_both_packages_export_contributions_as_a_function() -> None:
     assert ours.shape == theirs.shape == (3, 3, 3, 3)
     np.testing.assert_allclose(ours, theirs, rtol=1e-10, atol=1e-12)
     assert manual_bptt.contribution_norms(case.params, case.x, case.y).shape == (3, 3)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_both_faces_default_to_u_and_keep_float32(cell: str) -> None:
+    case = make_case(T=3, N=2, D=2, H=2, K=2, seed=4, cell=cell, dtype="float32")
+    for face in (contributions, torch_reference.contributions):
+        default = face(case.params, case.x, case.y)
+        assert default.dtype == np.float32
+        np.testing.assert_array_equal(default, face(case.params, case.x, case.y, param="U"))

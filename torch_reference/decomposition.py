@@ -55,7 +55,6 @@ class _Cell:
 
     def __init__(self, params: CellParams, batch: Batch) -> None:
         self.params = params
-        self.vanilla = isinstance(params, Params)
         self.leaves: Leaves | CellLeaves = (
             make_leaves(params, batch)
             if isinstance(params, Params)
@@ -121,7 +120,8 @@ def contributions(
     states = [cell.initial()]  # one ordinary forward pass; windows detach where they start
     for t in range(T):
         states.append(cell.step(cell.leaves, states[-1], t))
-    shape = tuple(base_leaf.shape) if per_step else tuple(base_leaf.shape)[-2:]
+    # A parameter's own shape (none has more than two axes); x's (N, D), h0's and c0's (N, H).
+    shape = tuple(base_leaf.shape)[-2:]
     out = np.zeros((T, T, *shape), dtype=params.dtype)
     overflow = Overflow()
     for t in range(T):
