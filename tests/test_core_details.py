@@ -65,10 +65,42 @@ def test_forward_returns_a_h_h0_o_and_y_hat_batched_and_unbatched(activation) ->
         assert single.o.shape == single.y_hat.shape == (T, K)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_forward_of_a_gated_cell_returns_its_gates_and_state_unbatched_too(cell: str) -> None:
+    """gates (T, N, G·H) and the LSTM's s (T, N, H); without the N axis for unbatched x,
+    the same numbers as the batched run of that one sequence. The LSTM's h_t is
+    o_t ⊙ tanh(s_t), with s_t = f_t ⊙ s_(t−1) + i_t ⊙ g_t (gates i, f, g, o)."""
+    params = init_params(D, H, K, seed=3, cell=cell)
+    rng = np.random.default_rng(5)
+    x, h0 = rng.normal(size=(T, N, D)), rng.normal(size=(N, H))
+    c0 = rng.normal(size=(N, H)) if cell == "lstm" else None
+    batched = manual_bptt.forward(params, x, h0=h0, c0=c0)
+    G = 4 if cell == "lstm" else 3
+    assert batched.gates is not None
+    assert batched.gates.shape == (T, N, G * H)
+    single = manual_bptt.forward(params, x[:, 1], h0=h0[1], c0=None if c0 is None else c0[1])
+    assert single.gates is not None
+    np.testing.assert_allclose(single.gates, batched.gates[:, 1], rtol=1e-13, atol=1e-15)
+    if cell == "gru":
+        assert batched.s is None
+        assert single.s is None
+        return
+    assert batched.s is not None
+    assert single.s is not None
+    assert c0 is not None
+    np.testing.assert_allclose(single.s, batched.s[:, 1], rtol=1e-13, atol=1e-15)
+    i, f, g, o = np.split(batched.gates, 4, axis=-1)
+    s_prev = np.concatenate([c0[None], batched.s[:-1]])
+    np.testing.assert_allclose(batched.s, f * s_prev + i * g, rtol=1e-13, atol=1e-15)
+    np.testing.assert_allclose(batched.h, o * np.tanh(batched.s), rtol=1e-13, atol=1e-15)
+
+
 def test_forward_refuses_relu_with_complex_parameters_and_runs_tanh() -> None:
     params = init_params(D, H, K).astype(np.complex128)
     x = np.zeros((T, D))
-    with pytest.raises(ValueError, match="the complex step needs an analytic φ"):
+    with pytest.raises(
+        ValueError, match=r"^the complex step needs an analytic φ; relu is not \(use tanh\)$"
+    ):
         manual_bptt.forward(params, x, activation="relu")
     out = manual_bptt.forward(params, x, activation="tanh")
     assert out.h.dtype == np.complex128

@@ -19,9 +19,13 @@ import re
 import numpy as np
 import pytest
 
+import manual_bptt
+from manual_bptt.checking.cases import make_case
 from manual_bptt.checking.compare import FINITE_DIFFERENCE, Tolerance
 from manual_bptt.checking.gradcheck import (
     BPTTObjective,
+    bptt_objective,
+    central_differences,
     complex_step,
     directional_central,
     directional_check,
@@ -198,3 +202,59 @@ def test_step_size_errors_refuse_a_bad_step_by_name() -> None:
     objective = cube_objective()
     with pytest.raises(ValueError, match=r"^eps must be a finite number > 0; got 0\.0"):
         step_size_errors(objective, exact_grads(objective.arrays), eps=[1e-3, 0.0])
+
+
+def test_random_directions_are_unit_vectors_shaped_like_the_arrays() -> None:
+    arrays = {"one": np.zeros(1), "many": np.zeros((3, 4)), "empty": np.zeros((0, 2))}
+    v = random_directions(arrays)
+    assert {k: d.shape for k, d in v.items()} == {k: a.shape for k, a in arrays.items()}
+    assert np.linalg.norm(v["one"]) == pytest.approx(1.0, rel=1e-15)
+    assert np.linalg.norm(v["many"]) == pytest.approx(1.0, rel=1e-15)
+    for k in arrays:
+        np.testing.assert_array_equal(v[k], random_directions(arrays, 0)[k])
+    assert not np.array_equal(v["many"], random_directions(arrays, 1)["many"])
+
+
+def test_bptt_objective_of_a_float32_problem_is_float64_throughout() -> None:
+    """The arrays are float64 copies (central differences refuse anything else) and f,
+    truncated states included, is the loss of the float64 copy of the problem."""
+    case = make_case(T=5, N=2, D=3, H=3, K=3, seed=6, dtype="float32", with_h0=True, truncate=2)
+    objective = case.call(bptt_objective)
+    assert {k: a.dtype for k, a in objective.arrays.items()} == dict.fromkeys(
+        [*case.params.NAMES, "h0", "x"], np.dtype(np.float64)
+    )
+    as64 = case.params.astype(np.float64)
+    value = objective.f(objective.arrays)
+    assert type(value) is float
+    expected = manual_bptt.bptt(
+        as64, case.x.astype(np.float64), case.y, h0=case.h0.astype(np.float64), truncate=2
+    ).loss
+    assert value == pytest.approx(expected, rel=1e-14)
+
+
+def test_lstm_objective_has_a_float64_c0() -> None:
+    case = make_case(T=3, N=2, D=2, H=2, K=2, seed=6, dtype="float32", cell="lstm", with_h0=True)
+    objective = case.call(bptt_objective)
+    assert objective.arrays["c0"].dtype == np.float64
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda: central_differences(cube_sum, [np.zeros(2)]),
+            "arrays must be a mapping of name → float64 array; got list",
+        ),
+        (
+            lambda: central_differences(cube_sum, point(), eps="1e-6"),
+            "eps must be a finite number > 0; got str '1e-6'",
+        ),
+        (
+            lambda: complex_step(cube_sum, point(), point(), h=True),
+            "h must be a finite number > 0; got bool True",
+        ),
+    ],
+)
+def test_wrong_types_are_refused_in_words(call, message) -> None:
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
+        call()
