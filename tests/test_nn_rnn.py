@@ -192,3 +192,21 @@ def test_an_all_zero_mask_gives_no_loss_and_no_gradient(cell: str) -> None:
     assert result.loss == 0.0
     for name, g in result.grads.items():
         np.testing.assert_array_equal(g, np.zeros_like(g), name)
+
+
+def test_lstm_layer_vjp_computes_in_float64_and_returns_the_parameters_dtype() -> None:
+    from torch_reference.lstm import layer_vjp
+
+    case = make_case(T=4, N=3, D=3, H=4, K=2, seed=8, cell="lstm", dtype="float32")
+    rng = np.random.default_rng(8)
+    x = case.x.astype(np.float32)
+    h0, c0, dh, ds = (
+        rng.normal(size=shape).astype(np.float32) for shape in [(3, 4)] * 2 + [(4, 3, 4), (3, 4)]
+    )
+    got = layer_vjp(case.params, x, h0, c0, dh, ds)
+    wide = layer_vjp(case.params.astype(np.float64), x, h0, c0, dh, ds)
+    for name, a, b in [("h", got[0], wide[0]), ("s", got[1], wide[1])] + [
+        (k, got[2][k], wide[2][k]) for k in ("U", "W", "b", "h0", "c0", "x")
+    ]:
+        assert a.dtype == np.float32, name
+        np.testing.assert_array_equal(a, b.astype(np.float32), name)

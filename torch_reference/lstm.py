@@ -70,8 +70,11 @@ def layer_vjp(
     if ds_last is not None:
         total = total + (s * torch.tensor(np.asarray(ds_last, dtype=np.float64))).sum()
     total.backward()
-    grads = {k: v.grad.numpy() if v.grad is not None else np.zeros(v.shape) for k, v in t.items()}
-    dtype = params.U.dtype
+    grads = {}
+    for k, v in t.items():
+        assert v.grad is not None  # every input reaches h (x, U, b through every gate)
+        grads[k] = v.grad.numpy()
+    dtype = params.U.dtype  # computed in float64, returned in the parameters' dtype
     return (
         stacked.detach().numpy().astype(dtype),
         s.detach().numpy().astype(dtype),
