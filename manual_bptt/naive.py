@@ -10,7 +10,6 @@ check that the two agree.
 
 from __future__ import annotations
 
-import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,7 +19,7 @@ from manual_bptt.activations import sigmoid
 from manual_bptt.gru import GRUParams
 from manual_bptt.inputs import Batch, Options, prepare
 from manual_bptt.lstm import LSTMParams
-from manual_bptt.network import OverflowWarning, overflow_warning, quiet
+from manual_bptt.network import OverflowWarning, overflow_warning, quiet, warn_at_caller
 from manual_bptt.params import CellParams, Params
 from manual_bptt.result import BPTTResult
 
@@ -246,11 +245,9 @@ def naive_bptt(
             assert isinstance(params, Params)
             loss = sum(_one_sequence(params, batch, n, grads, overflows) for n in range(batch.N))
     if overflows:
-        warnings.warn(overflow_warning(*min(overflows.values())), stacklevel=2)
+        warn_at_caller(overflow_warning(*min(overflows.values())))
     elif not np.isfinite(loss):
         # The gated cells' states are bounded (|h| ≤ 1, |s_t| ≤ |s_{t−1}| + 1): only
         # logits of parameters near the float range can overflow; said without a step.
-        warnings.warn(
-            OverflowWarning("the network overflows: the loss is not finite"), stacklevel=2
-        )
+        warn_at_caller(OverflowWarning("the network overflows: the loss is not finite"))
     return BPTTResult.from_batched(batch, loss, grads)

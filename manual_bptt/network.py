@@ -9,6 +9,7 @@ forward passes are in lstm.py and gru.py; :func:`run_cell`, :func:`forward` and
 from __future__ import annotations
 
 import functools
+import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -104,6 +105,21 @@ def overflow_warning(t: int, what: str) -> OverflowWarning:
     )
 
 
+_OURS = ("manual_bptt", "torch_reference")
+
+
+def warn_at_caller(warning: Warning) -> None:
+    """warnings.warn(warning), attributed to the line that called into this project: the
+    first frame outside manual_bptt and torch_reference (the user's call of bptt, loss,
+    forward, …), however deep inside the project the overflow was found."""
+    frame = sys._getframe(0)
+    level = 1
+    while frame.f_back is not None and frame.f_globals.get("__name__", "").split(".")[0] in _OURS:
+        frame = frame.f_back
+        level += 1
+    warnings.warn(warning, stacklevel=level)
+
+
 def first_nonfinite_step(h: NDArray, o: NDArray) -> tuple[int, str] | None:
     """(t, what) for the first step t whose state h_t or logits o_t (T, N, ·) hold inf or
     NaN, or None when all are finite. One sum over o first: o_t = c + V h_t is not finite
@@ -119,11 +135,11 @@ def first_nonfinite_step(h: NDArray, o: NDArray) -> tuple[int, str] | None:
     return t, ("h_t (the state)" if bad_h[t] else "o_t (the logits)")
 
 
-def report_overflow(h: NDArray, o: NDArray, stacklevel: int = 3) -> None:
+def report_overflow(h: NDArray, o: NDArray) -> None:
     """Issue an OverflowWarning naming the first step where h or o stopped being finite."""
     found = first_nonfinite_step(h, o)
     if found is not None:
-        warnings.warn(overflow_warning(*found), stacklevel=stacklevel)
+        warn_at_caller(overflow_warning(*found))
 
 
 # How many numbers of a and h run_forward hands to φ' at once (docs/performance.md: why).
@@ -147,7 +163,7 @@ def run_forward(
     """
     with quiet():
         cache = _run_forward(params, x, h0, tokens, act, keep_a=keep_a)
-    report_overflow(cache.h, cache.o, stacklevel=3)
+    report_overflow(cache.h, cache.o)
     return cache
 
 
@@ -211,7 +227,7 @@ def run_cell(
         else:
             assert isinstance(params, gru.GRUParams)
             cache = gru.run_forward(params, x, h0, tokens)
-    report_overflow(cache.h, cache.o, stacklevel=4)
+    report_overflow(cache.h, cache.o)
     return cache
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -11,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from manual_bptt.inputs import Batch
-from manual_bptt.network import OverflowWarning
+from manual_bptt.network import OverflowWarning, warn_at_caller
 
 GRAD_NAMES = ("U", "W", "V", "b", "c", "h0", "x")  # the vanilla cell's
 LSTM_GRAD_NAMES = ("U", "W", "b", "V", "c", "h0", "c0", "x")
@@ -69,5 +68,5 @@ def _report_gradient_overflow(loss: float, grads: Mapping[str, NDArray[np.floati
                     f"the gradients overflow: the loss is finite but grads[{name!r}] holds "
                     "inf or NaN (exploding gradients)"
                 )
-                warnings.warn(OverflowWarning(message), stacklevel=4)
+                warn_at_caller(OverflowWarning(message))
                 return

@@ -76,6 +76,8 @@ def test_overflow_is_one_warning_naming_the_first_bad_step(face) -> None:
     caught = _warnings_of(lambda: face(params, x, y, activation="relu"))
     assert [w.category for w in caught] == [OverflowWarning], [str(w.message) for w in caught]
     assert caught[0].message.step == FIRST_BAD_STEP
+    # attributed to the line that called the face, not to a line inside the project
+    assert caught[0].filename == __file__, caught[0].filename
     assert str(caught[0].message) == (
         f"the network overflows at step t = {FIRST_BAD_STEP}: o_t (the logits) holds inf or "
         "NaN, so the loss and the gradients are not finite either"
@@ -92,6 +94,7 @@ def test_a_state_that_overflows_is_named_as_the_state() -> None:
         assert [str(w.message)[:60] for w in caught] == [
             "the network overflows at step t = 2: h_t (the state) holds i"
         ], face
+        assert caught[0].filename == __file__, face
 
 
 def test_float32_overflow_is_reported_too() -> None:
@@ -119,6 +122,7 @@ def test_gradients_that_overflow_behind_a_finite_loss_are_reported() -> None:
         assert [w.category for w in caught] == [OverflowWarning], face
         assert caught[0].message.step is None
         assert "the gradients overflow: the loss is finite but grads[" in str(caught[0].message)
+        assert caught[0].filename == __file__, face
 
 
 def test_bptt_check_says_the_network_overflows_with_exit_code_3(capsys) -> None:
@@ -160,3 +164,4 @@ def test_a_gated_cell_whose_logits_overflow_is_reported(cell: str, face) -> None
     kinds = [w.category for w in caught]
     assert OverflowWarning in kinds, kinds
     assert all(issubclass(k, OverflowWarning) for k in kinds), kinds  # numpy stays quiet
+    assert {w.filename for w in caught} == {__file__}

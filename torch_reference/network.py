@@ -6,7 +6,6 @@ derives the backward pass.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +14,7 @@ import numpy as np
 import torch
 
 from manual_bptt.inputs import Batch, prepare
-from manual_bptt.network import overflow_warning
+from manual_bptt.network import overflow_warning, warn_at_caller
 from manual_bptt.params import CellParams, Params
 from torch_reference.activations import ACTIVATIONS
 
@@ -136,7 +135,7 @@ def hidden_states_vjp(
     y = np.zeros(x.shape[:2], dtype=np.int64)
     batch = prepare(params, x, y, h0=h0, activation=activation)
     leaves = make_leaves(params, batch)
-    phi = ACTIVATIONS[activation]
+    phi = ACTIVATIONS[batch.activation.name]  # the name prepare has checked
     states = []
     h = leaves.h0
     for t in range(batch.T):
@@ -147,9 +146,8 @@ def hidden_states_vjp(
     grads = {}
     for name in ("U", "W", "b", "h0", "x"):
         g = getattr(leaves, name).grad
-        grads[name] = (
-            np.zeros_like(getattr(leaves, name).detach().numpy()) if g is None else g.numpy()
-        )
+        assert g is not None  # x is float here, and every leaf reaches h
+        grads[name] = g.numpy()
     return stacked.detach().numpy(), grads
 
 
@@ -168,4 +166,4 @@ class Overflow:
 
     def report(self) -> None:
         if self.first is not None:
-            warnings.warn(overflow_warning(*self.first), stacklevel=3)
+            warn_at_caller(overflow_warning(*self.first))
