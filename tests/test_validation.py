@@ -215,6 +215,11 @@ def test_gated_parameters_are_checked_like_the_vanilla_ones() -> None:
         type(gru)(**bad)
     with pytest.raises(ValueError, match=r"GRUParams\.reset must be one of \('after', 'before'\)"):
         type(gru)(**gru.as_dict(), reset="middle")
+    bad = lstm.as_dict()
+    bad["W"] = bad["W"].copy()
+    bad["W"][1, 0] = np.nan
+    with pytest.raises(ValueError, match=r"^LSTMParams\.W must be finite; entry \(1, 0\)"):
+        type(lstm)(**bad)
 
 
 @pytest.mark.parametrize(
