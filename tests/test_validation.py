@@ -694,24 +694,31 @@ def test_other_public_functions_name_their_bad_argument(call, error, phrase) -> 
         call()
 
 
-@pytest.mark.parametrize(("cell", "G"), [("lstm", 4), ("gru", 3)])
+@pytest.mark.parametrize(("cell", "G"), [("rnn", ""), ("lstm", 4), ("gru", 3)])
 @pytest.mark.parametrize(
     ("name", "shape", "message"),
     [
         ("V", "{K}", "V must have shape (K, H); got shape ({K},)"),
         ("U", "{D}", "U must have shape ({G}H, D); got shape ({D},)"),
-        ("W", "{H}", "W must have shape ({G}H, H); got shape ({H},)"),
         ("U", "{GH} 0", "D, H and K must be at least 1; got D=0, H={H}, K={K}"),
         ("V", "0 {H}", "D, H and K must be at least 1; got D={D}, H={H}, K=0"),
     ],
 )
-def test_gated_parameters_of_the_wrong_rank_or_empty_are_refused_in_words(
-    cell: str, G: int, name: str, shape: str, message: str
+def test_parameters_of_the_wrong_rank_or_empty_are_refused_in_words(
+    cell: str, G: int | str, name: str, shape: str, message: str
 ) -> None:
-    sizes = {"G": G, "D": D, "H": H, "K": K, "GH": G * H}
+    sizes = {"G": G, "D": D, "H": H, "K": K, "GH": (G or 1) * H}
     arrays = init_params(D, H, K, cell=cell).as_dict()
     arrays[name] = np.zeros(tuple(int(n) for n in shape.format(**sizes).split()))
     if arrays["V"].shape[0] == 0:
         arrays["c"] = np.zeros(0)
     with pytest.raises(ValueError, match=f"^{re.escape(message.format(**sizes))}$"):
+        type(init_params(D, H, K, cell=cell))(**arrays)
+
+
+@pytest.mark.parametrize(("cell", "G"), [("lstm", 4), ("gru", 3)])
+def test_a_gated_w_of_the_wrong_rank_is_refused_in_words(cell: str, G: int) -> None:
+    arrays = {**init_params(D, H, K, cell=cell).as_dict(), "W": np.zeros(H)}
+    message = f"W must have shape ({G}H, H); got shape ({H},)"
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         type(init_params(D, H, K, cell=cell))(**arrays)
