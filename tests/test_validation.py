@@ -722,3 +722,24 @@ def test_a_gated_w_of_the_wrong_rank_is_refused_in_words(cell: str, G: int) -> N
     message = f"W must have shape ({G}H, H); got shape ({H},)"
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         type(init_params(D, H, K, cell=cell))(**arrays)
+
+
+@pytest.mark.parametrize("face", FACES)
+@pytest.mark.parametrize(
+    ("params_dtype", "input_dtype"), [("float32", "float64"), ("float64", "float32")]
+)
+@pytest.mark.parametrize("name", ["x", "h0"])
+def test_inputs_of_another_float_dtype_are_refused_never_cast(
+    face, params_dtype: str, input_dtype: str, name: str
+) -> None:
+    """Only the complex step casts (float64 inputs to complex128 parameters); a float32
+    x or h0 beside float64 parameters, or the reverse, is a TypeError naming it."""
+    params = init_params(D, H, K, dtype=params_dtype)
+    inputs = {"x": np.zeros((T, N, D), params_dtype), "h0": np.zeros((N, H), params_dtype)}
+    inputs[name] = inputs[name].astype(input_dtype)
+    message = (
+        f"{name} has dtype {input_dtype} but the parameters are {params_dtype}; "
+        f"convert with {name}.astype(np.{params_dtype})"
+    )
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
+        face(params, inputs["x"], np.zeros((T, N), int), h0=inputs["h0"])
