@@ -139,15 +139,49 @@ def test_lstm_layer_vjp_equals_torch_nn_lstm_with_a_random_upstream(case, with_d
 @pytest.mark.parametrize(
     ("cell", "options", "message"),
     [
-        ("rnn", {"truncate": 2}, "full BPTT only; got truncate=2 and chunk=None (give neither)"),
-        ("lstm", {"chunk": 2}, "full BPTT only; got truncate=None and chunk=2 (give neither)"),
-        ("rnn", {"activation": "sigmoid"}, "torch.nn.RNN knows activation 'tanh' or 'relu'"),
-        ("gru", {"bias_ih_share": 0.5}, "nn.GRU's two biases are b and bh"),
+        (
+            "rnn",
+            {"truncate": 2},
+            (
+                "torch.nn's recurrent modules run full BPTT only; got truncate=2 and chunk=None "
+                "(give neither)"
+            ),
+        ),
+        (
+            "lstm",
+            {"chunk": 2},
+            (
+                "torch.nn's recurrent modules run full BPTT only; got truncate=None and chunk=2 "
+                "(give neither)"
+            ),
+        ),
+        (
+            "rnn",
+            {"activation": "sigmoid"},
+            "torch.nn.RNN knows activation 'tanh' or 'relu'; got 'sigmoid'",
+        ),
+        (
+            "gru",
+            {"bias_ih_share": 0.5},
+            (
+                "bias_ih_share splits b between nn.RNN's or nn.LSTM's two biases; nn.GRU's two "
+                "biases are b and bh, copied as they are (give None)"
+            ),
+        ),
+        (
+            "gru",
+            {"reset": "before"},
+            (
+                'torch.nn.GRU is the reset="after" variant, n_t = tanh(U_n x_t + b_n + r_t ⊙ '
+                "(W_n h_(t−1) + bh_n)); got GRUParams with reset='before'"
+            ),
+        ),
     ],
 )
 def test_torch_nn_refuses_what_it_does_not_compute_in_its_own_words(cell, options, message) -> None:
-    case = make_case(T=4, N=2, D=3, H=3, K=3, seed=0, cell=cell)
-    with pytest.raises(ValueError, match=re.escape(message)):
+    reset = options.pop("reset", "after")
+    case = make_case(T=4, N=2, D=3, H=3, K=3, seed=0, cell=cell, reset=reset)
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         TorchNN(case.params, case.x, case.y, **options)
 
 
