@@ -179,6 +179,7 @@ def test_lstm_layer_vjp_equals_torch_nn_lstm_with_a_random_upstream(case, with_d
     ],
 )
 def test_torch_nn_refuses_what_it_does_not_compute_in_its_own_words(cell, options, message) -> None:
+    options = dict(options)  # the parametrized dict is shared by every run of the test
     reset = options.pop("reset", "after")
     case = make_case(T=4, N=2, D=3, H=3, K=3, seed=0, cell=cell, reset=reset)
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
