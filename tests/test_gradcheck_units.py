@@ -173,14 +173,14 @@ def cube_objective() -> BPTTObjective:
 
 def test_step_size_errors_at_given_steps_are_the_textbook_errors() -> None:
     objective = cube_objective()
-    steps = [1e-1, 1e-2]
+    steps = np.array([1e-1, 1e-2], np.float32)  # any real steps; reported as float64
     errors = step_size_errors(objective, exact_grads(objective.arrays), eps=steps, seed=5)
     v = random_directions(objective.arrays, 5)
     inner, second, third = terms(objective.arrays, v)
     assert errors.eps.dtype == np.float64
     np.testing.assert_array_equal(errors.eps, steps)
     assert errors.reference == pytest.approx(inner, rel=1e-14)
-    e = np.array(steps)
+    e = steps.astype(np.float64)
     np.testing.assert_allclose(errors.forward, np.abs(e * second + e**2 * third), rtol=1e-8)
     np.testing.assert_allclose(errors.central, np.abs(e**2 * third), rtol=1e-8)
     assert errors.complex is not None
