@@ -245,3 +245,17 @@ def test_lstm_layer_vjp_computes_in_float64_and_returns_the_parameters_dtype() -
     ]:
         assert a.dtype == np.float32, name
         np.testing.assert_array_equal(a, b.astype(np.float32), name)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu", "identity"])
+def test_hidden_states_vjp_runs_the_activation_it_is_given(activation: str) -> None:
+    """The vanilla layer's twin (what --style cs231n expects; the styles use tanh only)."""
+    from manual_bptt import forward, init_params
+    from torch_reference.network import hidden_states_vjp
+
+    params = init_params(3, 4, 2, seed=1)
+    rng = np.random.default_rng(1)
+    x, h0, dh = rng.normal(size=(5, 2, 3)), rng.normal(size=(2, 4)), rng.normal(size=(5, 2, 4))
+    h, _ = hidden_states_vjp(params, x, h0, dh, activation)
+    expected = forward(params, x, h0=h0, activation=activation).h
+    np.testing.assert_allclose(h, expected, rtol=1e-12, atol=1e-14)
