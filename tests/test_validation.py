@@ -743,3 +743,154 @@ def test_inputs_of_another_float_dtype_are_refused_never_cast(
     )
     with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
         face(params, inputs["x"], np.zeros((T, N), int), h0=inputs["h0"])
+
+
+def _bptt_with(**changes):
+    """manual_bptt.bptt on a small good problem with some arguments changed."""
+    rng = np.random.default_rng(0)
+    args = {
+        "params": init_params(D, H, K),
+        "x": rng.normal(size=(T, N, D)),
+        "y": rng.integers(0, K, (T, N)),
+    }
+    args.update(changes)
+    return lambda: manual_bptt.bptt(**args)
+
+
+def _mask_with_a_half() -> np.ndarray:
+    mask = np.ones((T, N))
+    mask[2, 1] = 0.5
+    return mask
+
+
+def _y_with_a_bad_class_after_a_zero() -> np.ndarray:
+    y = np.zeros((T, N), int)
+    y[1, 1] = K + 2
+    return y
+
+
+# Each message whole, start to end: a partial match lets a message be decorated, recased
+# or lose its details unnoticed (mutation testing found many such).
+WORD_FOR_WORD = [
+    (_bptt_with(truncate="3"), TypeError, "truncate must be an integer or None; got str '3'"),
+    (
+        _bptt_with(x=np.zeros((0, N, D)), y=np.zeros((0, N), int)),
+        ValueError,
+        "x must hold at least one step (T ≥ 1); got T = 0",
+    ),
+    (
+        _bptt_with(x=np.zeros((T, 0, D)), y=np.zeros((T, 0), int)),
+        ValueError,
+        "x must hold at least one sequence (N ≥ 1); got N = 0",
+    ),
+    (
+        _bptt_with(x=np.zeros((T, 0), int), y=np.zeros((T, 0), int)),
+        ValueError,
+        "x must hold at least one sequence (N ≥ 1); got N = 0",
+    ),
+    (
+        _bptt_with(y=_y_with_a_bad_class_after_a_zero()),
+        ValueError,
+        f"y must hold integers in [0, K) = [0, {K}); entry (1, 1) is {K + 2}",
+    ),
+    (
+        _bptt_with(x=np.zeros((T, D)), y=np.zeros(T, int), h0=np.zeros(H + 1)),
+        ValueError,
+        f"h0 must have shape (H,) = ({H},) to match x and U; got ({H + 1},)",
+    ),
+    (
+        _bptt_with(mask=_mask_with_a_half()),
+        ValueError,
+        "mask must hold only 0 and 1; entry (2, 1) is 0.5",
+    ),
+    (
+        _bptt_with(mask=np.array(["1"] * T * N).reshape(T, N)),
+        TypeError,
+        "mask must be bool or 0/1 numbers; got dtype <U1",
+    ),
+    (
+        _bptt_with(x=np.ones((T, N, D), bool)),
+        TypeError,
+        "x must be float inputs or integer token ids; got a bool array",
+    ),
+    (
+        _bptt_with(x=np.zeros((T, N, D), int)),
+        ValueError,
+        f"token ids x must have shape (T, N) or (T,); got shape ({T}, {N}, {D})",
+    ),
+    (
+        _bptt_with(x=np.ones(T), y=np.zeros(T, int)),
+        ValueError,
+        (
+            "float inputs x must have shape (T, N, D) or (T, D) (token ids must have an integer "
+            f"dtype); got shape ({T},)"
+        ),
+    ),
+    (
+        _bptt_with(x=np.ones((T, N, D, 1))),
+        ValueError,
+        f"float inputs x must have shape (T, N, D) or (T, D); got shape ({T}, {N}, {D}, 1)",
+    ),
+    (
+        _bptt_with(trunc=3, chnk=2),
+        TypeError,
+        (
+            "unexpected keyword argument 'trunc'; the options after (params, x, y) are h0, c0, "
+            "mask, activation, truncate, chunk, reduction"
+        ),
+    ),
+    (
+        _bptt_with(truncate=2, chunk=3),
+        ValueError,
+        (
+            "give at most one of truncate (per-loss window) and chunk (framework-style chunks); "
+            "got truncate=2 and chunk=3"
+        ),
+    ),
+    (
+        lambda: manual_bptt.loss(
+            init_params(D, H, K).astype(np.complex128),
+            np.zeros((T, N, D)),
+            np.zeros((T, N), int),
+            activation="relu",
+        ),
+        ValueError,
+        (
+            "the complex step needs an analytic φ (tanh, sigmoid or identity); relu is not "
+            "differentiable as a complex function"
+        ),
+    ),
+    (lambda: init_params(D, H, 0), ValueError, "K must be an integer ≥ 1; got 0"),
+    (
+        lambda: init_params(D, H, K, seed=1.5),
+        TypeError,
+        "seed must be an integer ≥ 0 or a numpy.random.Generator; got float 1.5",
+    ),
+    (
+        lambda: init_params(D, H, K, scale="1"),
+        TypeError,
+        "scale must be a number > 0; got str '1'",
+    ),
+    (
+        lambda: init_params(D, H, K, cell="gru", scheme="identity"),
+        ValueError,
+        "scheme=\"identity\" is for the vanilla cell (relu); got cell='gru'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("call", "error", "message"), WORD_FOR_WORD)
+def test_refusals_word_for_word(call, error, message: str) -> None:
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        call()
+
+
+def test_init_params_defaults_and_the_normal_scheme() -> None:
+    np.testing.assert_array_equal(
+        init_params(D, H, K, seed=3).U, init_params(D, H, K, seed=3, scale=1.0).U
+    )
+    # "normal": N(0, (scale/√n_in)²) entries; "uniform": U(±scale/√n_in), whose std is 1/√3 of it
+    wide = init_params(400, 100, 2, scheme="normal", scale=2.0, seed=0)
+    bound = 2.0 / np.sqrt(400)
+    assert abs(wide.U.mean()) < 0.02 * bound
+    assert wide.U.std() == pytest.approx(bound, rel=0.02)
