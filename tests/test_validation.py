@@ -894,3 +894,14 @@ def test_init_params_defaults_and_the_normal_scheme() -> None:
     bound = 2.0 / np.sqrt(400)
     assert abs(wide.U.mean()) < 0.02 * bound
     assert wide.U.std() == pytest.approx(bound, rel=0.02)
+
+
+@pytest.mark.parametrize("mask", [None, np.ones((T, N), bool), np.ones((T, N), int)])
+def test_the_prepared_mask_is_in_the_parameters_dtype(mask) -> None:
+    from manual_bptt.inputs import prepare
+
+    params = init_params(D, H, K, dtype=np.float32)
+    x, y = np.zeros((T, N, D), np.float32), np.zeros((T, N), int)
+    batch = prepare(params, x, y, mask=mask)
+    assert batch.mask.dtype == np.float32
+    np.testing.assert_array_equal(batch.mask, np.ones((T, N)))
