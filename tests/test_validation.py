@@ -7,9 +7,11 @@ case is checked on all three: same exception type, message naming the argument.
 from __future__ import annotations
 
 import re
+import warnings
 
 import numpy as np
 import pytest
+import torch
 
 import manual_bptt
 import torch_reference
@@ -860,6 +862,37 @@ WORD_FOR_WORD = [
             "differentiable as a complex function"
         ),
     ),
+    (
+        _bptt_with(params={"U": 1}),
+        TypeError,
+        (
+            "params must be a manual_bptt.Params (or LSTMParams, GRUParams); got dict. Build "
+            "one with Params(U=..., W=..., V=..., b=..., c=...) or init_params(D, H, K, "
+            'cell="rnn" | "lstm" | "gru").'
+        ),
+    ),
+    (
+        lambda: Params(**{**init_params(D, H, K).as_dict(), "b": [0.0] * H}),
+        TypeError,
+        "Params.b must be a numpy array; got list",
+    ),
+    (
+        _bptt_with(x=np.ma.masked_array(np.zeros((T, N, D)))),
+        TypeError,
+        (
+            "x must be a plain NumPy array, not a masked array: the entries under its mask "
+            "would be used as they are; pass x.filled(...) (or the mask option for masked "
+            "losses)"
+        ),
+    ),
+    (
+        _bptt_with(x=torch.nn.Parameter(torch.zeros(T, N, D, dtype=torch.float64))),
+        TypeError,
+        (
+            "x must be a NumPy array, not a torch.nn.parameter.Parameter; pass "
+            "x.detach().cpu().numpy()"
+        ),
+    ),
     (lambda: init_params(D, H, 0), ValueError, "K must be an integer ≥ 1; got 0"),
     (
         lambda: init_params(D, H, K, seed=1.5),
@@ -905,3 +938,18 @@ def test_the_prepared_mask_is_in_the_parameters_dtype(mask) -> None:
     batch = prepare(params, x, y, mask=mask)
     assert batch.mask.dtype == np.float32
     np.testing.assert_array_equal(batch.mask, np.ones((T, N)))
+
+
+def test_init_params_identity_scheme_and_float32_gru() -> None:
+    relu = init_params(D, H, K, scheme="identity", scale=0.5, seed=1)
+    np.testing.assert_array_equal(relu.W, 0.5 * np.eye(H))
+    assert not np.array_equal(init_params(D, H, K, scale=0.5, seed=1).W, relu.W)
+    gru = init_params(D, H, K, cell="gru", dtype=np.float32)
+    assert {a.dtype for a in gru.as_dict().values()} == {np.dtype(np.float32)}
+
+
+def test_init_params_overflow_is_refused_without_numpys_warning() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "overflow encountered in cast" would raise
+        with pytest.raises(ValueError, match=r"^scale must be small enough for float32 weights"):
+            init_params(D, H, K, scale=1e300, dtype=np.float32)
