@@ -893,6 +893,19 @@ WORD_FOR_WORD = [
             "x.detach().cpu().numpy()"
         ),
     ),
+    (
+        _bptt_with(x=np.zeros((T, D)), y=np.zeros(T, int), mask=np.ones(T - 1)),
+        ValueError,
+        f"mask must have shape (T,) = ({T},) to match y; got ({T - 1},)",
+    ),
+    (
+        lambda: manual_bptt.hidden_jacobians(init_params(D, H, K, cell="lstm"), np.zeros((T, D))),
+        TypeError,
+        (
+            "this Jacobian tool (state_jacobians takes every cell) is written for the vanilla RNN "
+            "(Params); got LSTMParams"
+        ),
+    ),
     (lambda: init_params(D, H, 0), ValueError, "K must be an integer ≥ 1; got 0"),
     (
         lambda: init_params(D, H, K, seed=1.5),
