@@ -761,6 +761,7 @@ def _bptt_with(**changes):
 
 def _mask_with_a_half() -> np.ndarray:
     mask = np.ones((T, N))
+    mask[0, 0] = 0.0  # a valid 0 before the bad entry: the bad one must be named
     mask[2, 1] = 0.5
     return mask
 
@@ -942,7 +943,9 @@ def test_init_params_defaults_and_the_normal_scheme() -> None:
     assert wide.U.std() == pytest.approx(bound, rel=0.02)
 
 
-@pytest.mark.parametrize("mask", [None, np.ones((T, N), bool), np.ones((T, N), int)])
+@pytest.mark.parametrize(
+    "mask", [None, np.ones((T, N), bool), np.ones((T, N), int), np.ones((T, N), np.float32)]
+)
 def test_the_prepared_mask_is_in_the_parameters_dtype(mask) -> None:
     from manual_bptt.inputs import prepare
 
