@@ -245,13 +245,16 @@ def check_params(params: object) -> CellParams:
     return params
 
 
-def require_vanilla(params: object, what: str) -> Params:
+def require_vanilla(params: object, what: str, hint: str = "") -> Params:
     """params if it is the vanilla cell's Params; otherwise a TypeError saying that
-    ``what`` (a tool written for the vanilla cell) does not take a gated cell."""
+    ``what`` (a tool written for the vanilla cell) does not take a gated cell, then
+    ``hint`` (where to go instead), if any."""
     if isinstance(params, Params):
         return params
     check_params(params)
-    raise TypeError(f"{what} is written for the vanilla RNN (Params); got {type(params).__name__}")
+    raise TypeError(
+        f"{what} is written for the vanilla RNN (Params); got {type(params).__name__}{hint}"
+    )
 
 
 def check_cell_options(params: CellParams, activation: object, c0: object) -> None:

@@ -111,9 +111,11 @@ _OURS = ("manual_bptt", "torch_reference", "mutmut")
 
 
 def warn_at_caller(warning: Warning) -> None:
-    """warnings.warn(warning), attributed to the line that called into this project: the
-    first frame outside manual_bptt and torch_reference (the user's call of bptt, loss,
-    forward, …), however deep inside the project the overflow was found."""
+    """warnings.warn(warning), attributed to the first frame outside manual_bptt,
+    torch_reference and mutmut's trampolines: the user's line that called bptt, loss,
+    forward, …, however deep inside the project the overflow was found. (Called from a
+    tool that runs the project for you, such as Hypothesis inside verify, or a thread
+    whose target is one of our functions, that first frame is the tool's.)"""
     frame = sys._getframe(0)
     level = 1
     while frame.f_back is not None and frame.f_globals.get("__name__", "").split(".")[0] in _OURS:
@@ -290,7 +292,10 @@ def forward(
     """
     act = get_activation(activation)
     if act.name == "relu" and np.iscomplexobj(params.U):
-        raise ValueError("the complex step needs an analytic φ; relu is not (use tanh)")
+        raise ValueError(
+            "the complex step needs an analytic φ (tanh, sigmoid or identity); "
+            "relu is not differentiable as a complex function"
+        )
     check_cell_options(params, activation, c0)
     xb, h0b, tokens, batched = prepare_inputs(params, x, h0=h0)
     c0b = prepare_c0(params, c0, xb.shape[1], batched)

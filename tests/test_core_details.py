@@ -99,7 +99,9 @@ def test_forward_refuses_relu_with_complex_parameters_and_runs_tanh() -> None:
     params = init_params(D, H, K).astype(np.complex128)
     x = np.zeros((T, D))
     with pytest.raises(
-        ValueError, match=r"^the complex step needs an analytic φ; relu is not \(use tanh\)$"
+        ValueError,
+        match=r"^the complex step needs an analytic φ \(tanh, sigmoid or identity\); relu is not "
+        r"differentiable as a complex function$",
     ):
         manual_bptt.forward(params, x, activation="relu")
     out = manual_bptt.forward(params, x, activation="tanh")

@@ -216,8 +216,8 @@ def test_random_directions_are_unit_vectors_shaped_like_the_arrays() -> None:
 
 
 def test_bptt_objective_of_a_float32_problem_is_float64_throughout() -> None:
-    """The arrays are float64 copies (central differences refuse anything else) and f,
-    truncated states included, is the loss of the float64 copy of the problem."""
+    """The arrays are float64 copies (central differences refuse anything else), f is the
+    loss of the float64 copy of the problem, and its gradient is that copy's truncated one."""
     case = make_case(T=5, N=2, D=3, H=3, K=3, seed=6, dtype="float32", with_h0=True, truncate=2)
     objective = case.call(bptt_objective)
     assert {k: a.dtype for k, a in objective.arrays.items()} == dict.fromkeys(
@@ -228,8 +228,10 @@ def test_bptt_objective_of_a_float32_problem_is_float64_throughout() -> None:
     assert type(value) is float
     expected = manual_bptt.bptt(
         as64, case.x.astype(np.float64), case.y, h0=case.h0.astype(np.float64), truncate=2
-    ).loss
-    assert value == pytest.approx(expected, rel=1e-14)
+    )
+    assert value == pytest.approx(expected.loss, rel=1e-14)
+    grads = objective.batched_grads(expected.grads)
+    assert all(r.passed for r in directional_check(objective.f, grads, objective.arrays))
 
 
 def test_lstm_objective_has_a_float64_c0() -> None:

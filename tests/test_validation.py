@@ -903,8 +903,8 @@ WORD_FOR_WORD = [
         lambda: manual_bptt.hidden_jacobians(init_params(D, H, K, cell="lstm"), np.zeros((T, D))),
         TypeError,
         (
-            "this Jacobian tool (state_jacobians takes every cell) is written for the vanilla RNN "
-            "(Params); got LSTMParams"
+            "this Jacobian tool is written for the vanilla RNN (Params); got LSTMParams; "
+            "state_jacobians takes every cell"
         ),
     ),
     (lambda: init_params(D, H, 0), ValueError, "K must be an integer ≥ 1; got 0"),

@@ -39,7 +39,7 @@ def _sequence_dphi(
 ) -> Array:
     """φ'(a_t) of sequence n, (T, H), after checking every argument."""
     act = get_activation(activation)
-    params = require_vanilla(params, "this Jacobian tool (state_jacobians takes every cell)")
+    params = require_vanilla(params, "this Jacobian tool", "; state_jacobians takes every cell")
     xb, h0b, tokens, _ = prepare_inputs(params, x, h0=h0)
     N = xb.shape[1]
     if not is_integer(n) or not 0 <= n < N:
