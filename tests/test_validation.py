@@ -18,6 +18,7 @@ import torch_reference
 from manual_bptt import Params, init_params
 from manual_bptt.checking.compare import FLOAT64, assert_grads_close
 from manual_bptt.checking.gradcheck import bptt_objective
+from manual_bptt.inputs import require_vanilla
 
 FACES = [manual_bptt.bptt, manual_bptt.naive_bptt, torch_reference.bptt]
 D, H, K, T, N = 3, 4, 5, 6, 2
@@ -906,6 +907,11 @@ WORD_FOR_WORD = [
             "this Jacobian tool is written for the vanilla RNN (Params); got LSTMParams; "
             "state_jacobians takes every cell"
         ),
+    ),
+    (
+        lambda: require_vanilla(init_params(D, H, K, cell="gru"), "this style"),
+        TypeError,
+        "this style is written for the vanilla RNN (Params); got GRUParams",
     ),
     (lambda: init_params(D, H, 0), ValueError, "K must be an integer ≥ 1; got 0"),
     (
