@@ -259,3 +259,16 @@ def test_hidden_states_vjp_runs_the_activation_it_is_given(activation: str) -> N
     h, _ = hidden_states_vjp(params, x, h0, dh, activation)
     expected = forward(params, x, h0=h0, activation=activation).h
     np.testing.assert_allclose(h, expected, rtol=1e-12, atol=1e-14)
+
+
+def test_hidden_states_vjp_refuses_token_ids_in_words() -> None:
+    from manual_bptt import init_params
+    from torch_reference.network import hidden_states_vjp
+
+    params = init_params(3, 4, 2)
+    message = (
+        "hidden_states_vjp takes float inputs x (T, N, D), as a layer does; got token ids of "
+        "shape (5, 2) (one-hot them first)"
+    )
+    with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
+        hidden_states_vjp(params, np.zeros((5, 2), int), np.zeros((2, 4)), np.zeros((5, 2, 4)))

@@ -134,6 +134,11 @@ def hidden_states_vjp(
     """
     y = np.zeros(x.shape[:2], dtype=np.int64)
     batch = prepare(params, x, y, h0=h0, activation=activation)
+    if batch.tokens:
+        raise TypeError(
+            "hidden_states_vjp takes float inputs x (T, N, D), as a layer does; got token ids "
+            f"of shape {np.shape(x)} (one-hot them first)"
+        )
     leaves = make_leaves(params, batch)
     phi = ACTIVATIONS[batch.activation.name]  # the name prepare has checked
     states = []
@@ -146,7 +151,7 @@ def hidden_states_vjp(
     grads = {}
     for name in ("U", "W", "b", "h0", "x"):
         g = getattr(leaves, name).grad
-        assert g is not None  # x is float here, and every leaf reaches h
+        assert g is not None  # x is float (token ids are refused above); every leaf reaches h
         grads[name] = g.numpy()
     return stacked.detach().numpy(), grads
 
