@@ -24,14 +24,18 @@ FACES = [manual_bptt.bptt, manual_bptt.naive_bptt, torch_reference.bptt]
 D, H, K, T, N = 3, 4, 5, 6, 2
 
 
-@pytest.fixture
-def good() -> dict:
+def _good() -> dict:
     rng = np.random.default_rng(0)
     return {
         "params": init_params(D, H, K),
         "x": rng.normal(size=(T, N, D)),
         "y": rng.integers(0, K, size=(T, N)),
     }
+
+
+@pytest.fixture
+def good() -> dict:
+    return _good()
 
 
 def call(face, good: dict, **changes):
@@ -749,15 +753,9 @@ def test_inputs_of_another_float_dtype_are_refused_never_cast(
 
 
 def _bptt_with(**changes):
-    """manual_bptt.bptt on a small good problem with some arguments changed."""
-    rng = np.random.default_rng(0)
-    args = {
-        "params": init_params(D, H, K),
-        "x": rng.normal(size=(T, N, D)),
-        "y": rng.integers(0, K, (T, N)),
-    }
-    args.update(changes)
-    return lambda: manual_bptt.bptt(**args)
+    """manual_bptt.bptt on the good problem with some arguments changed, to call later."""
+    good = _good()
+    return lambda: call(manual_bptt.bptt, good, **changes)
 
 
 def _mask_with_a_half() -> np.ndarray:
