@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import manual_bptt
 import torch_reference
-from manual_bptt.checking.cases import Case
+from manual_bptt.checking.cases import Case, make_case
 from manual_bptt.checking.compare import FLOAT64, Tolerance, assert_grads_close
 from manual_bptt.checking.strategies import cases
 from manual_bptt.vanishing.decomposition import CELL_PARAMS, contributions
@@ -127,10 +127,33 @@ def test_state_jacobians_of_the_vanilla_cell_are_its_hidden_jacobians(case: Case
     )
 
 
-@given(gated_cases("lstm", max_T=8, modes=("full",)))
-def test_the_carousel_is_the_product_of_the_forget_gates(case: Case) -> None:
-    """diag(C[t, k]) is the product of the one-step s→s blocks alone, diag(f_j)."""
-    kw = {"h0": case.h0, "c0": case.c0}
+@st.composite
+def lstm_batches(draw: st.DrawFn) -> Case:
+    """An LSTM problem with N in [2, 3] sequences (float or token inputs, h0 and c0 or
+    not), so that a carousel of sequence n ≠ 0 can be told from sequence 0's."""
+    return make_case(
+        T=draw(st.integers(1, 8), label="T"),
+        N=draw(st.integers(2, 3), label="N"),
+        D=draw(st.integers(1, 4), label="D"),
+        H=draw(st.integers(1, 4), label="H"),
+        K=draw(st.integers(1, 4), label="K"),
+        seed=draw(st.integers(0, 2**32 - 1), label="seed"),
+        scale=draw(st.floats(1e-3, 2.0), label="scale"),
+        tokens=draw(st.booleans(), label="tokens"),
+        with_h0=draw(st.booleans(), label="with_h0"),
+        cell="lstm",
+    )
+
+
+@given(data=st.data())
+def test_the_carousel_of_sequence_n_is_the_product_of_its_forget_gates(
+    data: st.DataObject,
+) -> None:
+    """diag(C[t, k]) of sequence n is the product of n's one-step s→s blocks alone,
+    diag(f_j)."""
+    case = data.draw(lstm_batches(), label="case")
+    n = data.draw(st.integers(0, case.x.shape[1] - 1), label="n")
+    kw = {"h0": case.h0, "c0": case.c0, "n": n}
     C = carousel(case.params, case.x, **kw)
     steps = step_jacobians(case.params, case.x, **kw)
     H = case.params.H
