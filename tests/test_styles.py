@@ -67,7 +67,16 @@ def test_json_has_exactly_the_schema_and_names_each_style_gradient(capsys) -> No
     )
     assert code == 1
     report = json.loads(capsys.readouterr().out)
-    assert set(report) == {"passed", "examples", "gradients", "other_failures"}
+    assert set(report) == {
+        "passed",
+        "examples",
+        "gradients",
+        "other_failures",
+        "in_place_changes",
+        "isolated",
+    }
+    assert report["isolated"] is True
+    assert report["in_place_changes"] == []
     assert report["passed"] is False
     assert report["examples"] == 200
     assert set(report["gradients"]) == {
@@ -104,7 +113,7 @@ def test_the_report_prints_a_small_counterexample_in_the_styles_names(capsys) ->
     assert "  sizes: N=1, T=2, D=1, H=1\n" in out
     for name in ("x", "h0", "Wx", "Wh", "b", "dh"):
         assert f"\n  {name} = " in out
-    assert "agrees on all 200 examples" in out
+    assert "agrees on all 202 problems" in out  # 200 drawn, 2 at the sizes people run
 
 
 def test_save_repro_writes_a_standalone_pytest_file_that_fails(tmp_path, capsys) -> None:

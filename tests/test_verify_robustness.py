@@ -152,7 +152,7 @@ def test_an_exception_in_the_call_is_reported_beside_the_gradient_verdicts(tmp_p
     assert "also: f raised IndexError: tokens not handled" in out
     (line,) = [line for line in out.splitlines() if line.startswith("  dU (f; grads['U'])")]
     assert "agrees on the" in line
-    assert line.endswith("examples where it was compared")
+    assert line.endswith("problems where it was compared")
 
 
 def test_a_non_finite_gradient_is_wrong_even_where_autograd_agrees_in_size(tmp_path, capsys):

@@ -30,10 +30,18 @@ def describe_report(report: Report) -> str:
     """The whole report as text (what ``bptt verify`` prints)."""
     head = f"{report.target} ({report.style} style)"
     lines = []
+    compared = any(v.compared for v in report.verdicts)
     if report.passed:
+        inputs = "no call changed its inputs" if not report.changes else "see the warnings below"
         lines.append(
-            f"{head}: every gradient agrees with autograd on all {report.examples} examples, "
-            "and no call changed its inputs"
+            f"{head}: every gradient agrees with autograd on all {report.examples} examples"
+            f"{_and_real(report)}; " + inputs
+        )
+    elif not compared:
+        first = report.other[0].problem if report.other else "no call returned a gradient"
+        lines.append(
+            f"{head}: FAILED: no gradient could be compared: {first}; "
+            f"{len(report.other)} failure(s) in {report.examples} examples"
         )
     else:
         wrong = sum(not v.ok for v in report.verdicts)
@@ -44,12 +52,10 @@ def describe_report(report: Report) -> str:
         )
     width = max((len(v.gradient.label) for v in report.verdicts), default=0)
     for v in report.verdicts:
-        if v.ok and v.compared == report.examples:
-            verdict = f"agrees on all {v.compared} examples"
+        if v.ok and v.compared == report.problems_run:
+            verdict = f"agrees on all {v.compared} problems"
         elif v.ok:
-            verdict = (
-                f"agrees on the {v.compared} of {report.examples} examples where it was compared"
-            )
+            verdict = f"agrees on the {v.compared} of {report.problems_run} problems where it was compared"
         else:
             verdict = "WRONG"
         lines.append(f"  {v.gradient.label:<{width}}  {verdict}")
@@ -58,9 +64,34 @@ def describe_report(report: Report) -> str:
     for f in report.findings:
         lines.append("")
         lines.extend(describe_finding(report, f))
+    for change in report.changes:
+        lines.append("")
+        lines.append(f"warning: {change.sentence} (first seen at {change.case.describe()})")
+        lines.append(f"  {change.matters}; --strict-inputs makes this a failure")
+    lines.append("")
+    lines.append(_how_run(report))
     if report.printed:
         lines.append(f"(the code under test printed {report.printed} characters; not shown)")
     return "\n".join(lines)
+
+
+def _and_real(report: Report) -> str:
+    return f" and {report.real_sizes} at the sizes people run" if report.real_sizes else ""
+
+
+def _how_run(report: Report) -> str:
+    where = (
+        "in a worker process of its own"
+        + (f" (started again {report.restarts} time(s))" if report.restarts else "")
+        if report.isolated
+        else "in this process (an object that cannot be named for a worker)"
+    )
+    real = (
+        f"; the {report.real_sizes} at the sizes people run took {report.real_seconds:.1f} s"
+        if report.real_sizes
+        else ""
+    )
+    return f"(the code ran {where}; each problem three times: as drawn, again, and with new weights{real})"
 
 
 def describe_finding(report: Report, f: Finding) -> list[str]:
@@ -171,6 +202,16 @@ def report_json(report: Report) -> dict[str, Any]:
         "examples": report.examples,
         "gradients": gradients,
         "other_failures": other,
+        "in_place_changes": [
+            {
+                "problem": c.sentence,
+                "matters": c.matters,
+                "role": c.role,
+                "case": dict(c.case.recipe),
+            }
+            for c in report.changes
+        ],
+        "isolated": report.isolated,
     }
 
 

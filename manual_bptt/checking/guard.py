@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 DEFAULT_TIMEOUT = 10.0  # seconds per call; a correct call on the drawn sizes takes < 0.1 s
+LONGEST_TIMER = 1e6  # seconds: setitimer overflows far above this; longer limits are this
 
 
 class CodeFailed(Exception):
@@ -80,7 +81,7 @@ def _time_limit(seconds: float | None) -> Iterator[None]:
         raise TimedOut
 
     previous = signal.signal(signal.SIGALRM, alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, min(seconds, LONGEST_TIMER))
     try:
         yield
     finally:

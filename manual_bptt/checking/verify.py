@@ -22,22 +22,28 @@ ends the search. Output printed by the code under test is captured (guard.py).
 from __future__ import annotations
 
 import contextlib
+import sys
+import time
+import types
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
 from hypothesis import strategies as st
+from hypothesis.errors import Flaky
 
 from manual_bptt.checking import guard
-from manual_bptt.checking.cases import Case
-from manual_bptt.checking.compare import Agreement, agreement, tolerance_for
-from manual_bptt.checking.guard import DEFAULT_TIMEOUT
+from manual_bptt.checking.cases import Case, make_case
+from manual_bptt.checking.compare import Agreement, Tolerance, agreement, tolerance_for
+from manual_bptt.checking.guard import DEFAULT_TIMEOUT, CodeFailed
 from manual_bptt.checking.source import load
 from manual_bptt.checking.strategies import Space, problems
 from manual_bptt.checking.styles import STYLES, Gradient, Style, UsageError, make_style
+from manual_bptt.checking.styles.base import MATTERS, Observed
+from manual_bptt.checking.worker import Remote, Worker
 from manual_bptt.progress import Progress
 
 __all__ = [
@@ -62,12 +68,15 @@ class Outcome:
         agreements: gradient key → its comparison with autograd (right or wrong).
         problems: failure key → (a sentence, the comparison if it is a wrong value).
         interface: sentences saying the code lacks the style's interface.
+        changes: key → (sentence, role) for each argument changed in place (a
+            warning; a failure too, among ``problems``, under ``strict_inputs``).
     """
 
     case: Case
     agreements: dict[str, Agreement]
     problems: dict[str, tuple[str, Agreement | None]]
     interface: list[str] = field(default_factory=list)
+    changes: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def failing(self) -> set[str]:
@@ -85,17 +94,45 @@ class Outcome:
             lines.append(f"{'wrong gradient' if not a.passed else 'agrees'}: {a.describe()}")
         for sentence, worst in self.problems.values():
             lines.append(sentence + (f": {worst.describe()}" if worst is not None else ""))
+        for sentence, role in self.changes.values():
+            lines.append(f"warning: {sentence}; {MATTERS[role]}")
         if self.passed:
             lines.append("no failure: every gradient agrees with autograd")
         return "\n".join(lines)
 
 
-def _as_array(value: Any) -> np.ndarray | None:
+def strict_array(value: Any, expected: np.ndarray) -> tuple[np.ndarray | None, str]:
+    """``value`` as a real float64 array of ``expected``'s exact shape, or (None, why not).
+
+    Accepted: a NumPy array or scalar, a list or tuple of numbers, a torch tensor
+    (converted in the worker), of a real or complex dtype whose imaginary part is zero
+    (a scalar expected takes any one-entry array). Refused: anything else, with the
+    reason: an object that is not an array, bools, an imaginary part, another shape.
+    """
+    from manual_bptt.checking.styles.base import type_name
+    from manual_bptt.checking.worker import Remote
+
+    if isinstance(value, Remote) or not isinstance(
+        value, (np.ndarray, np.generic, list, tuple, int, float, complex)
+    ):
+        return None, f"not an array (a {type_name(value)})"
     try:
-        array = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        return None
-    return array
+        array = np.asarray(value)
+    except (TypeError, ValueError) as err:
+        return None, f"not an array ({err})"
+    if array.dtype.kind not in "iufc":
+        return None, f"an array of {array.dtype} (numbers are expected)"
+    if array.dtype.kind == "c":
+        imaginary = float(np.max(np.abs(array.imag), initial=0.0))
+        if imaginary != 0.0 or not np.isfinite(imaginary):
+            return (
+                None,
+                f"complex, with an imaginary part up to {imaginary:.3g} (a gradient is real)",
+            )
+        array = array.real
+    if array.shape != expected.shape and not (expected.shape == () and array.size == 1):
+        return None, f"of shape {array.shape}"
+    return array.astype(np.float64).reshape(expected.shape), ""
 
 
 def evaluate(
@@ -104,48 +141,149 @@ def evaluate(
     case: Case,
     *,
     timeout: float | None = DEFAULT_TIMEOUT,
+    strict_inputs: bool = False,
     **style_options: Any,
 ) -> Outcome:
     """Run ``target`` on one problem in ``style`` and compare everything with autograd.
 
+    The problem is run three times: as drawn; again, the same (different results are
+    "nondeterministic"); and with new weights and the same inputs (a result kept from
+    the first call, a stale cache, shows as wrong there). Each run seeds the global
+    random generators with its own seed, drawn from the problem's.
+
     Args:
-        target: the code under test, as :func:`load` returns it.
+        target: the code under test: a string as ``bptt verify`` takes it (run in a
+            worker process of its own), a Remote from a :class:`Worker`, or an object
+            (run in this process).
         style: a style's name ("project", "tutorial", "cs231n", "min-char-rnn", …) or
             a Style.
         case: the problem (e.g. ``make_case(...)`` from a reproduction line).
         timeout: seconds allowed per call of the code under test (None: no limit).
+        strict_inputs: an argument changed in place is a failure (default: a warning).
         style_options: the style's own options (min-char-rnn: clip_value).
     Returns:
         Outcome with one Agreement per gradient and every other failure.
+    Raises:
+        UsageError: the case is not one the style can take, or the target cannot be
+            loaded.
     """
     adapter = style if isinstance(style, Style) else make_style(style, **style_options)
-    seen = adapter.observe(target, case, timeout)
+    reason = adapter.refuses(case)
+    if reason:
+        raise UsageError(f"--style {adapter.name} cannot take this case: {reason}")
+    if isinstance(target, str):
+        with Worker(target, timeout) as worker:
+            return evaluate(
+                worker.start(), adapter, case, timeout=timeout, strict_inputs=strict_inputs
+            )
     tol = tolerance_for(case.params.dtype)
+    base = int(case.recipe.get("seed", 0)) * 7919
+    first = _observe(adapter, target, case, timeout, base + 100)
+    agreements, problems_ = _compare(adapter, first, tol)
+    again = _observe(adapter, target, case, timeout, base + 200)
+    sentence = _nondeterminism(adapter, first, again, tol)
+    if sentence:
+        problems_["nondeterministic"] = (sentence, None)
+    fresh_case = with_new_weights(case)
+    fresh_agreements, fresh_problems = _compare(
+        adapter, _observe(adapter, target, fresh_case, timeout, base + 300), tol
+    )
+    for key, a in fresh_agreements.items():
+        if not a.passed and (key not in agreements or agreements[key].passed):
+            problems_[f"stale {key}"] = (
+                (
+                    f"with new weights and the same inputs, {adapter.gradient(key).name} is "
+                    "wrong (a result kept from an earlier call?)"
+                ),
+                a,
+            )
+    for key, (sentence_, worst) in fresh_problems.items():
+        if key not in problems_ and key.startswith("wrong "):
+            problems_[f"stale {key}"] = (
+                f"with new weights and the same inputs, {sentence_}",
+                worst,
+            )
+    changes = dict(first.changes)
+    if strict_inputs:
+        for key, (sentence_, _) in changes.items():
+            problems_[key] = (sentence_ + " (--strict-inputs)", None)
+    return Outcome(case, agreements, problems_, list(first.interface), changes)
+
+
+def with_new_weights(case: Case) -> Case:
+    """``case`` with other weights of the same shapes and the same inputs."""
+    other = make_case(**{**case.recipe, "seed": (int(case.recipe.get("seed", 0)) + 1) % 2**32})
+    return replace(case, params=other.params)
+
+
+def _observe(adapter: Style, target: Any, case: Case, timeout: float | None, seed: int) -> Observed:
+    if isinstance(target, Remote):
+        target._worker.new_problem()
+    seen = Observed(timeout=timeout, seed=seed, layout=getattr(case, "layout", "C"))
+    return adapter.observe(target, case, seen)
+
+
+def _compare(
+    adapter: Style, seen: Observed, tol: Tolerance
+) -> tuple[dict[str, Agreement], dict[str, tuple[str, Agreement | None]]]:
+    """Every gradient and output of one run against autograd's, strictly."""
     agreements: dict[str, Agreement] = {}
     problems_: dict[str, tuple[str, Agreement | None]] = {
         key: (sentence, None) for key, sentence in seen.failures.items()
     }
     for key, (got, expected) in seen.gradients.items():
         g = adapter.gradient(key)
-        array = _as_array(got)
-        if array is None or array.shape != expected.shape:
-            shape = "not an array" if array is None else f"of shape {array.shape}"
+        array, why = strict_array(got, expected)
+        if array is None:
             problems_[f"shape of {key}"] = (
-                f"{g.function} returned {g.name} {shape}; expected shape {expected.shape}",
+                f"{g.function} returned {g.name} {why}; expected shape {expected.shape}",
                 None,
             )
             continue
         agreements[key] = agreement(g.name, array, expected, tol)
     for key, (what, got, expected) in seen.outputs.items():
-        array = _as_array(got)
-        if array is None or array.size != expected.size:
-            shape = "not an array" if array is None else f"of shape {array.shape}"
-            problems_[f"shape of {key}"] = (f"{what} is {shape}; expected {expected.shape}", None)
+        array, why = strict_array(got, expected)
+        if array is None:
+            problems_[f"shape of {key}"] = (
+                f"{what} is {why}; expected shape {expected.shape}",
+                None,
+            )
             continue
-        a = agreement(key, array.reshape(expected.shape), expected, tol)
+        a = agreement(key, array, expected, tol)
         if not a.passed:
             problems_[f"wrong {key}"] = (f"{what} is wrong", a)
-    return Outcome(case, agreements, problems_, list(seen.interface))
+    return agreements, problems_
+
+
+def _nondeterminism(adapter: Style, first: Observed, again: Observed, tol: Tolerance) -> str:
+    """A sentence if two runs of one problem disagree with each other; else ""."""
+    if set(first.failures) != set(again.failures):
+        differ = sorted(set(first.failures) ^ set(again.failures))
+        return f"nondeterministic: on the same problem twice, only one call had: {differ[0]}"
+    pairs = [
+        (k, first.gradients[k][0], again.gradients[k][0])
+        for k in first.gradients
+        if k in again.gradients
+    ]
+    pairs += [
+        (k, first.outputs[k][1], again.outputs[k][1]) for k in first.outputs if k in again.outputs
+    ]
+    for key, one, two in pairs:
+        shape = np.shape(
+            first.gradients[key][1] if key in first.gradients else first.outputs[key][2]
+        )
+        a, _ = strict_array(one, np.zeros(shape))
+        b, _ = strict_array(two, np.zeros(shape))
+        if a is None or b is None:
+            continue
+        if not agreement(key, b, a, tol).passed and not (np.isnan(a).any() and np.isnan(b).any()):
+            name = adapter.gradient(key).name if key in first.gradients else key
+            return (
+                f"nondeterministic: two calls on the same problem returned different {name} "
+                f"(largest difference {float(np.max(np.abs(a - b))):.3g}): does it use a random "
+                "generator, or keep state between calls?"
+            )
+    return ""
 
 
 @dataclass(frozen=True)
@@ -165,6 +303,25 @@ class Finding:
     case: Case
     worst: Agreement | None = None
     shrunk: bool = True
+
+
+@dataclass(frozen=True)
+class InPlace:
+    """An argument the code under test changed in place, where first seen.
+
+    Attributes:
+        key: "changed NAME"; sentence: what changed; role: "input", "upstream" or
+        "cache" (what it costs a caller: styles.base.MATTERS); case: the problem.
+    """
+
+    key: str
+    sentence: str
+    role: str
+    case: Case
+
+    @property
+    def matters(self) -> str:
+        return MATTERS[self.role]
 
 
 @dataclass(frozen=True)
@@ -193,6 +350,11 @@ class Report:
         closest: the passing comparison that came nearest its tolerance.
         style_options: the style's options (min-char-rnn: clip_value).
         printed: how many characters the code under test printed (captured, not shown).
+        changes: the arguments the code changed in place, each where first seen (a
+            warning: the verdict does not depend on them, unless strict_inputs).
+        isolated: whether the code ran in a worker process (False: in this one).
+        real_sizes, real_seconds: problems run at the sizes people run, and their cost.
+        restarts: how often the worker was started again (after a time-out or death).
     """
 
     target: str
@@ -204,10 +366,20 @@ class Report:
     closest: Agreement | None = None
     style_options: dict[str, Any] = field(default_factory=dict)
     printed: int = 0
+    changes: tuple[InPlace, ...] = ()
+    isolated: bool = False
+    real_sizes: int = 0
+    real_seconds: float = 0.0
+    restarts: int = 0
 
     @property
     def passed(self) -> bool:
         return all(v.ok for v in self.verdicts) and not self.other
+
+    @property
+    def problems_run(self) -> int:
+        """Drawn examples and the problems at the sizes people run."""
+        return self.examples + self.real_sizes
 
     @property
     def findings(self) -> list[Finding]:
@@ -270,12 +442,19 @@ def verify(
     strategy: st.SearchStrategy[Case] | None = None,
     space: Space | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
+    strict_inputs: bool = False,
+    real_sizes: bool = True,
     **style_options: Any,
 ) -> Report:
     """Property-test ``target`` against the twin; shrink every failure to its own minimal case.
 
+    The code under test runs in a worker process of its own (worker.py) when it is
+    given as a string (``MODULE[:NAME]``, ``FILE.py[:NAME]``, ``NOTEBOOK.ipynb[:NAME]``)
+    or as an object that can be named so (a module's function or class); an object
+    that cannot be (a local function) runs in this process, under guard.py's limits.
+
     Args:
-        target: the code under test (a function, a class, a module: as its style needs).
+        target: the code under test, or a string naming it.
         style: a style's name (see manual_bptt.checking.styles) or a Style.
         max_examples: how many problems to try before calling it correct.
         random_seed: Hypothesis's seed, so that a run can be repeated exactly.
@@ -285,21 +464,121 @@ def verify(
         space: the problems a style may draw, e.g. narrowed by ``Style.space_for``
             (default: the style's whole space).
         timeout: seconds allowed per call of the code under test (None: no limit).
+        strict_inputs: an argument changed in place is a failure, not a warning.
+        real_sizes: after the search, also run the style's few problems at the sizes
+            people run (:attr:`Style.real_sizes`).
         style_options: the style's own options (min-char-rnn: clip_value).
     Returns:
         Report with a verdict per gradient, every other failure, the counts.
     Raises:
-        UsageError: the target cannot be checked in this style (not callable, a
-            function missing, a wrong signature, or the first call shows a wrong
-            interface); nothing was searched.
+        UsageError: the target cannot be checked in this style (cannot be loaded, not
+            callable, a function missing, a wrong signature, or the first call shows a
+            wrong interface); nothing was searched.
     """
     adapter = style if isinstance(style, Style) else make_style(style, **style_options)
-    label = name or getattr(target, "__name__", repr(target))
-    target = adapter.bind(target, label)
+    if isinstance(target, Remote):
+        return _verify(
+            target,
+            adapter,
+            name or repr(target),
+            target._worker,
+            max_examples,
+            random_seed,
+            show_progress,
+            strategy,
+            space,
+            timeout,
+            strict_inputs,
+            real_sizes,
+        )
+    spec = target if isinstance(target, str) else spec_of(target)
+    label = name or (
+        target if isinstance(target, str) else getattr(target, "__name__", repr(target))
+    )
+    if spec is None:
+        return _verify(
+            target,
+            adapter,
+            label,
+            None,
+            max_examples,
+            random_seed,
+            show_progress,
+            strategy,
+            space,
+            timeout,
+            strict_inputs,
+            real_sizes,
+        )
+    with Worker(spec, timeout) as worker:
+        remote = worker.start()
+        return _verify(
+            remote,
+            adapter,
+            label,
+            worker,
+            max_examples,
+            random_seed,
+            show_progress,
+            strategy,
+            space,
+            timeout,
+            strict_inputs,
+            real_sizes,
+        )
+
+
+def spec_of(obj: Any) -> str | None:
+    """How a worker can load ``obj``: "module:qualname", "file.py:qualname", or None."""
+    if isinstance(obj, types.ModuleType):
+        known = sys.modules.get(obj.__name__) is obj and getattr(obj, "__spec__", None)
+        return obj.__name__ if known and obj.__name__ != "__main__" else None
+    module = sys.modules.get(getattr(obj, "__module__", None) or "")
+    qualname = getattr(obj, "__qualname__", None)
+    if module is None or not isinstance(qualname, str) or "<" in qualname:
+        return None
+    found: Any = module
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    if found is not obj:
+        return None
+    module_spec = getattr(module, "__spec__", None)
+    if (
+        module.__name__ != "__main__"
+        and module_spec is not None
+        and module_spec.name == module.__name__
+    ):
+        return f"{module.__name__}:{qualname}"
+    path = getattr(module, "__file__", None)
+    return f"{path}:{qualname}" if isinstance(path, str) and path.endswith(".py") else None
+
+
+UNSHRUNK = ("timed out", "ended the worker process")  # each attempt would cost too much
+
+
+def _verify(
+    obj: Any,
+    adapter: Style,
+    label: str,
+    worker: Worker | None,
+    max_examples: int,
+    random_seed: int,
+    show_progress: bool | None,
+    strategy: st.SearchStrategy[Case] | None,
+    space: Space | None,
+    timeout: float | None,
+    strict_inputs: bool,
+    real_sizes: bool,
+) -> Report:
+    try:
+        target = adapter.bind(obj, label)
+    except CodeFailed as err:
+        raise UsageError(err.message) from None
     drawn = problems(space or adapter.space) if strategy is None else strategy
     printed_before = guard.captured.total
     calls = examples = 0
     first: dict[str, Outcome] = {}
+    changes: dict[str, Outcome] = {}
     compared: Counter[str] = Counter()
     closest: list[Agreement] = []
     bar = Progress(max_examples, "verify", enabled=show_progress)
@@ -307,12 +586,12 @@ def verify(
     def run(case: Case) -> Outcome:
         nonlocal calls
         calls += 1
-        return evaluate(target, adapter, case, timeout=timeout)
+        return evaluate(target, adapter, case, timeout=timeout, strict_inputs=strict_inputs)
 
     def shrink(key: str, found: Outcome) -> Finding:
         """``key``'s own minimal counterexample (a time-out: where it was first seen)."""
-        if key.endswith("timed out"):
-            return _finding(key, found, shrunk=False)
+        if key.endswith(UNSHRUNK) or any(found.case is c for c in real):
+            return _finding(key, found, shrunk=False, real=any(found.case is c for c in real))
         smallest: list[Outcome] = []
 
         def fails(case: Case) -> None:
@@ -321,8 +600,21 @@ def verify(
                 smallest[:] = [outcome]
                 raise AssertionError(key)
 
-        _search(drawn, fails, max_examples, random_seed)
+        try:
+            _search(drawn, fails, max_examples, random_seed)
+        except Flaky:
+            return _finding(key, smallest[-1] if smallest else found, shrunk=False, flaky=True)
         return _finding(key, smallest[-1] if smallest else found)
+
+    def record(outcome: Outcome) -> None:
+        for key, a in outcome.agreements.items():
+            compared[key] += 1
+            if a.passed and (not closest or _share(a) > _share(closest[0])):
+                closest[:] = [a]
+        for key in outcome.failing:
+            first.setdefault(key, outcome)
+        for key in outcome.changes:
+            changes.setdefault(key, outcome)
 
     def search_step(case: Case) -> None:
         nonlocal examples
@@ -331,15 +623,11 @@ def verify(
         bar.update()
         if calls == 1 and outcome.interface:
             raise _Abort(f"{outcome.interface[0]} (on the first problem tried)")
-        for key, a in outcome.agreements.items():
-            compared[key] += 1
-            if a.passed and (not closest or _share(a) > _share(closest[0])):
-                closest[:] = [a]
-        for key in outcome.failing:
-            first.setdefault(key, outcome)
-        if any(key.endswith("timed out") for key in outcome.problems):
+        record(outcome)
+        if any(key.endswith(UNSHRUNK) for key in outcome.problems):
             raise _Abort("timed out")
 
+    real_seconds, real_count, real = 0.0, 0, list(adapter.real_cases(space or adapter.space))
     with _twin_on_one_thread():
         try:
             _search(drawn, search_step, max_examples, random_seed)
@@ -348,12 +636,25 @@ def verify(
                 raise UsageError(stop.reason) from None
         finally:
             bar.close()
+        if real_sizes and not any(k.endswith(UNSHRUNK) for k in first):
+            started = time.perf_counter()
+            for case in real:
+                real_count += 1
+                record(run(case))
+            real_seconds = time.perf_counter() - started
         findings = {key: shrink(key, outcome) for key, outcome in first.items()}
     # A gradient no drawn problem has (the GRU's bh for the vanilla cell) gets no verdict.
     verdicts = tuple(
         Verdict(g, compared[g.key], findings.pop(g.key, None))
         for g in adapter.gradients_for(target)
         if compared[g.key] or g.key in findings
+    )
+    in_place = (
+        ()
+        if strict_inputs
+        else tuple(
+            InPlace(key, *outcome.changes[key], outcome.case) for key, outcome in changes.items()
+        )
     )
     return Report(
         target=label,
@@ -364,7 +665,12 @@ def verify(
         calls=calls,
         closest=closest[0] if closest else None,
         style_options=dict(adapter.options),
-        printed=guard.captured.total - printed_before,
+        printed=(worker.printed if worker is not None else guard.captured.total - printed_before),
+        changes=in_place,
+        isolated=worker is not None,
+        real_sizes=real_count,
+        real_seconds=real_seconds,
+        restarts=worker.restarts if worker is not None else 0,
     )
 
 
@@ -376,11 +682,19 @@ def _twin_on_one_thread() -> Iterator[None]:
         yield
 
 
-def _finding(key: str, outcome: Outcome, shrunk: bool = True) -> Finding:
+def _finding(
+    key: str, outcome: Outcome, shrunk: bool = True, flaky: bool = False, real: bool = False
+) -> Finding:
+    worst: Agreement | None
     if key in outcome.agreements:
         a = outcome.agreements[key]
-        return Finding(key, f"wrong gradient: {a.name}", outcome.case, a, shrunk)
-    sentence, worst = outcome.problems[key]
+        sentence, worst = f"wrong gradient: {a.name}", a
+    else:
+        sentence, worst = outcome.problems[key]
+    if flaky:
+        sentence += " (nondeterministic: it did not fail again on the same problem)"
+    if real:
+        sentence += " (seen only at the sizes people run, after the search)"
     return Finding(key, sentence, outcome.case, worst, shrunk)
 
 
@@ -395,7 +709,7 @@ def reproduction(report: Report, finding: Finding) -> str:
     options = "".join(f", {k}={v!r}" for k, v in report.style_options.items())
     return (
         'python -c "from manual_bptt.checking.cases import make_case; '
-        "from manual_bptt.checking.verify import evaluate, load; "
-        f"print(evaluate(load('{report.target}'), '{report.style}', "
+        "from manual_bptt.checking.verify import evaluate; "
+        f"print(evaluate('{report.target}', '{report.style}', "
         f'make_case({args}){options}).describe())"'
     )

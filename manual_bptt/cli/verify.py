@@ -51,12 +51,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from manual_bptt.checking.guard import DEFAULT_TIMEOUT
-from manual_bptt.checking.source import load_with_note
 from manual_bptt.checking.styles import STYLES, UsageError, make_style
 from manual_bptt.cli.arguments import add_command, positive_float, positive_int
 
@@ -73,7 +73,9 @@ def register(sub: Any) -> None:
         "target", metavar="TARGET", help="MODULE[:NAME], FILE.py[:NAME] or NOTEBOOK.ipynb[:NAME]"
     )
     p.add_argument(
-        "--style", choices=list(STYLES), default="project", help="interface (default project)"
+        "--style",
+        choices=list(STYLES),
+        help="interface (default project; for a module, verify says which its names suggest)",
     )
     p.add_argument(
         "--examples", type=positive_int, default=200, help="problems to try (default 200)"
@@ -90,7 +92,12 @@ def register(sub: Any) -> None:
         metavar="C|none",
         help="min-char-rnn: clip the expected gradients to [-C, C] (default 5)",
     )
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--json", action="store_true", help="print the report as JSON (stdout: only it)")
+    p.add_argument(
+        "--strict-inputs",
+        action="store_true",
+        help="an argument changed in place is a failure (default: a warning, exit 0)",
+    )
     p.add_argument(
         "--save-repro",
         type=Path,
@@ -199,11 +206,13 @@ def _clip(text: str) -> float | None:
 def run(args: argparse.Namespace) -> int:
     from manual_bptt.checking.explain import describe_report, report_json, repro_file
     from manual_bptt.checking.verify import verify
+    from manual_bptt.checking.worker import Worker
 
+    style_name = args.style or "project"
     target: Any = None
     try:
         options = {} if args.clip_value is None else {"clip_value": _clip(args.clip_value)}
-        style = make_style(args.style, **options)
+        style = make_style(style_name, **options)
         choices = {
             field: getattr(args, arg)
             for arg, field in CHOICES.items()
@@ -213,28 +222,34 @@ def run(args: argparse.Namespace) -> int:
             space = style.space_for(**choices)
         except UsageError as err:
             raise UsageError(f"{err} ({_flags(choices)})") from None
-        target, note = load_with_note(args.target)
-        if note:
-            print(note, file=sys.stderr)
-        report = verify(
-            target,
-            style=style,
-            max_examples=args.examples,
-            random_seed=args.seed,
-            name=args.target,
-            show_progress=None,
-            space=space,
-            timeout=args.timeout,
-        )
+        if args.save_repro is not None:
+            _writable(args.save_repro)
+        with Worker(args.target, args.timeout) as worker:
+            target = worker.start()
+            if worker.note:
+                print(worker.note, file=sys.stderr)
+            if args.style is None and target.info.get("module"):
+                raise UsageError(f"{args.target} is a module: {suggest_style(target)}")
+            report = verify(
+                target,
+                style=style,
+                max_examples=args.examples,
+                random_seed=args.seed,
+                name=args.target,
+                show_progress=None,
+                space=space,
+                timeout=args.timeout,
+                strict_inputs=args.strict_inputs,
+            )
     except UsageError as err:
-        hint = style_hint(target, args.style) if target is not None else ""
+        hint = style_hint(target, style_name) if target is not None else ""
         print(f"bptt verify: {err}" + (f"; hint: {hint}" if hint else ""), file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(report_json(report), indent=2))
     else:
         print(describe_report(report))
-        hint = style_hint(target, args.style)
+        hint = style_hint(target, style_name)
         if hint and not report.passed:
             print(f"hint: {hint}")
     if args.save_repro is not None and report.passed:
@@ -245,18 +260,59 @@ def run(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
+def _writable(path: Path) -> None:
+    """UsageError, before any search, if --save-repro cannot be written there."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UsageError(f"--save-repro {path} is a folder; give a file name such as repro_test.py")
+    if not folder.is_dir():
+        raise UsageError(f"--save-repro {path}: no such folder {folder}")
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"--save-repro {path}: cannot write there")
+
+
+# Which names suggest which style (all of them must be there), in the order tried.
+SUGGESTIONS = (
+    ("cs231n-lstm", ("lstm_forward", "lstm_backward")),
+    ("cs231n", ("rnn_forward", "rnn_backward")),
+    ("min-char-rnn", ("lossFun",)),
+)
+
+
+def suggest_style(target: Any) -> str:
+    """A sentence naming the style a module's names suggest, with the command's flags."""
+    names = target.names()
+    for style, needed in SUGGESTIONS:
+        if all(n in names for n in needed):
+            extra = ":lossFun" if style == "min-char-rnn" else ""
+            return f"its names ({', '.join(needed)}) suggest {extra and 'TARGET' + extra + ' '}--style {style}"
+    classes = [n for n, f in names.items() if f.get("class")]
+    functions = [n for n, f in names.items() if f.get("function")]
+    if classes:
+        return f"give a name: MODULE:{classes[0]} --style tutorial for a class with bptt(x, y)"
+    if functions:
+        return (
+            "give a name: MODULE:FUNCTION for a function with manual_bptt.bptt's signature; "
+            f"it defines {', '.join(functions[:6])}"
+        )
+    return "it defines no function or class to verify"
+
+
 def _flags(choices: dict[str, Any]) -> str:
     return "given " + ", ".join(FLAGS.get(k, f"--{k.replace('_', '-')}") for k in choices)
 
 
 def style_hint(target: Any, style: str) -> str:
     """A line for when the target's kind does not fit --style (a common slip)."""
-    if style == "project" and isinstance(target, type):
+    from manual_bptt.checking.styles.base import facts
+
+    is_class = bool(facts(target)["class"])
+    if style == "project" and is_class:
         return (
             "the target is a class; for the tutorial's interface (Cls(word_dim, "
             "hidden_dim, bptt_truncate) with .bptt(x, y)) add --style tutorial"
         )
-    if style == "tutorial" and not isinstance(target, type):
+    if style == "tutorial" and not is_class:
         return (
             "the target is not a class; for a function with manual_bptt.bptt's "
             "signature use --style project (the default)"

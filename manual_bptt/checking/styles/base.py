@@ -55,6 +55,30 @@ class Gradient:
         return f"{self.name} ({self.function}{extra})"
 
 
+# What a changed argument may cost a caller, by the argument's role.
+UPSTREAM = frozenset({"dh", "dnext_h", "dnext_c", "dout"})
+CACHES = frozenset({"cache"})
+MATTERS = {
+    "input": "this matters to a caller: its own data (inputs or weights) is changed by the call",
+    "upstream": (
+        "harmless to a caller that passes a fresh upstream gradient, as the course's "
+        "layer does; a caller that reads it again after the call sees it changed"
+    ),
+    "cache": (
+        "harmless unless the cache is used again (a second backward through the same "
+        "forward would see it changed)"
+    ),
+}
+
+
+def role_of(name: str) -> str:
+    """ "upstream", "cache" or "input": what a change to this argument costs a caller."""
+    base = name.split("[", 1)[0].split(".", 1)[0]
+    if base in UPSTREAM:
+        return "upstream"
+    return "cache" if base in CACHES else "input"
+
+
 @dataclass
 class Observed:
     """What the code under test returned on one problem, beside what was expected.
@@ -64,16 +88,26 @@ class Observed:
         outputs: key → (what, got, expected) for values that are not gradients
             (a loss, the states h), compared under the same tolerance.
         failures: key → sentence, for what went wrong otherwise (an exception, a
-            time-out, a changed input, a wrong shape).
+            time-out, a wrong shape).
         interface: sentences saying the code does not have the style's interface
             (e.g. rnn_backward returned 4 values, not 5); on the first problem they
             are a usage error.
+        changes: key → (sentence, role) for each argument a call changed in place
+            (role "input", "upstream" or "cache": see :data:`MATTERS`).
+        timeout: seconds allowed per call; seed: seeds the global random generators
+            before each call (the n-th call of a problem gets seed + n); layout: how
+            float array arguments are laid out ("C", "F" or "strided").
     """
 
     gradients: dict[str, tuple[Any, np.ndarray]] = field(default_factory=dict)
     outputs: dict[str, tuple[str, Any, np.ndarray]] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     interface: list[str] = field(default_factory=list)
+    changes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    timeout: float | None = None
+    seed: int = 0
+    layout: str = "C"
+    calls: int = 0
 
     @contextlib.contextmanager
     def attempt(self) -> Iterator[None]:
@@ -83,24 +117,113 @@ class Observed:
         except CodeFailed as err:
             self.failures[err.key] = err.message
 
+    def call(
+        self,
+        what: str,
+        fn: Any,
+        *args: Any,
+        names: tuple[str, ...] = (),
+        module_globals: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """``fn(*args, **kwargs)``, the code under test, in the worker when it lives
+        there; ``names`` names the positional arguments for the changes it records.
+        Raises CodeFailed (caught by :meth:`attempt`) if it raised, exited or timed out."""
+        from manual_bptt.checking.worker import run_call
+
+        self.calls += 1
+        value, changed = run_call(
+            what,
+            fn,
+            args,
+            kwargs,
+            timeout=self.timeout,
+            seed=self.seed + self.calls,
+            layout=self.layout,
+            module_globals=module_globals,
+        )
+        for place in changed:
+            self.changed_in_place(what, _argument(place, names))
+        return value
+
+    def get(self, what: str, obj: Any, name: str, default: Any = None) -> Any:
+        """``getattr(obj, name, default)`` on the code under test's object (a property
+        may run its code): CodeFailed, not a traceback, if that raises."""
+        from manual_bptt.checking.worker import Remote
+
+        if isinstance(obj, Remote):
+            return getattr(obj, name, default)
+        return _guarded(f"reading .{name} of {type_name(obj)}", lambda: getattr(obj, name, default))
+
+    def set(self, what: str, obj: Any, name: str, value: Any) -> None:
+        """``setattr(obj, name, value)`` on the code under test's object; CodeFailed if
+        that raises (a read-only attribute)."""
+        from manual_bptt.checking.worker import Remote
+
+        if isinstance(obj, Remote):
+            setattr(obj, name, value)
+        else:
+            _guarded(f"setting .{name} of {type_name(obj)}", lambda: setattr(obj, name, value))
+
+    def changed_in_place(self, what: str, name: str) -> None:
+        """Record that the call ``what`` changed its argument ``name`` in place."""
+        base = name.split("[", 1)[0].split(".", 1)[0]
+        self.changes.setdefault(
+            f"changed {base}", (f"{what} changed {name} in place", role_of(name))
+        )
+
     def unpack(self, what: str, value: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
         """``value`` as a tuple of len(names); else record an interface problem and
         raise CodeFailed (caught by :meth:`attempt`)."""
         n = len(names)
         if isinstance(value, (tuple, list)) and len(value) == n:
             return tuple(value)
-        count = f"{len(value)} values" if isinstance(value, (tuple, list)) else type(value).__name__
+        count = f"{len(value)} values" if isinstance(value, (tuple, list)) else type_name(value)
         message = f"{what} returned {count}; expected {n}: ({', '.join(names)})"
         self.interface.append(message)
         raise CodeFailed(f"{what} returned the wrong number of values", message)
 
     def changed(self, key: str, what: str, before: Any, after: Any) -> None:
-        """Record a failure if ``after`` (the argument after the call) differs from
-        ``before`` (a copy taken before it)."""
+        """Record a change in place if ``after`` (a value read after the call) differs
+        from ``before`` (what it was given)."""
         if not _same(before, after):
-            self.failures[f"changed {key}"] = (
-                f"{what} changed {key} (a call must not change its inputs)"
-            )
+            self.changed_in_place(what, key)
+
+
+def _argument(place: str, names: tuple[str, ...]) -> str:
+    """A changed place as the worker names it ("#2[1]", "h0", "$Wxh") in the style's words."""
+    if place.startswith("#"):
+        digits = place[1:].split("[", 1)[0].split(".", 1)[0]
+        rest = place[1 + len(digits) :]
+        i = int(digits)
+        return (names[i] if i < len(names) else f"argument {i + 1}") + rest
+    if place.startswith("$"):
+        return f"the global {place[1:]}"
+    return place
+
+
+def _guarded(what: str, action: Callable[[], Any]) -> Any:
+    try:
+        return action()
+    except Exception as err:  # noqa: BLE001 (the code under test's own attribute code)
+        name = type(err).__name__
+        raise CodeFailed(f"{what} raised {name}", f"{what} raised {name}: {err}") from None
+
+
+def type_name(value: Any) -> str:
+    """The name of a value's type, also for an object that stays in the worker."""
+    return str(facts(value)["type"])
+
+
+def facts(value: Any) -> dict[str, Any]:
+    """What verify needs to know of an object: its type's name, whether it is a class,
+    callable, a Python function (with module globals), a module; also for a Remote."""
+    from manual_bptt.checking import serve
+    from manual_bptt.checking.worker import Remote
+
+    if isinstance(value, Remote):
+        return value.info
+    return serve._facts(value)
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -118,13 +241,24 @@ def snapshot(value: Any) -> Any:
     return copy.deepcopy(value)
 
 
-def require_callable(
-    obj: Any, what: str, args: tuple[Any, ...], shown: str, **kwargs: Any
-) -> Callable[..., Any]:
+def require_callable(obj: Any, what: str, args: tuple[Any, ...], shown: str, **kwargs: Any) -> Any:
     """``obj`` if it is callable and accepts ``args`` and ``kwargs``; else UsageError.
 
     ``shown`` is how the call is written in the message ("rnn_forward(x, h0, Wx, Wh, b)").
     """
+    from manual_bptt.checking.worker import Remote
+
+    if isinstance(obj, Remote):
+        try:
+            problem = obj.signature_problem(len(args), tuple(kwargs))
+        except CodeFailed as err:
+            raise UsageError(err.message) from None
+        if problem is None:
+            return obj
+        kind, detail, error = tuple(problem)
+        if kind == "not callable":
+            raise UsageError(f"{what} is not callable (it is a {detail}); expected {shown}")
+        raise UsageError(f"{what}{detail} cannot be called as {shown}: {error}")
     if not callable(obj):
         raise UsageError(f"{what} is not callable (it is a {type(obj).__name__}); expected {shown}")
     try:
@@ -150,6 +284,8 @@ def member(obj: Any, name: str, where: str) -> Any:
         return getattr(obj, name)
     except AttributeError:
         raise UsageError(f"{where} defines no {name}") from None
+    except CodeFailed as err:
+        raise UsageError(err.message) from None
 
 
 class Style:
@@ -182,6 +318,10 @@ class Style:
     cells: ClassVar[tuple[str, ...]] = ("rnn",)
     functions: ClassVar[tuple[str, ...]] = ()
     step_functions: ClassVar[tuple[str, ...]] = ()
+    # The sizes people run (T, N, D, H, K), tried once each after the search.
+    real_sizes: ClassVar[tuple[dict[str, int], ...]] = (
+        {"T": 30, "N": 8, "D": 20, "H": 50, "K": 20},
+    )
 
     def __init__(self, **options: Any) -> None:
         unknown = sorted(set(options) - set(self.option_names))
@@ -232,6 +372,76 @@ class Style:
             space = replace(space, activations=("tanh",))
         return space
 
+    def real_cases(self, space: Space) -> list[Case]:
+        """Two problems per :attr:`real_sizes`: at each option's simplest allowed value,
+        then at its last, inside ``space``'s choices (T and H at most the user's
+        --max-T and --max-H when given)."""
+        from manual_bptt.checking.cases import make_case
+
+        out = []
+        for sizes in self.real_sizes:
+            for pick, seed in ((0, 1), (-1, 2)):
+                batched = space.batched[pick]
+                mode = space.modes[pick]
+                # --max-T and --max-H are the user's: never exceeded
+                T = sizes["T"] if space.max_T == self.space.max_T else min(sizes["T"], space.max_T)
+                H = sizes["H"] if space.max_H == self.space.max_H else min(sizes["H"], space.max_H)
+                out.append(
+                    make_case(
+                        T=T,
+                        N=sizes["N"] if batched else 1,
+                        D=sizes["D"],
+                        H=H,
+                        K=sizes["D"] if space.same_vocab else sizes["K"],
+                        seed=seed,
+                        scale=min(max(1.0, space.min_scale), space.max_scale),
+                        activation=space.activations[pick],
+                        tokens=space.tokens[pick],
+                        batched=batched,
+                        with_h0=space.h0[pick],
+                        with_mask=space.mask[pick],
+                        truncate=4 if mode == "truncate" else None,
+                        chunk=5 if mode == "chunk" else None,
+                        reduction=space.reductions[pick],
+                        dtype=space.dtypes[pick],
+                        biases=space.biases[pick],
+                        cell=space.cells[pick],
+                        reset=space.resets[pick],
+                    )
+                )
+        return out
+
+    def refuses(self, case: Case) -> str:
+        """Why this style cannot take ``case`` (a problem from another style's space),
+        or "" when it can."""
+        space, r = self.space, case.recipe
+        checks = [
+            ("batched", r.get("batched", True), space.batched),
+            ("tokens", r.get("tokens", False), space.tokens),
+            ("with_mask", r.get("with_mask", False), space.mask),
+            ("reduction", r.get("reduction", "sum"), space.reductions),
+            ("cell", r.get("cell", "rnn"), self.cells),
+            ("activation", r.get("activation", "tanh"), space.activations),
+        ]
+        mode = (
+            "truncate"
+            if case.truncate is not None
+            else "chunk"
+            if case.chunk is not None
+            else "full"
+        )
+        checks.append(("mode", mode, space.modes))
+        if space.biases == (False,):
+            checks.append(("biases", r.get("biases", True), (False,)))
+        if space.h0 == (False,):
+            checks.append(("with_h0", r.get("with_h0", False), (False,)))
+        if space.same_vocab and r.get("K") != r.get("D"):
+            return f"K = {r.get('K')} differs from D = {r.get('D')} (one vocabulary)"
+        for name, value, allowed in checks:
+            if value not in allowed:
+                return f"{name}={value!r} (it takes {', '.join(map(repr, allowed))})"
+        return ""
+
     def gradient(self, key: str) -> Gradient:
         return next(g for g in self.gradients if g.key == key)
 
@@ -264,8 +474,9 @@ class Style:
         """The checkable target from the user's object; UsageError if it cannot be."""
         raise NotImplementedError
 
-    def observe(self, target: Any, case: Case, timeout: float | None) -> Observed:
-        """Run the target on one problem and record everything against the twin."""
+    def observe(self, target: Any, case: Case, seen: Observed) -> Observed:
+        """Run the target on one problem and record everything in ``seen`` (which
+        holds the time limit and the seed) against the twin; return ``seen``."""
         raise NotImplementedError
 
     def arrays(self, case: Case) -> dict[str, np.ndarray]:

@@ -33,12 +33,10 @@ from typing import Any
 import numpy as np
 
 from manual_bptt.checking.cases import Case
-from manual_bptt.checking.guard import call
 from manual_bptt.checking.styles.base import (
     Gradient,
     Observed,
     Style,
-    snapshot,
 )
 
 # lstm_backward returns what rnn_backward does: dx, dh0, dWx, dWh, db (keys x, h0, U, W, b)
@@ -95,6 +93,7 @@ class CS231nLSTMStyle(Style):
         for key, name in zip(STEP_KEYS, STEP_NAMES, strict=True)
     )
     sizes = ("N", "T", "D", "H")  # no output layer
+    real_sizes = ({"T": 20, "N": 10, "D": 32, "H": 32, "K": 1},)  # the assignment's own test sizes
     functions = ("lstm_forward(x, h0, Wx, Wh, b)", "lstm_backward(dh, cache)")
     step_functions = (
         "lstm_step_forward(x, prev_h, prev_c, Wx, Wh, b)",
@@ -106,10 +105,9 @@ class CS231nLSTMStyle(Style):
     def bind(self, obj: Any, where: str) -> Any:
         return self.bind_functions(obj, where)
 
-    def observe(self, target: Any, case: Case, timeout: float | None) -> Observed:
+    def observe(self, target: Any, case: Case, seen: Observed) -> Observed:
         from torch_reference.lstm import layer_vjp
 
-        seen = Observed()
         p = _lstm(case)
         rows = course_rows(p.H)
         x = np.ascontiguousarray(case.x.transpose(1, 0, 2))  # (N, T, D)
@@ -120,22 +118,24 @@ class CS231nLSTMStyle(Style):
         zero = np.zeros((N, p.H), p.dtype)
         h, _, g = layer_vjp(p, case.x, h0, zero, dh.transpose(1, 0, 2))
         with seen.attempt():
-            args = (x, h0, *weights)
-            before, dh_before = snapshot(args), dh.copy()
-            try:
-                forward = call("lstm_forward", target.lstm_forward, *args, timeout=timeout)
-                got_h, cache = seen.unpack("lstm_forward", forward, ("h", "cache"))
-                seen.outputs["h"] = ("lstm_forward's h", got_h, h.transpose(1, 0, 2))
-                returned = call("lstm_backward", target.lstm_backward, dh, cache, timeout=timeout)
-                got = seen.unpack("lstm_backward", returned, LAYER_NAMES)
-                expected = (g["x"].transpose(1, 0, 2), g["h0"], *self._course(g, rows))
-                for key, value, e in zip(LAYER_KEYS, got, expected, strict=True):
-                    seen.gradients[key] = (value, e)
-            finally:
-                self._unchanged(seen, ("x", "h0", "Wx", "Wh", "b"), before, args, "lstm")
-                seen.changed("dh", "lstm_backward", dh_before, dh)
+            forward = seen.call(
+                "lstm_forward",
+                seen.get("lstm_forward", target, "lstm_forward"),
+                x,
+                h0,
+                *weights,
+                names=("x", "h0", "Wx", "Wh", "b"),
+            )
+            got_h, cache = seen.unpack("lstm_forward", forward, ("h", "cache"))
+            seen.outputs["h"] = ("lstm_forward's h", got_h, h.transpose(1, 0, 2))
+            backward = seen.get("lstm_backward", target, "lstm_backward")
+            returned = seen.call("lstm_backward", backward, dh, cache, names=("dh", "cache"))
+            got = seen.unpack("lstm_backward", returned, LAYER_NAMES)
+            expected = (g["x"].transpose(1, 0, 2), g["h0"], *self._course(g, rows))
+            for key, value, e in zip(LAYER_KEYS, got, expected, strict=True):
+                seen.gradients[key] = (value, e)
         if self.has_steps(target):
-            self._observe_step(seen, target, case, p, x, h0, weights, dh, timeout)
+            self._observe_step(seen, target, case, p, x, h0, weights, dh)
         return seen
 
     def _observe_step(
@@ -148,7 +148,6 @@ class CS231nLSTMStyle(Style):
         h0: np.ndarray,
         weights: tuple[np.ndarray, ...],
         dh: np.ndarray,
-        timeout: float | None,
     ) -> None:
         """lstm_step_forward / lstm_step_backward on the problem's first step."""
         from torch_reference.lstm import layer_vjp
@@ -158,46 +157,37 @@ class CS231nLSTMStyle(Style):
         dnext_h = dh[:, 0].copy()
         h1, s1, g = layer_vjp(p, case.x[:1], h0, prev_c, dnext_h[None], dnext_c)
         with seen.attempt():
-            args = (x[:, 0].copy(), h0.copy(), prev_c, *(w.copy() for w in weights))
-            before, upstream_before = snapshot(args), (dnext_h.copy(), dnext_c.copy())
-            try:
-                forward = call(
-                    "lstm_step_forward", target.lstm_step_forward, *args, timeout=timeout
-                )
-                got_h, got_c, cache = seen.unpack(
-                    "lstm_step_forward", forward, ("next_h", "next_c", "cache")
-                )
-                seen.outputs["step:next_h"] = ("lstm_step_forward's next_h", got_h, h1[0])
-                seen.outputs["step:next_c"] = ("lstm_step_forward's next_c", got_c, s1)
-                returned = call(
-                    "lstm_step_backward",
-                    target.lstm_step_backward,
-                    dnext_h,
-                    dnext_c,
-                    cache,
-                    timeout=timeout,
-                )
-                got = seen.unpack("lstm_step_backward", returned, STEP_NAMES)
-                expected = (g["x"][0], g["h0"], g["c0"], *self._course(g, rows))
-                for key, value, e in zip(STEP_KEYS, got, expected, strict=True):
-                    seen.gradients[f"step:{key}"] = (value, e)
-            finally:
-                names = ("x", "prev_h", "prev_c", "Wx", "Wh", "b")
-                self._unchanged(seen, names, before, args, "lstm_step")
-                seen.changed("dnext_h", "lstm_step_backward", upstream_before[0], dnext_h)
-                seen.changed("dnext_c", "lstm_step_backward", upstream_before[1], dnext_c)
+            forward = seen.call(
+                "lstm_step_forward",
+                seen.get("lstm_step_forward", target, "lstm_step_forward"),
+                x[:, 0].copy(),
+                h0,
+                prev_c,
+                *weights,
+                names=("x", "prev_h", "prev_c", "Wx", "Wh", "b"),
+            )
+            got_h, got_c, cache = seen.unpack(
+                "lstm_step_forward", forward, ("next_h", "next_c", "cache")
+            )
+            seen.outputs["step:next_h"] = ("lstm_step_forward's next_h", got_h, h1[0])
+            seen.outputs["step:next_c"] = ("lstm_step_forward's next_c", got_c, s1)
+            returned = seen.call(
+                "lstm_step_backward",
+                seen.get("lstm_step_backward", target, "lstm_step_backward"),
+                dnext_h,
+                dnext_c,
+                cache,
+                names=("dnext_h", "dnext_c", "cache"),
+            )
+            got = seen.unpack("lstm_step_backward", returned, STEP_NAMES)
+            expected = (g["x"][0], g["h0"], g["c0"], *self._course(g, rows))
+            for key, value, e in zip(STEP_KEYS, got, expected, strict=True):
+                seen.gradients[f"step:{key}"] = (value, e)
 
     @staticmethod
     def _course(g: dict[str, np.ndarray], rows: np.ndarray) -> tuple[np.ndarray, ...]:
         """dWx, dWh, db in the course's layout from autograd's dU, dW, db."""
         return g["U"][rows].T, g["W"][rows].T, g["b"][rows]
-
-    @staticmethod
-    def _unchanged(
-        seen: Observed, names: tuple[str, ...], before: Any, after: Any, pair: str
-    ) -> None:
-        for name, a, b in zip(names, before, after, strict=True):
-            seen.changed(name, f"{pair}_forward or {pair}_backward", a, b)
 
     def arrays(self, case: Case) -> dict[str, np.ndarray]:
         p = _lstm(case)

@@ -22,15 +22,14 @@ from typing import Any
 import numpy as np
 
 from manual_bptt.checking.cases import Case
-from manual_bptt.checking.guard import call
 from manual_bptt.checking.strategies import Space
 from manual_bptt.checking.styles.base import (
     Gradient,
     Observed,
     Style,
     UsageError,
+    facts,
     require_callable,
-    snapshot,
 )
 from manual_bptt.inputs import require_vanilla
 
@@ -50,6 +49,9 @@ class MinCharRNNStyle(Style):
         Gradient("c", "dby", "lossFun", "dby = dc as a column (V, 1)"),
     )
     sizes = ("T", "D", "H")  # one sequence, V = D = K
+    real_sizes = (
+        {"T": 25, "N": 1, "D": 60, "H": 100, "K": 60},
+    )  # the original's seq_length, hidden_size, a text's alphabet
     space = Space(
         activations=("tanh",),
         modes=("full",),
@@ -74,17 +76,16 @@ class MinCharRNNStyle(Style):
 
     def bind(self, obj: Any, where: str) -> Any:
         require_callable(obj, where, (None, None, None), "lossFun(inputs, targets, hprev)")
-        if not isinstance(getattr(obj, "__globals__", None), dict):
+        if not facts(obj)["function"]:
             raise UsageError(
                 f"{where} is not a Python function, so it has no module globals to read its weights from"
             )
         return obj
 
-    def observe(self, target: Any, case: Case, timeout: float | None) -> Observed:
+    def observe(self, target: Any, case: Case, seen: Observed) -> Observed:
         import torch_reference
         from torch_reference.network import hidden_states_vjp
 
-        seen = Observed()
         p = require_vanilla(case.params, "this style")
         hprev = np.zeros((p.H, 1), p.dtype) if case.h0 is None else case.h0[:, None].copy()
         twin = torch_reference.bptt(p, case.x, case.y, h0=hprev[:, 0])
@@ -105,29 +106,21 @@ class MinCharRNNStyle(Style):
             "hidden_size": p.H,
         }
         inputs, targets = [int(t) for t in case.x], [int(t) for t in case.y]
-        before = snapshot((weights, inputs, targets, hprev))
-        module = target.__globals__
-        saved = {k: module[k] for k in GLOBALS if k in module}
-        module.update(weights)
-        try:
-            with seen.attempt():
-                returned = call("lossFun", target, inputs, targets, hprev, timeout=timeout)
-                loss, *grads, h_last = seen.unpack("lossFun", returned, RETURNS)
-                for gradient, g, e in zip(self.gradients, grads, expected, strict=True):
-                    seen.gradients[gradient.key] = (g, e)
-                seen.outputs["loss"] = ("lossFun's loss", loss, np.asarray(twin.loss))
-                seen.outputs["h_last"] = ("lossFun's h_last", h_last, h[-1, 0][:, None])
-        finally:
-            for k in GLOBALS:
-                module.pop(k, None)
-            module.update(saved)
-        for name, a, b in zip(
-            ("the weights", "inputs", "targets", "hprev"),
-            before,
-            (weights, inputs, targets, hprev),
-            strict=True,
-        ):
-            seen.changed(name, "lossFun", a, b)
+        with seen.attempt():
+            returned = seen.call(
+                "lossFun",
+                target,
+                inputs,
+                targets,
+                hprev,
+                names=("inputs", "targets", "hprev"),
+                module_globals=weights,
+            )
+            loss, *grads, h_last = seen.unpack("lossFun", returned, RETURNS)
+            for gradient, g, e in zip(self.gradients, grads, expected, strict=True):
+                seen.gradients[gradient.key] = (g, e)
+            seen.outputs["loss"] = ("lossFun's loss", loss, np.asarray(twin.loss))
+            seen.outputs["h_last"] = ("lossFun's h_last", h_last, h[-1, 0][:, None])
         return seen
 
     def arrays(self, case: Case) -> dict[str, Any]:

@@ -20,9 +20,16 @@ from typing import Any
 import numpy as np
 
 from manual_bptt.checking.cases import Case
-from manual_bptt.checking.guard import call
 from manual_bptt.checking.strategies import Space
-from manual_bptt.checking.styles.base import Gradient, Observed, Style, require_callable, snapshot
+from manual_bptt.checking.styles.base import (
+    Gradient,
+    Observed,
+    Style,
+    require_callable,
+    type_name,
+)
+
+_NO_LOSS = object()
 
 
 class ProjectStyle(Style):
@@ -51,19 +58,23 @@ class ProjectStyle(Style):
             obj, where, (None, None, None), "f(params, x, y, **options)", **options
         )
 
-    def observe(self, target: Any, case: Case, timeout: float | None) -> Observed:
+    def observe(self, target: Any, case: Case, seen: Observed) -> Observed:
         import torch_reference
 
-        seen = Observed()
         twin = torch_reference.bptt(case.params, case.x, case.y, **case.kwargs())
-        before = snapshot(case)
         with seen.attempt():
-            result = call(
-                "f", target, case.params, case.x, case.y, timeout=timeout, **case.kwargs()
+            result = seen.call(
+                "f",
+                target,
+                case.params,
+                case.x,
+                case.y,
+                names=("params", "x", "y"),
+                **case.kwargs(),
             )
-            grads: Any = getattr(result, "grads", None)
+            grads: Any = seen.get("f's result", result, "grads")
             if not hasattr(grads, "keys"):
-                message = f"f returned {type(result).__name__}, not a result with .grads"
+                message = f"f returned {type_name(result)}, not a result with .grads"
                 seen.interface.append(message)
                 seen.failures["f returned no .grads"] = message
                 return seen
@@ -75,12 +86,9 @@ class ProjectStyle(Style):
             for key, expected in twin.grads.items():
                 if key in grads:
                     seen.gradients[key] = (grads[key], expected)
-            if hasattr(result, "loss"):
-                seen.outputs["loss"] = ("f's .loss", result.loss, np.asarray(twin.loss))
-        for name in ("x", "y", "h0", "mask"):
-            seen.changed(name, "f", getattr(before, name), getattr(case, name))
-        for key, value in case.params.as_dict().items():
-            seen.changed(f"params.{key}", "f", before.params.as_dict()[key], value)
+            loss = seen.get("f's result", result, "loss", _NO_LOSS)
+            if loss is not _NO_LOSS:
+                seen.outputs["loss"] = ("f's .loss", loss, np.asarray(twin.loss))
         return seen
 
     def arrays(self, case: Case) -> dict[str, np.ndarray]:

@@ -11,20 +11,20 @@ V, W to the problem's weights. --full passes bptt_truncate = T (k ≥ T−1 is f
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import numpy as np
 
 from manual_bptt.checking.cases import Case
-from manual_bptt.checking.guard import call
 from manual_bptt.checking.strategies import Space
 from manual_bptt.checking.styles.base import (
     Gradient,
     Observed,
     Style,
     UsageError,
+    facts,
     require_callable,
+    type_name,
 )
 
 
@@ -37,6 +37,9 @@ class TutorialStyle(Style):
         Gradient("W", "dW", "bptt"),
     )
     sizes = ("T", "D", "H")  # one sequence, K = D
+    real_sizes = (
+        {"T": 25, "N": 1, "D": 200, "H": 50, "K": 200},
+    )  # a small vocabulary; the tutorial uses 8000
     space = Space(
         activations=("tanh",),
         modes=("full", "truncate"),
@@ -57,30 +60,33 @@ class TutorialStyle(Style):
         method = getattr(obj, "bptt", None)
         if method is None:
             raise UsageError(f"{where} has no method bptt(x, y)")
-        if inspect.isclass(obj):
+        if facts(obj)["class"]:
             require_callable(method, f"{where}.bptt", (None, None, None), "self.bptt(x, y)")
         return obj
 
-    def observe(self, target: Any, case: Case, timeout: float | None) -> Observed:
+    def observe(self, target: Any, case: Case, seen: Observed) -> Observed:
         import torch_reference
 
-        seen = Observed()
         p = case.params
         twin = torch_reference.bptt(p, case.x, case.y, **case.kwargs()).grads
         k = case.T if case.truncate is None else case.truncate
+        made = "Cls(word_dim, hidden_dim, bptt_truncate)"
         with seen.attempt():
-            model = call(
-                "Cls(word_dim, hidden_dim, bptt_truncate)", target, p.D, p.H, k, timeout=timeout
-            )
-            model.U, model.V, model.W = p.U.copy(), p.V.copy(), p.W.copy()
-            x, y = case.x.copy(), case.y.copy()
-            returned = call("bptt", model.bptt, x, y, timeout=timeout)
+            model = seen.call(made, target, p.D, p.H, k, names=("word_dim", "hidden_dim", "k"))
+            if seen.get(made, model, "bptt") is None:
+                message = f"{made} returned {type_name(model)}, not an object with bptt(x, y)"
+                seen.interface.append(message)
+                seen.failures[f"{made} returned no model"] = message
+                return seen
+            for name in ("U", "V", "W"):
+                seen.set("the model", model, name, getattr(p, name).copy())
+            bptt = seen.get("the model", model, "bptt")
+            returned = seen.call("bptt", bptt, case.x, case.y, names=("x", "y"))
             dU, dV, dW = seen.unpack("bptt", returned, ("dU", "dV", "dW"))
             seen.gradients.update(U=(dU, twin["U"]), V=(dV, twin["V"]), W=(dW, twin["W"]))
-            seen.changed("x", "bptt", case.x, x)
-            seen.changed("y", "bptt", case.y, y)
             for name in ("U", "V", "W"):
-                seen.changed(f"its own {name}", "bptt", getattr(p, name), getattr(model, name))
+                own = seen.get("the model", model, name)
+                seen.changed(f"its own {name}", "bptt", getattr(p, name), own)
         return seen
 
     def arrays(self, case: Case) -> dict[str, np.ndarray]:

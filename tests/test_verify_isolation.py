@@ -1,0 +1,451 @@
+"""`bptt verify` cannot be fooled by the code it runs: the hostile cases of issue 17.
+
+Each case is code a student or a hostile user really writes. Before the worker process
+and the strict reading of results, each of these either passed wrong code (exit 0), or
+ended in a traceback or a hang; now each ends in one line and the right exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from manual_bptt.checking.cases import make_case
+from manual_bptt.checking.styles import UsageError
+from manual_bptt.cli import main
+from manual_bptt.testing import assert_case_correct
+
+PROJECT = "import manual_bptt\nimport numpy as np\n"
+
+
+def write(tmp_path: Path, name: str, body: str) -> str:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body))
+    return str(path)
+
+
+def verify(argv: list[str], capsys) -> tuple[int, str, str]:
+    code = main(["verify", *argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def project_file(tmp_path: Path, body: str) -> str:
+    return write(tmp_path, "code.py", PROJECT + textwrap.dedent(body)) + ":f"
+
+
+def test_a_gradient_with_an_imaginary_part_is_wrong(tmp_path, capsys) -> None:
+    spec = project_file(
+        tmp_path,
+        """
+        def f(params, x, y, **options):
+            result = manual_bptt.bptt(params, x, y, **options)
+            grads = dict(result.grads)
+            grads["W"] = grads["W"] + 1e-3j
+            return manual_bptt.BPTTResult(result.loss, grads)
+        """,
+    )
+    code, out, _ = verify([spec, "--examples", "10"], capsys)
+    assert code == 1
+    assert "returned dW complex, with an imaginary part up to 0.001 (a gradient is real)" in out
+
+
+def test_a_bug_that_depends_on_numpys_global_generator_is_found(tmp_path, capsys) -> None:
+    spec = project_file(
+        tmp_path,
+        """
+        def f(params, x, y, **options):
+            result = manual_bptt.bptt(params, x, y, **options)
+            grads = dict(result.grads)
+            if np.random.rand() < 0.3:
+                grads["U"] = 1.01 * grads["U"]
+            return manual_bptt.BPTTResult(result.loss, grads)
+        """,
+    )
+    code, out, _ = verify([spec, "--examples", "30", "--dense"], capsys)
+    assert code == 1
+    assert "WRONG dU" in out or "nondeterministic" in out
+
+
+def test_state_kept_between_calls_is_nondeterministic(tmp_path, capsys) -> None:
+    spec = project_file(
+        tmp_path,
+        """
+        CALLS = [0]
+        def f(params, x, y, **options):
+            CALLS[0] += 1
+            result = manual_bptt.bptt(params, x, y, **options)
+            grads = dict(result.grads)
+            if CALLS[0] % 2 == 0:
+                grads["V"] = grads["V"] * 1.5
+            return manual_bptt.BPTTResult(result.loss, grads)
+        """,
+    )
+    code, out, _ = verify([spec, "--examples", "10"], capsys)
+    assert code == 1
+    assert "nondeterministic" in out
+
+
+def test_a_forward_memoised_on_its_inputs_that_ignores_the_weights_is_wrong(
+    tmp_path, capsys
+) -> None:
+    spec = project_file(
+        tmp_path,
+        """
+        MEMO = {}
+        def f(params, x, y, **options):
+            key = (x.tobytes(), y.tobytes(), repr(sorted(options.items(), key=str)))
+            if key not in MEMO:
+                MEMO[key] = manual_bptt.bptt(params, x, y, **options)
+            return MEMO[key]
+        """,
+    )
+    code, out, _ = verify([spec, "--examples", "10"], capsys)
+    assert code == 1
+    assert "with new weights and the same inputs" in out
+
+
+def test_an_int_mask_is_drawn_so_indexing_with_it_is_caught(tmp_path, capsys) -> None:
+    spec = project_file(
+        tmp_path,
+        """
+        def f(params, x, y, *, mask=None, **options):
+            if mask is not None:
+                mask = np.asarray(mask)
+                if mask.dtype != bool:  # indexes with an int mask instead of masking
+                    keep = np.zeros(mask.shape, bool)
+                    keep[mask.astype(int)] = True
+                    mask = keep
+            return manual_bptt.bptt(params, x, y, mask=mask, **options)
+        """,
+    )
+    code, _, _ = verify([spec, "--examples", "200"], capsys)
+    assert code == 1
+
+
+def test_patching_numpy_in_the_code_under_test_cannot_hide_a_wrong_gradient(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    (tmp_path / "patcher.py").write_text(
+        PROJECT
+        + "np.abs = lambda a, *args, **kwargs: 0 * np.asarray(a)\n"
+        + "np.max = lambda a, *args, **kwargs: 0.0\n"
+        + "def f(params, x, y, **options):\n"
+        + "    result = manual_bptt.bptt(params, x, y, **options)\n"
+        + "    grads = dict(result.grads)\n"
+        + "    grads['U'] = 2 * grads['U']\n"
+        + "    return manual_bptt.BPTTResult(result.loss, grads)\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = verify(["patcher:f", "--examples", "10"], capsys)
+    assert code == 1
+    assert "WRONG" in out
+
+
+def test_os_exit_from_a_thread_is_a_finding_not_a_success(tmp_path, capsys) -> None:
+    spec = project_file(
+        tmp_path,
+        """
+        import os, threading
+        def f(params, x, y, **options):
+            threading.Thread(target=lambda: os._exit(0)).start()
+            return manual_bptt.bptt(params, x, y, **options)
+        """,
+    )
+    code, out, _ = verify([spec, "--examples", "10"], capsys)
+    assert code == 1
+    assert "ended the worker process" in out
+
+
+def test_a_forward_output_of_the_wrong_shape_is_wrong_even_with_the_right_size(
+    tmp_path, capsys
+) -> None:
+    path = Path(__file__).parents[1] / "examples" / "rnn_layers.py"
+    spec = write(
+        tmp_path,
+        "flat.py",
+        path.read_text()
+        + "\n_rnn_forward = rnn_forward\n"
+        + "def rnn_forward(x, h0, Wx, Wh, b):\n"
+        + "    h, cache = _rnn_forward(x, h0, Wx, Wh, b)\n"
+        + "    return h.reshape(h.shape[0], -1), (h.shape, cache)\n"
+        + "_rnn_backward = rnn_backward\n"
+        + "def rnn_backward(dh, cache):\n"
+        + "    shape, inner = cache\n"
+        + "    return _rnn_backward(dh.reshape(shape), inner)\n",
+    )
+    code, out, _ = verify([spec, "--style", "cs231n", "--examples", "10"], capsys)
+    assert code == 1
+    assert "rnn_forward's h is of shape" in out
+
+
+def test_min_char_rnns_h_last_as_a_row_is_the_wrong_shape(tmp_path, capsys) -> None:
+    path = Path(__file__).parents[1] / "examples" / "min-char-rnn.py"
+    text = path.read_text().replace("hs[len(inputs) - 1]", "hs[len(inputs) - 1].T")
+    assert "hs[len(inputs) - 1].T" in text
+    spec = write(tmp_path, "row.py", text) + ":lossFun"
+    code, out, _ = verify([spec, "--style", "min-char-rnn", "--examples", "10"], capsys)
+    assert code == 1
+    assert "lossFun's h_last is of shape (1," in out
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            (
+                "class Stop(BaseException):\n    pass\n"
+                "def f(params, x, y, **options):\n    raise Stop('no')\n"
+            ),
+            "f raised Stop: no (a BaseException, not an Exception)",
+        ),
+        (
+            (
+                "import torch\n"
+                "def f(params, x, y, **options):\n"
+                "    r = manual_bptt.bptt(params, x, y, **options)\n"
+                "    grads = {k: torch.tensor(v, requires_grad=True) for k, v in r.grads.items()}\n"
+                "    return manual_bptt.BPTTResult(r.loss, grads)\n"
+            ),
+            None,  # converted: the numbers are right
+        ),
+    ],
+)
+def test_odd_exceptions_and_torch_results_end_in_one_line(tmp_path, capsys, body, expected):
+    spec = write(tmp_path, "odd.py", PROJECT + body) + ":f"
+    code, out, err = verify([spec, "--examples", "5"], capsys)
+    assert "Traceback" not in out + err
+    if expected is None:
+        assert code == 0, out
+    else:
+        assert code == 1
+        assert expected in out
+
+
+def test_a_lazy_grads_property_that_hangs_is_a_time_out(tmp_path, capsys) -> None:
+    spec = project_file(
+        tmp_path,
+        """
+        import time
+        class Lazy:
+            @property
+            def grads(self):
+                time.sleep(60)
+        def f(params, x, y, **options):
+            return Lazy()
+        """,
+    )
+    started = time.monotonic()
+    code, out, _ = verify([spec, "--timeout", "0.5"], capsys)
+    assert time.monotonic() - started < 20
+    assert code == 1
+    assert "did not return within 0.5 s (--timeout)" in out
+
+
+def test_a_read_only_tutorial_attribute_is_a_finding(tmp_path, capsys) -> None:
+    body = (
+        "from manual_bptt.checking.gallery import TutorialRNN\n"
+        "class Model(TutorialRNN):\n"
+        "    def __setattr__(self, name, value):\n"
+        "        if name == 'U' and 'U' in self.__dict__:\n"
+        "            raise AttributeError('U is read-only')\n"
+        "        super().__setattr__(name, value)\n"
+    )
+    spec = write(tmp_path, "ro.py", body) + ":Model"
+    code, out, err = verify([spec, "--style", "tutorial", "--examples", "5"], capsys)
+    assert code == 1, out + err
+    assert "setting .U of Model raised AttributeError: U is read-only" in out
+    assert "Traceback" not in out + err
+
+
+def test_a_factory_that_returns_none_is_named(tmp_path, capsys) -> None:
+    body = (
+        "class Model:\n"
+        "    def __new__(cls, word_dim, hidden_dim, k):\n"
+        "        return None\n"
+        "    def bptt(self, x, y):\n"
+        "        return 0, 0, 0\n"
+    )
+    spec = write(tmp_path, "none.py", body)
+    code, _, err = verify([spec + ":Model", "--style", "tutorial", "--examples", "5"], capsys)
+    assert code == 2
+    assert "returned NoneType, not an object with bptt(x, y)" in err
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "import time\nwhile True:\n    time.sleep(0.01)\n",  # trains at import
+        "x = 9**9**9\n",  # a constant that never finishes (in C: no signal reaches it)
+    ],
+)
+def test_a_module_that_never_finishes_loading_is_one_line_exit_2(
+    tmp_path, capsys, monkeypatch, module
+) -> None:
+    (tmp_path / "forever.py").write_text(module + "def f(params, x, y, **o):\n    pass\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("manual_bptt.checking.worker.START_TIMEOUT", 2.0)
+    started = time.monotonic()
+    code, out, err = verify(["forever:f", "--timeout", "1"], capsys)
+    assert time.monotonic() - started < 30
+    assert code == 2
+    assert out == ""
+    assert err.startswith("bptt verify: loading forever:f did not finish within")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_class_body_that_loops_is_one_line_exit_2(tmp_path, capsys, monkeypatch) -> None:
+    spec = write(tmp_path, "loops.py", "class X:\n    while True:\n        pass\n")
+    monkeypatch.setattr("manual_bptt.checking.worker.START_TIMEOUT", 2.0)
+    code, _, err = verify([spec + ":X", "--timeout", "1"], capsys)
+    assert code == 2
+    assert "did not finish within" in err
+
+
+def test_a_thread_left_running_does_not_keep_the_command_alive(tmp_path) -> None:
+    spec = project_file(
+        tmp_path,
+        """
+        import threading, time
+        def f(params, x, y, **options):
+            threading.Thread(target=time.sleep, args=(3600,)).start()
+            return manual_bptt.bptt(params, x, y, **options)
+        """,
+    )
+    started = time.monotonic()
+    run = subprocess.run(
+        [sys.executable, "-m", "manual_bptt", "verify", spec, "--examples", "5", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert time.monotonic() - started < 120
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["passed"] is True
+
+
+def test_json_is_only_the_verdict_whatever_the_code_writes(tmp_path, capsys) -> None:
+    spec = project_file(
+        tmp_path,
+        """
+        import os, sys
+        def f(params, x, y, **options):
+            os.write(1, b"fd one ")
+            os.write(2, b"fd two ")
+            sys.__stdout__.write("dunder stdout ")
+            sys.__stdout__.flush()
+            print("print")
+            return manual_bptt.bptt(params, x, y, **options)
+        """,
+    )
+    code, out, _ = verify([spec, "--examples", "5", "--json"], capsys)
+    assert code == 0
+    assert json.loads(out)["passed"] is True
+
+
+def test_a_huge_timeout_is_no_overflow(tmp_path, capsys) -> None:
+    spec = project_file(
+        tmp_path,
+        "def f(params, x, y, **options):\n    return manual_bptt.bptt(params, x, y, **options)\n",
+    )
+    code, _, err = verify([spec, "--examples", "5", "--timeout", "1e10"], capsys)
+    assert code == 0, err
+
+
+def test_save_repro_to_a_bad_path_is_refused_before_the_search(tmp_path, capsys) -> None:
+    started = time.monotonic()
+    code, out, err = verify(
+        [
+            "manual_bptt.checking.gallery:OnlyLastLoss",
+            "--style",
+            "tutorial",
+            "--save-repro",
+            str(tmp_path / "no" / "such" / "repro_test.py"),
+        ],
+        capsys,
+    )
+    assert time.monotonic() - started < 5
+    assert code == 2
+    assert out == ""
+    assert (
+        err
+        == f"bptt verify: --save-repro {tmp_path}/no/such/repro_test.py: no such folder {tmp_path}/no/such\n"
+    )
+
+
+LSTM_PLUS_EQUALS = """
+from lstm_layers_source import *
+
+_step_backward = lstm_step_backward
+
+
+def lstm_step_backward(dnext_h, dnext_c, cache):
+    out = _step_backward(dnext_h, dnext_c.copy(), cache)
+    dnext_c += 0.0 * dnext_c + 1.0  # the course's `dnext_c += ...`: changes the caller's array
+    return out
+"""
+
+
+def test_an_upstream_gradient_changed_in_place_is_a_warning_and_strict_makes_it_a_failure(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    source = (Path(__file__).parents[1] / "examples" / "lstm_layers.py").read_text()
+    (tmp_path / "lstm_layers_source.py").write_text(source)
+    (tmp_path / "student_lstm.py").write_text(LSTM_PLUS_EQUALS)
+    monkeypatch.chdir(tmp_path)
+    argv = ["student_lstm", "--style", "cs231n-lstm", "--examples", "10"]
+    code, out, _ = verify(argv, capsys)
+    assert code == 0, out
+    assert "warning: lstm_step_backward changed dnext_c in place" in out
+    assert "harmless to a caller that passes a fresh upstream gradient" in out
+    code, out, _ = verify([*argv, "--strict-inputs"], capsys)
+    assert code == 1
+    assert "lstm_step_backward changed dnext_c in place (--strict-inputs)" in out
+
+
+def test_a_changed_c0_is_seen(tmp_path, capsys) -> None:
+    spec = project_file(
+        tmp_path,
+        """
+        def f(params, x, y, *, c0=None, **options):
+            result = manual_bptt.bptt(params, x, y, c0=c0, **options)
+            if c0 is not None:
+                c0 *= 2.0
+            return result
+        """,
+    )
+    code, out, _ = verify([spec, "--cell", "lstm", "--examples", "20"], capsys)
+    assert code == 0
+    assert "warning: f changed c0 in place" in out
+    assert "this matters to a caller" in out
+
+
+def test_when_every_call_raises_no_gradient_could_be_compared(tmp_path, capsys) -> None:
+    spec = project_file(tmp_path, "def f(params, x, y, **options):\n    raise KeyError('U')\n")
+    code, out, _ = verify([spec, "--examples", "5"], capsys)
+    assert code == 1
+    assert "FAILED: no gradient could be compared: f raised KeyError: 'U'" in out.splitlines()[0]
+
+
+def test_a_module_without_a_style_gets_the_style_its_names_suggest(capsys, monkeypatch):
+    monkeypatch.chdir(Path(__file__).parents[1] / "examples")
+    code, out, err = verify(["rnn_layers"], capsys)
+    assert code == 2
+    assert out == ""
+    assert err == (
+        "bptt verify: rnn_layers is a module: "
+        "its names (rnn_forward, rnn_backward) suggest --style cs231n\n"
+    )
+
+
+def test_assert_case_correct_refuses_a_case_its_style_cannot_take() -> None:
+    case = make_case(T=3, N=2, D=2, H=2, K=2, seed=0, batched=True)
+    with pytest.raises(UsageError, match=r"--style tutorial cannot take this case: batched=True"):
+        assert_case_correct("manual_bptt.checking.gallery:TutorialRNN", case, style="tutorial")
