@@ -85,7 +85,9 @@ def test_every_slip_has_an_expectation() -> None:
 @pytest.mark.parametrize("slip", list(EXPECTED), ids=lambda s: s.__name__)
 def test_verify_names_exactly_the_gradients_a_slip_breaks_each_shrunk(slip) -> None:
     wrong, other = EXPECTED[slip]
-    report = verify(slip, style=style_of(slip), max_examples=200)
+    # a slip that only changes an argument in place is a warning, a failure when strict
+    strict = any(key.startswith("changed ") for key in other)
+    report = verify(slip, style=style_of(slip), max_examples=200, strict_inputs=strict)
     assert not report.passed, f"{slip.__name__} passed verify"
     named = {v.gradient.key for v in report.verdicts if not v.ok}
     assert named == wrong
@@ -93,7 +95,7 @@ def test_verify_names_exactly_the_gradients_a_slip_breaks_each_shrunk(slip) -> N
     for v in report.verdicts:
         if v.ok:
             # agreed on every example that has it (token inputs have no dx)
-            assert v.compared == report.examples or (v.gradient.key == "x" and v.compared > 0)
+            assert v.compared == report.problems_run or (v.gradient.key == "x" and v.compared > 0)
             continue
         assert v.finding is not None
         assert v.finding.worst is not None
@@ -103,7 +105,7 @@ def test_verify_names_exactly_the_gradients_a_slip_breaks_each_shrunk(slip) -> N
         for size in ("N", "D", "H", "K"):
             assert recipe[size] <= 2, (size, recipe)
         # its own counterexample: that gradient really is wrong there
-        again = evaluate(slip, style_of(slip), make_case(**recipe))
+        again = evaluate(slip, style_of(slip), make_case(**recipe), strict_inputs=strict)
         assert v.gradient.key in again.failing
 
 
@@ -112,7 +114,7 @@ def test_verify_passes_the_correct_implementation_of_each_style(style) -> None:
     report = verify(CORRECT[style], style=style, max_examples=150)
     assert report.passed, report.findings
     assert report.examples == 150
-    assert all(v.compared == 150 for v in report.verdicts)
+    assert all(v.compared == report.problems_run == 152 for v in report.verdicts)
 
 
 def test_verify_passes_manual_bptt_itself_in_project_style() -> None:
@@ -181,3 +183,17 @@ def test_the_gated_slips_are_slips_of_the_correct_cells() -> None:
             harness_with_the_cells_own_step, style="project", max_examples=30, strategy=strategy
         )
         assert report.passed, report.findings
+
+
+@pytest.mark.parametrize(
+    ("slip", "sentence"),
+    [
+        (gallery.AliasesTheOutput, "bptt changed its own V in place"),
+        (gallery_cs231n.ChangesUpstreamInPlace, "rnn_backward changed dh in place"),
+    ],
+    ids=lambda s: getattr(s, "__name__", "")[:20],
+)
+def test_a_slip_that_only_changes_an_argument_passes_with_a_warning(slip, sentence) -> None:
+    report = verify(slip, style=style_of(slip), max_examples=30)
+    assert report.passed
+    assert [c.sentence for c in report.changes] == [sentence]

@@ -108,7 +108,7 @@ def test_a_forward_memoised_on_its_inputs_that_ignores_the_weights_is_wrong(
     )
     code, out, _ = verify([spec, "--examples", "10"], capsys)
     assert code == 1
-    assert "with new weights and the same inputs" in out
+    assert "with new weights, the same inputs" in out
 
 
 def test_an_int_mask_is_drawn_so_indexing_with_it_is_caught(tmp_path, capsys) -> None:

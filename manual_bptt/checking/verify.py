@@ -188,21 +188,12 @@ def evaluate(
     fresh_agreements, fresh_problems = _compare(
         adapter, _observe(adapter, target, fresh_case, timeout, base + 300), tol
     )
+    # the second problem's failures count as the gradient's own (a stale cache shows here)
     for key, a in fresh_agreements.items():
         if not a.passed and (key not in agreements or agreements[key].passed):
-            problems_[f"stale {key}"] = (
-                (
-                    f"with new weights and the same inputs, {adapter.gradient(key).name} is "
-                    "wrong (a result kept from an earlier call?)"
-                ),
-                a,
-            )
+            agreements[key] = replace(a, name=f"{a.name} with new weights, the same inputs")
     for key, (sentence_, worst) in fresh_problems.items():
-        if key not in problems_ and key.startswith("wrong "):
-            problems_[f"stale {key}"] = (
-                f"with new weights and the same inputs, {sentence_}",
-                worst,
-            )
+        problems_.setdefault(key, (f"with new weights and the same inputs, {sentence_}", worst))
     changes = dict(first.changes)
     if strict_inputs:
         for key, (sentence_, _) in changes.items():
@@ -466,7 +457,7 @@ def verify(
         timeout: seconds allowed per call of the code under test (None: no limit).
         strict_inputs: an argument changed in place is a failure, not a warning.
         real_sizes: after the search, also run the style's few problems at the sizes
-            people run (:attr:`Style.real_sizes`).
+            people run (:attr:`Style.real_sizes`); not with a ``strategy`` and no ``space``.
         style_options: the style's own options (min-char-rnn: clip_value).
     Returns:
         Report with a verdict per gradient, every other failure, the counts.
@@ -627,7 +618,10 @@ def _verify(
         if any(key.endswith(UNSHRUNK) for key in outcome.problems):
             raise _Abort("timed out")
 
-    real_seconds, real_count, real = 0.0, 0, list(adapter.real_cases(space or adapter.space))
+    # a strategy of the caller's own draws what it draws: no sizes of ours beside it
+    real_sizes = real_sizes and (strategy is None or space is not None)
+    real = list(adapter.real_cases(space or adapter.space)) if real_sizes else []
+    real_seconds, real_count = 0.0, 0
     with _twin_on_one_thread():
         try:
             _search(drawn, search_step, max_examples, random_seed)

@@ -406,7 +406,7 @@ class Style:
                         dtype=space.dtypes[pick],
                         biases=space.biases[pick],
                         cell=space.cells[pick],
-                        reset=space.resets[pick],
+                        reset=space.resets[pick] if space.cells[pick] == "gru" else "after",
                     )
                 )
         return out
