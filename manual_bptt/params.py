@@ -276,7 +276,8 @@ def init_params(
 
     ``cell`` chooses the network: "rnn" (the vanilla cell, :class:`Params`), "lstm"
     (:class:`manual_bptt.lstm.LSTMParams`) or "gru" (:class:`manual_bptt.gru.GRUParams`,
-    with ``reset`` "after" (torch's) or "before" (Cho et al.'s), see gru.py).
+    with ``reset`` "after" (torch's) or "before" (Cho et al.'s), see gru.py; the other
+    cells take only the default "after", which they ignore).
 
     Schemes (each weight matrix M with n_in inputs; biases b, c (and bh) are zero):
       - "uniform" (default): M ~ U(−s/√n_in, s/√n_in), the tutorial's and
@@ -310,6 +311,12 @@ def init_params(
         raise ValueError(f"scheme must be one of {INIT_SCHEMES}; got {scheme!r}")
     if scheme == "identity" and cell != "rnn":
         raise ValueError(f'scheme="identity" is for the vanilla cell (relu); got cell={cell!r}')
+    from manual_bptt.gru import RESETS  # the cells import this module
+
+    if reset not in RESETS:
+        raise ValueError(f"reset must be one of {RESETS}; got {reset!r}")
+    if reset != "after" and cell != "gru":
+        raise ValueError(f"reset={reset!r} is the GRU's variant; got cell={cell!r}")
     dt = np.dtype(dtype)
     if dt not in FLOAT_DTYPES:
         raise TypeError(f"dtype must be float32 or float64; got {dt}")

@@ -238,7 +238,7 @@ def test_gated_parameters_are_checked_like_the_vanilla_ones() -> None:
             ValueError,
             'scheme="identity" is for the vanilla',
         ),
-        ({"cell": "gru", "reset": "sideways"}, ValueError, "GRUParams.reset must be one of"),
+        ({"cell": "gru", "reset": "sideways"}, ValueError, "reset must be one of"),
     ],
 )
 def test_init_params_refuses_bad_cells(kwargs, error, phrase) -> None:
@@ -926,6 +926,26 @@ WORD_FOR_WORD = [
         lambda: init_params(D, H, K, cell="gru", scheme="identity"),
         ValueError,
         "scheme=\"identity\" is for the vanilla cell (relu); got cell='gru'",
+    ),
+    (
+        lambda: init_params(D, H, K, cell="rnn", reset="middle"),
+        ValueError,
+        "reset must be one of ('after', 'before'); got 'middle'",
+    ),
+    (
+        lambda: init_params(D, H, K, cell="gru", reset="middle"),
+        ValueError,
+        "reset must be one of ('after', 'before'); got 'middle'",
+    ),
+    (
+        lambda: init_params(D, H, K, cell="lstm", reset="before"),
+        ValueError,
+        "reset='before' is the GRU's variant; got cell='lstm'",
+    ),
+    (
+        lambda: init_params(D, H, K, reset="before"),
+        ValueError,
+        "reset='before' is the GRU's variant; got cell='rnn'",
     ),
 ]
 
