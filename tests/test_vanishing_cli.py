@@ -175,13 +175,20 @@ def test_cell_experiment_runs_the_three_cell_table(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--forget-bias", "1"], "--forget-bias goes with --cell"),
-        (["--cell", "gru", "--forget-bias", "1"], "--forget-bias is the LSTM's"),
+        (["--forget-bias", "2"], "--forget-bias goes with --cell"),
+        (["--seeds", "1", "2"], "--seeds goes with --cell"),
+        (["--steps", "5"], "--steps goes with --cell"),
+        (
+            ["--cell", "gru", "--forget-bias", "1"],
+            "--forget-bias is the LSTM's: use --cell lstm or all",
+        ),
     ],
 )
-def test_cell_options_are_checked(tmp_path: Path, extra: list[str], message: str) -> None:
-    with pytest.raises(SystemExit, match=message):
-        main(["vanishing", "--out", str(tmp_path), *extra])
+def test_cell_options_without_their_cell_are_usage_errors(tmp_path, capsys, extra, message) -> None:
+    """Exit 2, one line, before any work: not 1, which says something disagrees."""
+    assert main(["vanishing", "--out", str(tmp_path / "v"), *extra]) == 2
+    assert capsys.readouterr().err == f"bptt vanishing: error: {message}\n"
+    assert not (tmp_path / "v").exists()
 
 
 @pytest.mark.parametrize(
@@ -190,10 +197,26 @@ def test_cell_options_are_checked(tmp_path: Path, extra: list[str], message: str
         (["--cell", "rnn", "--steps", "0"], "argument --steps: must be an integer ≥ 1; got 0"),
         (["--cell", "rnn", "--lags", "0"], "argument --lags: must be an integer ≥ 1; got 0"),
         (["--cell", "rnn", "--seeds", "-1"], "argument --seeds: must be an integer ≥ 0; got -1"),
+        (
+            ["--cell", "lstm", "--forget-bias", "nan"],
+            "argument --forget-bias: must be a finite number; got nan",
+        ),
+        (
+            ["--cell", "lstm", "--forget-bias=-inf"],
+            "argument --forget-bias: must be a finite number; got -inf",
+        ),
+        (
+            ["--cell", "lstm", "--forget-bias", "1e400"],
+            "argument --forget-bias: must be a finite number; got 1e400",
+        ),
+        (
+            ["--cell", "lstm", "--forget-bias", "one"],
+            "argument --forget-bias: must be a finite number; got 'one'",
+        ),
     ],
 )
 def test_cell_numbers_are_refused_in_one_line(tmp_path, capsys, extra, message) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["vanishing", "--out", str(tmp_path), *extra])
     assert exit_info.value.code == 2
-    assert message in capsys.readouterr().err
+    assert capsys.readouterr().err.endswith(f"bptt vanishing: error: {message}\n")

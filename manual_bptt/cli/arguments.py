@@ -46,6 +46,17 @@ nonnegative_int = _bounded(int, 0, strict=False)  # ≥ 0: truncate, seeds of nu
 positive_float = _bounded(float, 0, strict=True)  # > 0 and finite: weight scale
 
 
+def finite_float(text: str) -> float:
+    """Any finite number, of either sign (a bias): not inf, not NaN."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a finite number; got {text!r}") from None
+    if not math.isfinite(value):  # inf, also from 1e400; NaN
+        raise argparse.ArgumentTypeError(f"must be a finite number; got {text}")
+    return value
+
+
 def in_range(low: int, high: int) -> Callable[[str], int | float]:
     """An integer from low to high, both included."""
     return _bounded(int, low, strict=False, high=high)

@@ -42,8 +42,10 @@ from typing import Any
 import numpy as np
 
 from manual_bptt.cli.arguments import (
+    UsageError,
     add_command,
     existing_parent,
+    finite_float,
     in_range,
     nonnegative_int,
     positive_int,
@@ -104,7 +106,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--forget-bias",
-        type=float,
+        type=finite_float,
         default=0.0,
         help="with --cell lstm or all: also show an LSTM whose forget-gate bias b_f "
         "starts at this value (1 is the usual choice; default 0: not shown)",
@@ -189,7 +191,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _cells(args: argparse.Namespace) -> tuple[str, ...]:
-    """The cells asked for, after checking the options that go with --cell."""
+    """The cells asked for, after checking the options that go with --cell (a UsageError
+    for one that does not: exit 2). The numbers themselves are checked by argparse."""
     if args.cell is None:
         for flag, given in (
             ("--forget-bias", args.forget_bias),
@@ -197,15 +200,11 @@ def _cells(args: argparse.Namespace) -> tuple[str, ...]:
             ("--steps", args.steps),
         ):
             if given:
-                raise SystemExit(f"bptt vanishing: {flag} goes with --cell")
+                raise UsageError(f"{flag} goes with --cell")
         return ()
     cells = ("rnn", "lstm", "gru") if args.cell == "all" else (args.cell,)
     if args.forget_bias and "lstm" not in cells:
-        raise SystemExit("bptt vanishing: --forget-bias is the LSTM's: use --cell lstm or all")
-    if args.steps is not None and args.steps < 1:
-        raise SystemExit(f"bptt vanishing: --steps must be at least 1; got {args.steps}")
-    if any(L < 1 for L in args.lags):
-        raise SystemExit(f"bptt vanishing: every --lags value must be at least 1; got {args.lags}")
+        raise UsageError("--forget-bias is the LSTM's: use --cell lstm or all")
     return cells
 
 
