@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -68,11 +69,95 @@ def test_check_runs_the_gated_cells_with_their_own_gradients(argv, names, capsys
         assert [row["name"] for row in mode["fd"]] == names
 
 
-def test_check_table_names_the_cell_and_refuses_an_activation_for_it(capsys) -> None:
+def test_check_table_names_the_cell(capsys) -> None:
     assert main(["check", "--cell", "gru", "--full", "--fd", "off", "--T", "3"]) == 0
     assert "GRU (reset after)" in capsys.readouterr().out
-    with pytest.raises(SystemExit, match="--activation is the vanilla cell's"):
-        main(["check", "--cell", "lstm", "--activation", "relu"])
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["check", "--cell", "lstm", "--activation", "relu"],
+            (
+                "bptt check: error: --activation is the vanilla cell's; --cell lstm has its own "
+                "nonlinearities (σ and tanh)"
+            ),
+        ),
+        (
+            ["check", "--reset", "before"],
+            "bptt check: error: --reset chooses the GRU's variant; add --cell gru (got --cell rnn)",
+        ),
+        (
+            ["check", "--cell", "lstm", "--reset", "after"],
+            "bptt check: error: --reset chooses the GRU's variant; add --cell gru (got --cell lstm)",
+        ),
+        (
+            ["check", "--scale", "1e308", "--fd", "off"],
+            (
+                "bptt check: error: --scale 1e+308: the biases, drawn from (−scale, scale), "
+                "overflow float64; choose a smaller scale"
+            ),
+        ),
+        (
+            ["epsilon-plot", "--out", "TMP"],
+            (
+                "bptt epsilon-plot: --out: pictures are written as PNG: name a .png file; 'TMP' "
+                "is a folder"
+            ),
+        ),
+    ],
+)
+def test_options_that_cannot_be_used_are_usage_errors_in_one_line(
+    argv, message, capsys, tmp_path
+) -> None:
+    """Exit 2 (a usage error), not 1 (some gradient disagrees), and no traceback."""
+    argv = [a.replace("TMP", str(tmp_path)) for a in argv]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == message.replace("TMP", str(tmp_path)) + "\n"
+    assert not tmp_path.with_name(tmp_path.name + ".png").exists()  # nothing beside --out
+
+
+def test_check_leaves_to_autograd_what_finite_differences_cannot_resolve(capsys) -> None:
+    """relu at weight scale 1e3: a loss of 9e35, whose central differences at ε = 1e-6
+    carry an error bound of 6e27. Manual and autograd agree, so the check passes; the
+    gradients finite differences cannot resolve are named, not called disagreements."""
+    assert main(["check", "--activation", "relu", "--scale", "1e3", "--fd", "fast"]) == 0
+    out = capsys.readouterr().out
+    assert "DISAGREE" not in out
+    assert "FAIL" not in out
+    lines = out.splitlines()
+    assert re.fullmatch(
+        r"all gradients agree with autograd; finite differences cannot resolve 11 of the 21 "
+        r"at this scale \(\d+\.\d s\)",
+        lines[-1],
+    )
+    full = lines.index("full: loss 8.95523828773e+35 (autograd 8.95523828773e+35)")
+    assert re.fullmatch(r"  c +30\.2 .* pass \(autograd only\)", lines[full + 7])
+    number = r"\d\.\de[+-]\d\d"
+    assert re.fullmatch(
+        r"  c: finite differences cannot resolve this gradient at this scale \(error bound "
+        rf"{number} > allowed 3\.0e-05\)",
+        lines[full + 10],  # under the table: U, W, V, b, c, h0, x
+    )
+
+
+def test_check_json_counts_what_finite_differences_cannot_resolve(capsys) -> None:
+    argv = ["check", "--json", "--activation", "relu", "--scale", "1e3", "--fd", "fast", "--full"]
+    assert main(argv) == 0
+    (mode,) = json.loads(capsys.readouterr().out)["modes"]
+    rows = {row["name"]: row for row in mode["fd"]}
+    assert {name: row["unresolved"] for name, row in rows.items()} == {
+        "U": 0,
+        "W": 0,
+        "V": 0,
+        "b": 0,
+        "c": 1,
+        "h0": 0,
+        "x": 0,
+    }
+    assert rows["c"]["passed"] is True
+    assert rows["c"]["bound"] > rows["c"]["allowed"]
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -254,15 +339,20 @@ def test_out_of_memory_is_one_line(monkeypatch, capsys) -> None:
 def test_big_work_is_estimated_before_it_starts(capsys) -> None:
     import argparse
 
-    from manual_bptt.cli.check import estimate
+    from manual_bptt.cli.check import announce, estimate
 
     args = argparse.Namespace(fd="full", tokens=False, force=False, cell="rnn")
     sizes = {"T": 12, "N": 3, "D": 8, "H": 150, "K": 5}
     # U 1200 + W 22500 + V 750 + b 150 + c 5 + h0 450 + x 288 entries, twice, three modes
-    assert estimate(args, sizes, 3)[0] == 2 * 25343 * 3
-    assert "bptt check: about 152,058 finite-difference evaluations" in capsys.readouterr().err
-    assert estimate(args, {**sizes, "H": 16}, 3)[0] == 4926
-    assert capsys.readouterr().err == ""  # small work is not announced
+    evaluations, memory = estimate(args, sizes, 3)
+    assert evaluations == 2 * 25343 * 3
+    assert announce(args, sizes, evaluations, memory).startswith(
+        "bptt check: about 152,058 finite-difference evaluations"
+    )
+    small = {**sizes, "H": 16}
+    assert estimate(args, small, 3)[0] == 4926
+    assert announce(args, small, *estimate(args, small, 3)) is None  # small work is not
+    assert capsys.readouterr().err == ""  # estimating says nothing
     # The LSTM at H = 16: U 4·128 + W 4·256 + b 4·16 + V 80 + c 5 + h0 48 + c0 48 + x 288
     lstm = argparse.Namespace(fd="full", tokens=False, force=False, cell="lstm")
     assert estimate(lstm, {**sizes, "H": 16}, 1)[0] == 2 * (512 + 1024 + 64 + 80 + 5 + 96 + 288)
@@ -298,3 +388,47 @@ def test_check_json_is_strict_when_numbers_are_not_finite(capsys) -> None:
     (mode,) = report["modes"]
     assert mode["loss"] == "nan"
     assert mode["twin"][0]["max_abs"] in ("inf", "nan")
+
+
+def test_hours_of_work_suggest_fd_fast_in_the_first_line() -> None:
+    """T = 300, H = 200 is below the refusal limit, but hours of work: the line printed
+    before it starts gives the time as timed and what --fd fast would cost instead."""
+    import argparse
+
+    from manual_bptt.cli.check import announce, estimate
+
+    args = argparse.Namespace(fd="full", tokens=False, force=False, cell="rnn")
+    sizes = {"T": 300, "N": 3, "D": 8, "H": 200, "K": 5}
+    evaluations, memory = estimate(args, sizes, 3)
+    assert announce(args, sizes, evaluations, memory, seconds=14_000.0) == (
+        "bptt check: about 303,630 finite-difference evaluations (forward passes over T·N = "
+        "900 steps of H = 200, about 3 h 53 min as timed) and 23 MiB of arrays; --fd fast "
+        "checks one random direction per gradient instead, in 42 evaluations"
+    )
+    fast = argparse.Namespace(fd="fast", tokens=False, force=False, cell="rnn")
+    assert announce(fast, sizes, *estimate(fast, sizes, 3)) is None
+
+
+def test_check_says_first_what_long_work_costs_and_then_how_it_goes(monkeypatch, capsys):
+    """Standard error is not a terminal under capsys, as in a pipe or a CI log: the first
+    line is the estimate with the suggestion, then plain progress lines, the last at 100%."""
+    from manual_bptt.cli import check
+
+    monkeypatch.setattr(check, "SAY_FD_EVALUATIONS", 50)  # announce this small work
+    monkeypatch.setattr(check, "PROGRESS_EVERY", 0.0)  # and show its progress at once
+    argv = ["check", "--full", "--T", "3", "--N", "1", "--D", "2", "--H", "3", "--K", "2"]
+    assert main(argv) == 0
+    first, *progress = capsys.readouterr().err.splitlines()
+    # U 6 + W 9 + V 6 + b 3 + c 2 + h0 3 + x 6 = 35 entries, twice; fast: 7 gradients, twice
+    assert re.fullmatch(
+        r"bptt check: about 70 finite-difference evaluations \(forward passes over T·N = 3 "
+        r"steps of H = 3, about 0 s as timed\) and 0 MiB of arrays; --fd fast checks one "
+        r"random direction per gradient instead, in 14 evaluations",
+        first,
+    )
+    assert progress
+    for line in progress:
+        assert re.fullmatch(
+            r"finite differences: \d+/35 \(\d+%\), 0:0\d elapsed, 0:\d\d left", line
+        )
+    assert progress[-1].startswith("finite differences: 35/35 (100%)")  # entries, 2 calls each

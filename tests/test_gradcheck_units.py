@@ -21,15 +21,19 @@ import pytest
 
 import manual_bptt
 from manual_bptt.checking.cases import make_case
-from manual_bptt.checking.compare import FINITE_DIFFERENCE, Tolerance
+from manual_bptt.checking.compare import FINITE_DIFFERENCE, Tolerance, compare_grads
 from manual_bptt.checking.gradcheck import (
+    EPS,
+    ROUNDING,
     BPTTObjective,
+    FDAgreement,
     bptt_objective,
     central_differences,
     complex_step,
     directional_central,
     directional_check,
     directional_forward,
+    full_check,
     gradcheck,
     random_directions,
     step_size_errors,
@@ -260,3 +264,127 @@ def test_lstm_objective_has_a_float64_c0() -> None:
 def test_wrong_types_are_refused_in_words(call, message) -> None:
     with pytest.raises(TypeError, match=f"^{re.escape(message)}$"):
         call()
+
+
+# What finite differences can resolve: the error bound B of gradcheck's docstring.
+
+SINE_K = 1e4
+
+
+def sine_sum(arrays) -> float:
+    """Σ sin(Kθ): |f| ≤ its size, but its third derivative is −K³ cos(Kθ), so at K = 1e4
+    a central difference's truncation error, about ε²K³/6 ≈ 0.17, is far above round-off."""
+    return float(sum(np.sum(np.sin(SINE_K * a)) for a in arrays.values()))
+
+
+def sine_point() -> dict[str, np.ndarray]:
+    return {"a": np.array([0.3, -1.1])}
+
+
+def sine_grads(arrays) -> dict[str, np.ndarray]:
+    return {k: SINE_K * np.cos(SINE_K * a) for k, a in arrays.items()}
+
+
+def _moved(arrays, i: int, step: float) -> dict[str, np.ndarray]:
+    a = arrays["a"].copy()
+    a[i] += step
+    return {"a": a}
+
+
+def _central_at(f, arrays, i: int, eps: float) -> float:
+    return (f(_moved(arrays, i, eps)) - f(_moved(arrays, i, -eps))) / (2 * eps)
+
+
+def test_the_error_bound_is_round_off_plus_the_two_step_difference() -> None:
+    """Both entries miss the exact gradient by more than the allowed 1e-7 + 1e-6·‖D‖∞,
+    by truncation, not round-off: unresolved, with B = c·u·(|f₊| + |f₋|)/2ε + |D(ε) − D(2ε)|."""
+    arrays = sine_point()
+    exact = sine_grads(arrays)
+    [row] = full_check(sine_sum, exact, arrays)
+    u = np.finfo(np.float64).eps / 2
+    bounds = []
+    for i in range(2):
+        f_plus, f_minus = sine_sum(_moved(arrays, i, EPS)), sine_sum(_moved(arrays, i, -EPS))
+        rounding = ROUNDING * u * (abs(f_plus) + abs(f_minus)) / (2 * EPS)
+        d1, d2 = _central_at(sine_sum, arrays, i, EPS), _central_at(sine_sum, arrays, i, 2 * EPS)
+        assert abs(d1 - exact["a"][i]) > row.allowed > rounding
+        bounds.append(rounding + abs(d1 - d2))
+    assert (row.unresolved, row.passed) == (2, True)
+    assert row.bound == pytest.approx(max(bounds), rel=1e-12)
+    [fast] = directional_check(sine_sum, exact, arrays)
+    assert (fast.unresolved, fast.passed) == (1, True)
+    assert fast.bound > fast.max_abs > fast.allowed
+
+
+def test_a_difference_beyond_the_error_bound_is_still_a_disagreement() -> None:
+    """An error bound above the tolerance leaves unjudged only what it covers: a gradient
+    off by 10 where B ≈ 0.5 fails, in full and in fast mode."""
+    arrays = sine_point()
+    wrong = {"a": sine_grads(arrays)["a"] + 10.0}
+    [row] = full_check(sine_sum, wrong, arrays)
+    assert (row.unresolved, row.passed) == (0, False)
+    [fast] = directional_check(sine_sum, wrong, arrays)
+    assert (fast.unresolved, fast.passed) == (0, False)
+
+
+def test_an_estimate_that_is_not_finite_is_unresolved() -> None:
+    """f overflows just past θ: D(ε) is inf and says nothing, so it is not a disagreement."""
+
+    def wall(arrays) -> float:
+        a = arrays["a"]
+        return float(np.sum(np.where(a > 0.5, np.inf, a**2)))
+
+    arrays = {"a": np.array([0.5 - 1e-7, 0.2])}
+    [row] = full_check(wall, {"a": 2 * arrays["a"]}, arrays)
+    assert (row.unresolved, row.bound, row.passed) == (1, float("inf"), True)
+    assert row.worst_index == (1,)  # the worst entry that has an estimate
+    [fast] = directional_check(wall, {"a": 2 * arrays["a"]}, arrays)
+    assert (fast.unresolved, fast.bound, fast.passed) == (1, float("inf"), True)
+
+
+def relu_at(scale: float):
+    case = make_case(T=4, N=2, D=3, H=3, K=3, seed=0, scale=scale, activation="relu", with_h0=True)
+    objective = case.call(bptt_objective)
+    return objective, objective.batched_grads(case.call(manual_bptt.bptt).grads)
+
+
+def test_a_loss_too_large_to_difference_leaves_its_gradient_unresolved_not_failed() -> None:
+    """relu at weight scale 1e3: a loss near 8e13, so c moved by ε = 1e-6 is lost against
+    logits of that size. Judged plainly, dc disagrees; its error bound covers that."""
+    objective, grads = relu_at(1e3)
+    assert objective.f(objective.arrays) > 1e13
+    numeric = central_differences(objective.f, objective.arrays)
+    plain = compare_grads(grads, numeric, FINITE_DIFFERENCE)
+    assert [a.name for a in plain if not a.passed] == ["c"]
+    rows = {r.name: r for r in full_check(objective.f, grads, objective.arrays)}
+    assert all(r.passed for r in rows.values())
+    assert rows["c"].unresolved == 3
+    assert rows["c"].bound > rows["c"].allowed
+    fast = {r.name: r for r in directional_check(objective.f, grads, objective.arrays)}
+    assert all(r.passed for r in fast.values())
+    assert fast["c"].unresolved == 1
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_a_wrong_gradient_at_an_ordinary_scale_is_still_caught(activation: str) -> None:
+    """At weight scale 1 the error bound is far below the tolerance: nothing is left
+    unresolved, and dW off by 1e-4 of itself fails in full and in fast mode."""
+    case = make_case(T=5, N=2, D=3, H=4, K=3, seed=2, activation=activation, with_h0=True)
+    objective = case.call(bptt_objective)
+    grads = objective.batched_grads(case.call(manual_bptt.bptt).grads)
+    wrong = {**grads, "W": grads["W"] * (1 + 1e-4)}
+    for check in (full_check, directional_check):
+        right = check(objective.f, grads, objective.arrays)
+        assert all(r.passed and r.unresolved == 0 for r in right), check.__name__
+        rows = {r.name: r for r in check(objective.f, wrong, objective.arrays)}
+        assert not rows["W"].passed, check.__name__
+        assert all(r.unresolved == 0 for r in rows.values()), check.__name__
+
+
+def test_an_unresolved_gradient_is_described_in_words() -> None:
+    row = FDAgreement("c", 5.0, float("inf"), 30.2, (1,), 0.0, 5.0, 3e-5, True, 3, 6.4e27)
+    assert row.describe() == (
+        "c[1]: expected 0, got 5, |Δ| = 5 (allowed 3e-05, relative inf) ok; 3 entries within "
+        "the estimates' error bound (up to 6.4e+27): finite differences cannot resolve this "
+        "gradient at this scale"
+    )

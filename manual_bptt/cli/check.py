@@ -13,6 +13,14 @@ Finite differences check truncated gradients too: a truncated gradient is the ex
 gradient of the loss with the states where the truncation cuts held constant (see
 manual_bptt.gradcheck.bptt_objective), and that function is what gets differenced.
 
+What finite differences can resolve: each estimate D(ε) = (f₊ − f₋)/2ε, f± = L(θ ± εv),
+has an error of at most about B = c·u·(|f₊| + |f₋|)/2ε + |D(ε) − D(2ε)| (round-off, then
+three times Richardson's truncation estimate; u = 1.1e-16, c = 64, see
+manual_bptt/checking/gradcheck.py). An entry (or, with --fd fast, a direction) that
+misses the tolerance below by no more than B is reported as "finite differences cannot
+resolve this gradient at this scale", not as a disagreement: manual against autograd
+decides. A loss of 9e35 (relu at --scale 1e3) has B ≈ 6e27.
+
 Tolerances (manual_bptt/checking/compare.py): every entry |Δ| ≤ atol + rtol·‖reference‖∞;
 float64 vs autograd 1e-12 + 1e-10·‖g‖∞, float32 vs autograd 1e-6 + 1e-4·‖g‖∞,
 against central differences (ε = 1e-6) 1e-7 + 1e-6·‖g‖∞.
@@ -38,7 +46,13 @@ from manual_bptt.checking.compare import (
     compare_grads,
     tolerance_for,
 )
-from manual_bptt.checking.gradcheck import bptt_objective, central_differences, directional_check
+from manual_bptt.checking.gradcheck import (
+    CANNOT_RESOLVE,
+    FDAgreement,
+    bptt_objective,
+    directional_check,
+    full_check,
+)
 from manual_bptt.cli.arguments import (
     UsageError,
     add_command,
@@ -82,8 +96,8 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--reset",
         choices=list(RESETS),
-        default="after",
-        help="the GRU's variant: reset gate after W_n's product (torch's, "
+        default=None,
+        help="with --cell gru: the GRU's variant, reset gate after W_n's product (torch's, "
         "default) or before it (Cho et al.'s)",
     )
     p.add_argument(
@@ -151,9 +165,10 @@ def modes(args: argparse.Namespace) -> list[tuple[str, int | None, int | None]]:
 def check_case(case: Case, fd: str = "full", bar: Progress | None = None) -> dict[str, Any]:
     """Manual against twin and against finite differences for one case.
 
-    Returns {"loss", "twin_loss", "twin": [Agreement], "fd": [Agreement] or None,
+    Returns {"loss", "twin_loss", "twin": [Agreement], "fd": [FDAgreement] or None,
     "overflow": the one-line verdict when the network overflows (then "fd" is None:
-    inf and NaN cannot be differenced), else None}.
+    inf and NaN cannot be differenced), else None}. An FDAgreement's ``unresolved``
+    counts the entries finite differences cannot resolve (gradcheck's error bound).
     """
     import manual_bptt
     import torch_reference
@@ -179,8 +194,7 @@ def check_case(case: Case, fd: str = "full", bar: Progress | None = None) -> dic
         # float32 gradients carry float32 rounding: judge them by the looser policy.
         tol = FLOAT32 if case.params.dtype == FLOAT32_DTYPE else FINITE_DIFFERENCE
         if fd == "full":
-            numeric = central_differences(objective.f, objective.arrays, progress=bar)
-            result["fd"] = compare_grads(grads, numeric, tol)
+            result["fd"] = full_check(objective.f, grads, objective.arrays, tol=tol, progress=bar)
         else:
             result["fd"] = directional_check(objective.f, grads, objective.arrays, tol=tol)
     return result
@@ -226,34 +240,85 @@ MAX_BYTES = 2 * 2**30
 # Above these the estimate is printed (on standard error) before the work starts.
 SAY_FD_EVALUATIONS = 20_000
 SAY_BYTES = 256 * 2**20
+# Where standard error is not a terminal (a pipe, a CI log), a progress line every this
+# many seconds (or each further 10%), the first after as long: short work stays quiet.
+PROGRESS_EVERY = 10.0
+
+
+def fd_evaluations(args: argparse.Namespace, sizes: dict[str, int], fd: str) -> int:
+    """Finite-difference evaluations (calls of L) in one mode with --fd ``fd``: two per
+    entry (full), two per gradient (fast: U, W, V, b, c, h0, the GRU's bh or the LSTM's
+    c0, and x for float inputs), or none (off)."""
+    if fd == "full":
+        return 2 * fd_entries(sizes, args.tokens, args.cell)
+    return 2 * (6 + (args.cell != "rnn") + (not args.tokens)) if fd == "fast" else 0
+
+
+def _work(evaluations: int, sizes: dict[str, int], memory: int, took: str = "") -> str:
+    return (
+        f"about {evaluations:,} finite-difference evaluations (forward passes over "
+        f"T·N = {sizes['T'] * sizes['N']:,} steps of H = {sizes['H']:,}{took}) and "
+        f"{memory / 2**20:,.0f} MiB of arrays"
+    )
 
 
 def estimate(args: argparse.Namespace, sizes: dict[str, int], n_modes: int) -> tuple[int, int]:
     """(finite-difference evaluations, bytes) for the whole check; UsageError above the
-    limits unless --force."""
-    # fast: one direction per gradient (U, W, V, b, c, h0, the GRU's bh or the LSTM's c0,
-    # and x for float inputs), two evaluations each
-    gradients = 6 + (args.cell != "rnn") + (not args.tokens)
-    if args.fd == "full":
-        per_mode = 2 * fd_entries(sizes, args.tokens, args.cell)
-    else:
-        per_mode = 2 * gradients if args.fd == "fast" else 0
-    evaluations, memory = n_modes * per_mode, array_bytes(sizes, cell=args.cell)
-    words = (
-        f"about {evaluations:,} finite-difference evaluations (forward passes over "
-        f"T·N = {sizes['T'] * sizes['N']:,} steps of H = {sizes['H']:,}) and "
-        f"{memory / 2**20:,.0f} MiB of arrays"
-    )
+    limits unless --force. Says nothing: :func:`announce` does, once the work is timed."""
+    evaluations = n_modes * fd_evaluations(args, sizes, args.fd)
+    memory = array_bytes(sizes, cell=args.cell)
     too_much = evaluations > MAX_FD_EVALUATIONS or memory > MAX_BYTES
     if too_much and not args.force:
         raise UsageError(
-            f"this check needs {words}, above the limits of {MAX_FD_EVALUATIONS:,} "
-            f"evaluations and {MAX_BYTES / 2**30:g} GiB: choose smaller sizes or "
-            "--fd fast / --fd off, or add --force"
+            f"this check needs {_work(evaluations, sizes, memory)}, above the limits of "
+            f"{MAX_FD_EVALUATIONS:,} evaluations and {MAX_BYTES / 2**30:g} GiB: choose "
+            "smaller sizes or --fd fast / --fd off, or add --force"
         )
-    if evaluations > SAY_FD_EVALUATIONS or memory > SAY_BYTES:
-        print(f"bptt check: {words}", file=sys.stderr)
     return evaluations, memory
+
+
+def announce(
+    args: argparse.Namespace,
+    sizes: dict[str, int],
+    evaluations: int,
+    memory: int,
+    seconds: float | None = None,
+) -> str | None:
+    """The line printed (on standard error) before large work starts, else None: the
+    work, ``seconds`` as timed (:func:`time_evaluations`) and, with --fd full, the
+    suggestion of --fd fast and what it would cost."""
+    if evaluations <= SAY_FD_EVALUATIONS and memory <= SAY_BYTES:
+        return None
+    took = "" if seconds is None else f", about {duration(seconds)} as timed"
+    line = f"bptt check: {_work(evaluations, sizes, memory, took)}"
+    if args.fd == "full" and evaluations > SAY_FD_EVALUATIONS:
+        fast = (
+            evaluations // fd_evaluations(args, sizes, "full") * fd_evaluations(args, sizes, "fast")
+        )
+        line += (
+            f"; --fd fast checks one random direction per gradient instead, in {fast:,} evaluations"
+        )
+    return line
+
+
+def time_evaluations(cases: list[tuple[str, Case]], per_mode: int) -> float:
+    """Seconds that ``per_mode`` evaluations of each case's objective take, from one timed
+    evaluation of each (a truncated objective costs more: it reruns up to k steps)."""
+    total = 0.0
+    for _, case in cases:
+        objective = case.call(bptt_objective)
+        start = time.perf_counter()
+        objective.f(objective.arrays)
+        total += (time.perf_counter() - start) * per_mode
+    return total
+
+
+def duration(seconds: float) -> str:
+    """ "40 s", "7 min" or "3 h 58 min"."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    minutes = round(seconds / 60)
+    return f"{minutes} min" if minutes < 60 else f"{minutes // 60} h {minutes % 60} min"
 
 
 def strict_json(value: Any) -> Any:
@@ -268,15 +333,26 @@ def strict_json(value: Any) -> Any:
     return value
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """UsageError for options that do not go with the cell; then --reset gets its default."""
+    if args.cell != "rnn" and args.activation != "tanh":
+        raise UsageError(
+            f"--activation is the vanilla cell's; --cell {args.cell} has its own "
+            "nonlinearities (σ and tanh)"
+        )
+    if args.reset is not None and args.cell != "gru":
+        raise UsageError(
+            f"--reset chooses the GRU's variant; add --cell gru (got --cell {args.cell})"
+        )
+    if args.reset is None:
+        args.reset = "after"
+
+
 def run(args: argparse.Namespace) -> int:
     sizes = {name: getattr(args, name) for name in DEFAULTS}  # each ≥ 1 (positive_int)
-    if args.cell != "rnn" and args.activation != "tanh":
-        raise SystemExit(
-            f"bptt check: --activation is the vanilla cell's; --cell {args.cell} "
-            "has its own nonlinearities (σ and tanh)"
-        )
+    check_options(args)
     started = time.perf_counter()
-    evaluations, _ = estimate(args, sizes, len(modes(args)))
+    evaluations, memory = estimate(args, sizes, len(modes(args)))
     try:
         cases = [
             (
@@ -299,8 +375,21 @@ def run(args: argparse.Namespace) -> int:
         ]
     except ValueError as err:  # a scale whose weights overflow, named by init_params
         raise UsageError(f"--scale {args.scale:g}: {err}") from None
-    total = evaluations if args.fd == "full" else 0
-    bar = Progress(total, "finite differences", enabled=None if total else False)
+    except OverflowError:  # numpy's uniform(−scale, scale) for the biases, past float64's range
+        raise UsageError(
+            f"--scale {args.scale:g}: the biases, drawn from (−scale, scale), overflow float64; "
+            "choose a smaller scale"
+        ) from None
+    timed = None
+    if args.fd == "full" and evaluations > SAY_FD_EVALUATIONS:
+        timed = time_evaluations(cases, evaluations // len(cases))
+    line = announce(args, sizes, evaluations, memory, timed)
+    if line is not None:
+        print(line, file=sys.stderr, flush=True)
+    total = evaluations // 2 if args.fd == "full" else 0  # the bar counts entries: 2 calls each
+    bar = Progress(
+        total, "finite differences", enabled=None if total else False, every=PROGRESS_EVERY
+    )
     results = []
     for label, case in cases:
         results.append({"mode": label, **check_case(case, args.fd, bar)})
@@ -334,11 +423,34 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(strict_json(report), allow_nan=False))
     else:
         print_tables(sizes, args, results)
-        verdict = "all gradients agree" if ok else overflow or "SOME GRADIENTS DISAGREE"
-        print(f"{verdict} ({elapsed:.1f} s)")
+        print(f"{verdict(results, ok, overflow)} ({elapsed:.1f} s)")
     if overflow is not None:
         return EXIT_OVERFLOW
     return 0 if ok else 1
+
+
+def verdict(results: list[dict], ok: bool, overflow: str | None) -> str:
+    """The last line of the tables, without the time."""
+    if not ok:
+        return overflow or "SOME GRADIENTS DISAGREE"
+    rows = [f for r in results for f in r["fd"] or []]
+    unresolved = sum(1 for f in rows if f.unresolved)
+    if unresolved:
+        return (
+            f"all gradients agree with autograd; finite differences cannot resolve "
+            f"{unresolved} of the {len(rows)} at this scale"
+        )
+    return "all gradients agree"
+
+
+def unresolved_note(name: str, f: FDAgreement, fd: str) -> str:
+    """The line under a table for a gradient that finite differences cannot resolve."""
+    n = f.unresolved
+    which = "" if fd == "fast" else f"{n} {'entry' if n == 1 else 'entries'}, "
+    return (
+        f"  {name}: {CANNOT_RESOLVE} ({which}error bound {'up to ' if n > 1 else ''}"
+        f"{f.bound:.1e} > allowed {f.allowed:.1e})"
+    )
 
 
 def _cells(a: Agreement | None) -> str:
@@ -372,10 +484,15 @@ def print_tables(sizes: dict[str, int], args: argparse.Namespace, results: list[
         print(f"  {'':<5}{'':>10}{'vs autograd':>20}{'vs finite diff.':>20}")
         print(f"  {'grad':<5}{'‖g‖₂':>10}" + f"{'max |Δ|':>10}{'max rel':>10}" * 2 + "  result")
         fd_rows = {a.name: a for a in r["fd"] or []}
+        notes = []
         for a in r["twin"]:
             f = fd_rows.get(a.name)
             passed = a.passed and (f is None or f.passed)
-            print(
-                f"  {a.name:<5}{a.norm:>10.4g}{_cells(a)}{_cells(f)}  {'pass' if passed else 'FAIL'}"
-            )
+            result = "pass" if passed else "FAIL"
+            if f is not None and f.unresolved:
+                result += " (autograd only)" if passed else ""
+                notes.append(unresolved_note(a.name, f, args.fd))
+            print(f"  {a.name:<5}{a.norm:>10.4g}{_cells(a)}{_cells(f)}  {result}")
+        for note in notes:
+            print(note)
         print()

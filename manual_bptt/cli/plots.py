@@ -233,8 +233,13 @@ def _decade_ticks(ax: Any) -> None:
 
 def png_path(path: str | Path) -> Path:
     """``path`` as a PNG file name: ".png" added when it has no suffix; any other suffix
-    is refused, since every picture here is written as a PNG."""
+    is refused, since every picture here is written as a PNG, and so is a folder (whose
+    name with .png added would put the picture beside it, not in it)."""
     out = Path(path)
+    if out.is_dir():
+        raise ValueError(
+            f"pictures are written as PNG: name a .png file; {str(path)!r} is a folder"
+        )
     if out.suffix == "":
         return out.with_name(out.name + ".png")
     if out.suffix.lower() != ".png":
