@@ -456,3 +456,39 @@ def test_assert_case_correct_refuses_a_case_its_style_cannot_take() -> None:
     case = make_case(T=3, N=2, D=2, H=2, K=2, seed=0, batched=True)
     with pytest.raises(UsageError, match=r"--style tutorial cannot take this case: batched=True"):
         assert_case_correct("manual_bptt.checking.gallery:TutorialRNN", case, style="tutorial")
+
+
+# An object whose __getattr__ raises KeyError for a name it lacks (a dict wrapper
+# written as ``return self.d[name]``): verify probes every object for __globals__.
+KEY_ERROR_NAMESPACE = """
+from rnn_layers import rnn_forward, rnn_backward
+class Settings:
+    def __init__(self):
+        self.d = {"rnn_forward": rnn_forward, "rnn_backward": rnn_backward}
+    def __getattr__(self, name):
+        return self.d[name]
+settings = Settings()
+"""
+
+
+def test_an_object_whose_getattr_raises_key_error_is_no_traceback(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    layers = (Path(__file__).parents[1] / "examples" / "rnn_layers.py").read_text()
+    (tmp_path / "rnn_layers.py").write_text(layers)
+    (tmp_path / "helpers_module.py").write_text(KEY_ERROR_NAMESPACE)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = verify(["helpers_module"], capsys)
+    assert (code, out) == (2, "")
+    assert err == (
+        "bptt verify: helpers_module is a module: "
+        "its names (rnn_forward, rnn_backward) suggest --style cs231n\n"
+    )
+    code, out, err = verify(
+        ["helpers_module:settings", "--style", "cs231n", "--examples", "5"], capsys
+    )
+    # hasattr raises KeyError here in plain Python too: one line, exit 2
+    assert (code, out) == (2, "")
+    assert err == (
+        "bptt verify: reading .rnn_step_forward of Settings raised KeyError: 'rnn_step_forward'\n"
+    )
