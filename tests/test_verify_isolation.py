@@ -492,3 +492,16 @@ def test_an_object_whose_getattr_raises_key_error_is_no_traceback(
     assert err == (
         "bptt verify: reading .rnn_step_forward of Settings raised KeyError: 'rnn_step_forward'\n"
     )
+
+
+def test_a_module_whose_names_cannot_be_listed_is_one_line_exit_2(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    (tmp_path / "unlisted.py").write_text("def __dir__():\n    raise RuntimeError('no listing')\n")
+    monkeypatch.chdir(tmp_path)
+    code, out, err = verify(["unlisted"], capsys)
+    assert (code, out) == (2, "")
+    assert err == (
+        "bptt verify: unlisted is a module: listing its names of module raised "
+        "RuntimeError: no listing; give a name: MODULE:NAME\n"
+    )

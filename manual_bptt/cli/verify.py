@@ -281,7 +281,12 @@ SUGGESTIONS = (
 
 def suggest_style(target: Any) -> str:
     """A sentence naming the style a module's names suggest, with the command's flags."""
-    names = target.names()
+    from manual_bptt.checking.guard import CodeFailed
+
+    try:
+        names = target.names()
+    except CodeFailed as err:  # its own __dir__ or attributes raised, or hung
+        return f"{err.message}; give a name: MODULE:NAME"
     for style, needed in SUGGESTIONS:
         if all(n in names for n in needed):
             extra = ":lossFun" if style == "min-char-rnn" else ""
