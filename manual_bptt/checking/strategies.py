@@ -17,10 +17,35 @@ from typing import Any
 from hypothesis import strategies as st
 
 from manual_bptt.activations import ACTIVATIONS
-from manual_bptt.checking.cases import Case, make_case
+from manual_bptt.arraychecks import is_integer
+from manual_bptt.checking.cases import IDS_DTYPES, LAYOUTS, MASK_DTYPES, Case, make_case
 
 # Full BPTT, window truncation, chunked truncation.
 MODES = ("full", "truncate", "chunk")
+
+# The bounded domain on which compare.FLOAT32 was measured and is stated.
+FLOAT32_MAX_T = 20
+FLOAT32_MAX_SCALE = 1.0
+
+# The most that Space.narrowed grants to max_T and max_H, measured on one core on the
+# corner where each bites first:
+# - T ≤ 50: relu and identity chains at weight scales 2–4 explode (about 3.7 times a
+#   step at worst) and lose float64 digits with T. manual_bptt.bptt against the twin
+#   on make_case problems there (full BPTT, N ≤ 4, D, K ≤ 8, H ≤ 64, other options at
+#   random), the share of compare.FLOAT64's allowance that the worst one used: T 40–50,
+#   0.5% over 1,000 problems; T 50–60, 8% over 600; T 60–70, one of 600 beyond it
+#   (correct code reported wrong); T 100–130, two of 300, 180 times beyond.
+# - H ≤ 256: a call's cost grows as H². The project's own plain loops (naive_bptt, the
+#   equations as written, as a student writes them) take 4.3 s for an LSTM with
+#   T = 64, N = 4, H = 256, so at H = 512 they would pass the 10 s per-call time-out
+#   (guard.DEFAULT_TIMEOUT); the twin's window truncation there takes 3.6 s, and
+#   133 s at H = 1024.
+MAX_T = 50
+MAX_H = 256
+CEILING_REASONS = {
+    "max_T": "beyond, exploding chains lose more float64 digits than compare.FLOAT64 allows",
+    "max_H": "beyond, code written as plain loops nears the per-call time-out",
+}
 
 
 @st.composite
@@ -95,7 +120,7 @@ def cases(
 def float32_cases(**kwargs: Any) -> st.SearchStrategy[Case]:
     """float32 cases on the bounded domain where float32 gradients are trustworthy:
     weight scale ≤ 1 (bound 1/√n_in), T ≤ 20. compare.FLOAT32 is stated for it."""
-    bounded = {"dtype": "float32", "max_T": 20, "max_scale": 1.0}
+    bounded = {"dtype": "float32", "max_T": FLOAT32_MAX_T, "max_scale": FLOAT32_MAX_SCALE}
     return cases(**{**bounded, **kwargs})
 
 
@@ -130,6 +155,10 @@ class Space:
     [1, T+2]); ``biases=False`` means b = c = 0, ``h0=False`` the zero initial state,
     ``mask=False`` every step counted. ``same_vocab`` ties K to D (inputs and targets
     from one vocabulary, as the tutorial and min-char-rnn have it); ``min_N`` ≥ 1.
+    ``mask_dtypes`` are the mask's dtypes ("bool", "int64", "float64": the same 0/1
+    entries), ``ids_dtypes`` the token ids' and targets' ("int64", "int32"), and
+    ``layouts`` the memory layouts in which the code under test is handed the float
+    arrays ("C", "F", "strided": see :func:`manual_bptt.checking.cases.in_layout`).
     """
 
     activations: tuple[str, ...] = tuple(ACTIVATIONS)
@@ -150,26 +179,61 @@ class Space:
     same_vocab: bool = False
     cells: tuple[str, ...] = ("rnn",)
     resets: tuple[str, ...] = ("after", "before")
+    mask_dtypes: tuple[str, ...] = MASK_DTYPES
+    ids_dtypes: tuple[str, ...] = IDS_DTYPES
+    layouts: tuple[str, ...] = LAYOUTS
 
     def narrowed(self, **choices: Any) -> Space:
-        """This space with some options fixed; ValueError naming an option the space
-        does not allow. ``choices`` maps a field to one value (or to a tuple of values
-        for ``modes``); max_T and max_H may only shrink."""
+        """This space with some options fixed; ValueError, in words that read after
+        "cannot draw ", for what it cannot draw.
+
+        ``choices`` maps a field to one value (or to a tuple of values for ``modes``),
+        or ``max_T``/``max_H`` to the longest sequence or largest hidden size to draw:
+        honoured as asked, larger or smaller than the space's own, from 1 up to MAX_T
+        and MAX_H, and T up to FLOAT32_MAX_T when float32 may be drawn; refused beyond.
+        A space that may draw float32 keeps to compare.FLOAT32's bounded domain (weight
+        scale ≤ FLOAT32_MAX_SCALE; T ≤ FLOAT32_MAX_T unless a smaller max_T is asked).
+        """
         fixed: dict[str, Any] = {}
         for name, value in choices.items():
-            allowed = getattr(self, name)
             if name in ("max_T", "max_H"):
-                fixed[name] = min(int(value), allowed)
+                fixed[name] = _largest(name, value)
                 continue
+            allowed = getattr(self, name)
             wanted = tuple(value) if isinstance(value, tuple) else (value,)
             kept = tuple(v for v in allowed if v in wanted)
             if not kept:
                 raise ValueError(f"{name} {'/'.join(map(str, wanted))} (it draws {allowed})")
             fixed[name] = kept
         space = replace(self, **fixed)
-        if space.dtypes == ("float32",):  # compare.FLOAT32 holds only on its bounded domain
-            space = replace(space, max_T=min(space.max_T, 20), max_scale=min(space.max_scale, 1.0))
+        if "float32" in space.dtypes:  # compare.FLOAT32 holds only on its bounded domain
+            if "max_T" in fixed and space.max_T > FLOAT32_MAX_T:
+                raise ValueError(
+                    f"T up to {space.max_T} in float32 (float32 draws T ≤ {FLOAT32_MAX_T}, "
+                    "the domain compare.FLOAT32 is stated for)"
+                )
+            space = replace(
+                space,
+                max_T=min(space.max_T, FLOAT32_MAX_T),
+                max_scale=min(space.max_scale, FLOAT32_MAX_SCALE),
+            )
         return space
+
+
+def _largest(name: str, value: Any) -> int:
+    """``value`` as the largest T or H to draw (name "max_T" or "max_H"); ValueError,
+    reading after "cannot draw ", unless it is an integer from 1 to the ceiling."""
+    letter = name.removeprefix("max_")
+    if not is_integer(value):
+        raise ValueError(f"{letter} up to {value!r} ({name} must be an integer)")
+    if value < 1:
+        raise ValueError(f"{letter} up to {value} ({letter} is at least 1)")
+    ceiling = {"max_T": MAX_T, "max_H": MAX_H}[name]
+    if value > ceiling:
+        raise ValueError(
+            f"{letter} up to {value} (it draws {letter} ≤ {ceiling}: {CEILING_REASONS[name]})"
+        )
+    return int(value)
 
 
 @st.composite
@@ -178,7 +242,8 @@ def problems(draw: st.DrawFn, space: Space = Space()) -> Case:
 
     T in [1, max_T]; N in [1, max_N] when batched; D, K in [1, max_dim] (K = D with
     same_vocab); H in [1, max_H]; weight scale in [min_scale, max_scale]; each option
-    from its tuple in ``space``.
+    from its tuple in ``space``: the mask's dtype drawn even without a mask, and the
+    layout stored on the Case (cases.in_layout applies it).
     """
     # Every draw is made whatever the options, so that every problem is the same length
     # of choices: Hypothesis then shrinks sizes, never trading them for a shorter draw.
@@ -206,6 +271,11 @@ def problems(draw: st.DrawFn, space: Space = Space()) -> Case:
     # problems (and what they shrink to) are what they were before the gated cells.
     cell = draw(st.sampled_from(space.cells), label="cell")
     reset = draw(st.sampled_from(space.resets), label="reset") if cell == "gru" else "after"
+    # Drawn last, for the same reason as the cell: the problems drawn before these
+    # options (and what they shrink to, with these at their simplest) are unchanged.
+    drawn["mask_dtype"] = draw(st.sampled_from(space.mask_dtypes), label="mask_dtype")
+    drawn["ids_dtype"] = draw(st.sampled_from(space.ids_dtypes), label="ids_dtype")
+    drawn["layout"] = draw(st.sampled_from(space.layouts), label="layout")
     if cell != "rnn":
         drawn["activation"] = "tanh"  # a gated cell's nonlinearities are its own
     return make_case(
