@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 import manual_bptt
 import torch_reference
 from manual_bptt.checking.cases import IDS_DTYPES, LAYOUTS, MASK_DTYPES, Case, in_layout, make_case
-from manual_bptt.compare import FLOAT64
 from manual_bptt.checking.strategies import Space, problems
 from manual_bptt.checking.styles import STYLES, UsageError, make_style
 from manual_bptt.cli import main
+from manual_bptt.compare import FLOAT64
 from tests.helpers import assert_results_agree
 
 FACES = {"manual": manual_bptt.bptt, "autograd": torch_reference.bptt}
