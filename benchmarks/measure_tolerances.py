@@ -1,4 +1,4 @@
-"""Measure the differences behind the tolerance policy in manual_bptt/checking/compare.py.
+"""Measure the differences behind the tolerance policy in manual_bptt/compare.py.
 
     python benchmarks/measure_tolerances.py [--examples 2000] [--cell rnn|lstm|gru]
 

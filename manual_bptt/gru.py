@@ -49,6 +49,7 @@ class GRUParams(CellParams):
 
     NAMES: ClassVar[tuple[str, ...]] = ("U", "W", "b", "bh", "V", "c")
     CELL: ClassVar[str] = "gru"
+    GATE_COUNT: ClassVar[int] = len(GATES)
     U: Array
     W: Array
     b: Array

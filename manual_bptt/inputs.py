@@ -265,7 +265,7 @@ def check_cell_options(params: CellParams, activation: object, c0: object) -> No
             f"activation is the vanilla cell's choice of φ; the {params.CELL.upper()} has "
             f"its own nonlinearities (σ and tanh): leave activation out; got {activation!r}"
         )
-    if params.CELL != "lstm" and c0 is not None:
+    if len(params.STATE) < 2 and c0 is not None:
         cell = "vanilla RNN" if params.CELL == "rnn" else params.CELL.upper()
         raise ValueError(
             f"c0 is the LSTM's initial cell state; a {cell} has no cell state: give h0 only"
@@ -275,7 +275,7 @@ def check_cell_options(params: CellParams, activation: object, c0: object) -> No
 def prepare_c0(params: CellParams, c0: object, N: int, batched: bool) -> np.ndarray | None:
     """The LSTM's initial cell state (N, H) (zeros when not given); None for other cells."""
     check_cell_options(params, "tanh", c0)
-    return _prepare_h0(params, c0, N, batched, "c0") if params.CELL == "lstm" else None
+    return _prepare_h0(params, c0, N, batched, "c0") if len(params.STATE) > 1 else None
 
 
 def prepare_inputs(
@@ -344,3 +344,20 @@ def prepare(
         chunk=k_chunk,
         reduction=reduction,
     )
+
+
+def prepare_param(
+    params: object, x: ArrayLike, y: ArrayLike, param: str, options: Options
+) -> tuple[CellParams, Batch]:
+    """The checked cell parameters and the prepared problem for a decomposition of ∂L/∂θ,
+    θ = ``param``: ValueError unless θ is one of the cell's gradients (its grad_names),
+    or if θ is x and x is token ids (no gradient). x (T, N, D) or token ids (T, N), y (T, N), or unbatched
+    without N, and ``options`` as for :func:`manual_bptt.inputs.prepare`."""
+    cell = check_params(params)
+    names = cell.grad_names()
+    if param not in names:
+        raise ValueError(f"param must be one of {names} for the {cell.CELL} cell; got {param!r}")
+    batch = prepare(cell, x, y, **options)
+    if param == "x" and batch.tokens:
+        raise ValueError('param="x" needs float inputs; token ids have no gradient')
+    return cell, batch

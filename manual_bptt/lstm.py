@@ -43,6 +43,8 @@ class LSTMParams(CellParams):
 
     NAMES: ClassVar[tuple[str, ...]] = ("U", "W", "b", "V", "c")
     CELL: ClassVar[str] = "lstm"
+    STATE: ClassVar[tuple[str, ...]] = ("h", "s")  # s: the cell state, (15)
+    GATE_COUNT: ClassVar[int] = len(GATES)
     U: Array
     W: Array
     b: Array

@@ -1,8 +1,9 @@
-"""The cells' parameters and how to initialise them.
+"""The cells' parameters: what every cell's share, and the vanilla cell's own.
 
-The vanilla cell's θ = (U, W, V, b, c) (:class:`Params`), what every cell's parameters
-share (:class:`CellParams`; LSTMParams and GRUParams live beside their cells), and
-:func:`init_params` for any cell.
+The vanilla cell's θ = (U, W, V, b, c) (:class:`Params`) and what every cell's
+parameters share (:class:`CellParams`; LSTMParams and GRUParams live beside their
+cells). :func:`manual_bptt.cells.init_params` makes them for any cell: it sits above
+the cells, so that this module imports none of them.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Literal, overload
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
-from manual_bptt.arraychecks import first_non_finite, is_integer
+from manual_bptt.arraychecks import first_non_finite
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -111,6 +112,10 @@ class CellParams:
 
     NAMES: ClassVar[tuple[str, ...]]
     CELL: ClassVar[str]  # "rnn", "lstm" or "gru": what init_params(cell=...) calls it
+    # The parts of the state, h first ("h"; the LSTM's "h", "s"): a cell with a second
+    # part takes c0 for it, and returns its gradient as "c0".
+    STATE: ClassVar[tuple[str, ...]] = ("h",)
+    GATE_COUNT: ClassVar[int] = 1  # G: U is (G·H, D), W (G·H, H), b (G·H,)
     U: NDArray[Any]
     W: NDArray[Any]
     b: NDArray[Any]
@@ -136,6 +141,12 @@ class CellParams:
     def dtype(self) -> np.dtype:
         """The one dtype every parameter, state and gradient has."""
         return self.U.dtype
+
+    @classmethod
+    def grad_names(cls) -> tuple[str, ...]:
+        """The gradients bptt returns for this cell, in order: the parameters', then
+        h0 (and c0 for a second state part), then x (for float inputs)."""
+        return (*cls.NAMES, "h0", *(("c0",) if len(cls.STATE) > 1 else ()), "x")
 
     def as_dict(self) -> dict[str, NDArray[Any]]:
         """name → array for the names in NAMES, the arrays themselves (not copies)."""
@@ -229,131 +240,3 @@ def check_gated_shapes(owner: str, arrays: Mapping[str, NDArray[Any]], gates: in
     if H == 0 or D == 0 or K == 0:
         raise ValueError(f"D, H and K must be at least 1; got D={D}, H={H}, K={K}")
     check_finite_arrays(owner, arrays)
-
-
-CELLS = ("rnn", "lstm", "gru")
-
-
-@overload
-def init_params(
-    D: int,
-    H: int,
-    K: int,
-    *,
-    cell: Literal["rnn"] = ...,
-    seed: int | np.random.Generator = ...,
-    dtype: DTypeLike = ...,
-    scheme: str = ...,
-    scale: float = ...,
-    reset: str = ...,
-) -> Params: ...
-@overload
-def init_params(
-    D: int,
-    H: int,
-    K: int,
-    *,
-    cell: str,
-    seed: int | np.random.Generator = ...,
-    dtype: DTypeLike = ...,
-    scheme: str = ...,
-    scale: float = ...,
-    reset: str = ...,
-) -> CellParams: ...
-def init_params(
-    D: int,
-    H: int,
-    K: int,
-    *,
-    cell: str = "rnn",
-    seed: int | np.random.Generator = 0,
-    dtype: DTypeLike = np.float64,
-    scheme: str = "uniform",
-    scale: float = 1.0,
-    reset: str = "after",
-) -> CellParams:
-    """Random parameters for input size D, hidden size H and K classes.
-
-    ``cell`` chooses the network: "rnn" (the vanilla cell, :class:`Params`), "lstm"
-    (:class:`manual_bptt.lstm.LSTMParams`) or "gru" (:class:`manual_bptt.gru.GRUParams`,
-    with ``reset`` "after" (torch's) or "before" (Cho et al.'s), see gru.py; the other
-    cells take only the default "after", which they ignore).
-
-    Schemes (each weight matrix M with n_in inputs; biases b, c (and bh) are zero):
-      - "uniform" (default): M ~ U(−s/√n_in, s/√n_in), the tutorial's and
-        torch.nn.RNN's initialisation, s = ``scale``.
-      - "normal": M ~ N(0, (s/√n_in)²).
-      - "identity": as "uniform" for U and V, but W = s·I, the IRNN initialisation
-        for relu networks (Le, Jaitly & Hinton 2015); vanilla cell only.
-    n_in is D for U and H for W and V. ``scale`` > 1 gives saturating (tanh, sigmoid)
-    or exploding (relu, identity) networks.
-
-    Returns, in ``dtype``, for G = 1 (rnn), 4 (lstm) or 3 (gru): U (G·H, D),
-    W (G·H, H), V (K, H), b (G·H,), c (K,), and for the GRU bh (3H,).
-    """
-    for name, value in (("D", D), ("H", H), ("K", K)):
-        if not is_integer(value) or value < 1:
-            raise ValueError(f"{name} must be an integer ≥ 1; got {value!r}")
-    if cell not in CELLS:
-        raise ValueError(f"cell must be one of {CELLS}; got {cell!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer | np.random.Generator):
-        raise TypeError(
-            f"seed must be an integer ≥ 0 or a numpy.random.Generator; got "
-            f"{type(seed).__name__} {seed!r}"
-        )
-    if not isinstance(seed, np.random.Generator) and seed < 0:
-        raise ValueError(f"seed must be an integer ≥ 0 or a numpy.random.Generator; got {seed}")
-    if isinstance(scale, bool) or not isinstance(scale, int | float | np.integer | np.floating):
-        raise TypeError(f"scale must be a number > 0; got {type(scale).__name__} {scale!r}")
-    if not (np.isfinite(scale) and scale > 0):
-        raise ValueError(f"scale must be a finite number > 0; got {scale!r}")
-    if scheme not in INIT_SCHEMES:
-        raise ValueError(f"scheme must be one of {INIT_SCHEMES}; got {scheme!r}")
-    if scheme == "identity" and cell != "rnn":
-        raise ValueError(f'scheme="identity" is for the vanilla cell (relu); got cell={cell!r}')
-    from manual_bptt.gru import RESETS  # the cells import this module
-
-    if reset not in RESETS:
-        raise ValueError(f"reset must be one of {RESETS}; got {reset!r}")
-    if reset != "after" and cell != "gru":
-        raise ValueError(f"reset={reset!r} is the GRU's variant; got cell={cell!r}")
-    dt = np.dtype(dtype)
-    if dt not in FLOAT_DTYPES:
-        raise TypeError(f"dtype must be float32 or float64; got {dt}")
-    rng = np.random.default_rng(seed)
-
-    def draw(rows: int, cols: int) -> NDArray[np.float64]:
-        bound = scale / np.sqrt(cols)
-        if scheme == "normal":
-            return rng.normal(0.0, bound, size=(rows, cols))
-        return rng.uniform(-bound, bound, size=(rows, cols))
-
-    G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
-    too_large = ValueError(
-        f"scale must be small enough for {dt} weights; got {scale!r}, whose weights overflow"
-    )
-    try:
-        U = draw(G * H, D)
-        W = scale * np.eye(H) if scheme == "identity" else draw(G * H, H)
-        V = draw(K, H)
-    except OverflowError:  # numpy's uniform refuses a range wider than float64's
-        raise too_large from None
-    with np.errstate(over="ignore"):
-        if not all(np.all(np.isfinite(M.astype(dt))) for M in (U, W, V)):
-            raise too_large
-    arrays = {
-        "U": U.astype(dt),
-        "W": W.astype(dt),
-        "V": V.astype(dt),
-        "b": np.zeros(G * H, dt),
-        "c": np.zeros(K, dt),
-    }
-    if cell == "lstm":
-        from manual_bptt.lstm import LSTMParams  # the cells import this module
-
-        return LSTMParams(**arrays)
-    if cell == "gru":
-        from manual_bptt.gru import GRUParams
-
-        return GRUParams(**arrays, bh=np.zeros(G * H, dt), reset=reset)
-    return Params(**arrays)

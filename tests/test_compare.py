@@ -1,4 +1,4 @@
-"""The tolerance policy itself (manual_bptt/checking/compare.py) can fail.
+"""The tolerance policy itself (manual_bptt/compare.py) can fail.
 
 Every other test leans on assert_grads_close and agreement saying "no" to a wrong
 gradient; these show that they do, with the constants the README states, at the
@@ -12,7 +12,7 @@ import re
 import numpy as np
 import pytest
 
-from manual_bptt.checking.compare import (
+from manual_bptt.compare import (
     FINITE_DIFFERENCE,
     FLOAT32,
     FLOAT64,

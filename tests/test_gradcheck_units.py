@@ -21,7 +21,7 @@ import pytest
 
 import manual_bptt
 from manual_bptt.checking.cases import make_case
-from manual_bptt.checking.compare import FINITE_DIFFERENCE, Tolerance, compare_grads
+from manual_bptt.compare import FINITE_DIFFERENCE, Tolerance, compare_grads
 from manual_bptt.checking.gradcheck import (
     EPS,
     ROUNDING,

@@ -10,7 +10,7 @@ import pytest
 import manual_bptt
 from manual_bptt import BPTTResult
 from manual_bptt.checking.cases import make_case
-from manual_bptt.checking.compare import FLOAT64
+from manual_bptt.compare import FLOAT64
 from tests.helpers import assert_results_agree
 
 RESULT = make_case(T=4, N=2, D=3, H=3, K=4, seed=5, with_h0=True).call(manual_bptt.bptt)

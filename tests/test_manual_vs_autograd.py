@@ -3,7 +3,7 @@
 Over random sizes (T ≤ 40, N ≤ 6, D, H, K ≤ 16), activations, float and token inputs,
 batched or not, h0, masks, both reductions, full BPTT, window truncation 0 ≤ k ≤ T+2
 and chunks 1 ≤ k ≤ T+2, and weight scales from 1e-3 to 4 (saturating tanh and
-sigmoid, exploding relu). Tolerances: manual_bptt.checking.compare.FLOAT64 / FLOAT32.
+sigmoid, exploding relu). Tolerances: manual_bptt.compare.FLOAT64 / FLOAT32.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 import manual_bptt
 import torch_reference
 from manual_bptt.checking.cases import Case
-from manual_bptt.checking.compare import FLOAT32, FLOAT64, Tolerance
+from manual_bptt.compare import FLOAT32, FLOAT64, Tolerance
 from manual_bptt.checking.strategies import cases, float32_cases
 from tests.helpers import assert_results_agree
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from manual_bptt import BPTTResult, GRUParams, LSTMParams, Params
-from manual_bptt.checking.compare import FLOAT64
+from manual_bptt.compare import FLOAT64
 from tests.data.make_fixtures import RECIPES
 from tests.helpers import assert_results_agree, every_face
 

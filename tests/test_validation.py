@@ -16,7 +16,7 @@ import torch
 import manual_bptt
 import torch_reference
 from manual_bptt import Params, init_params
-from manual_bptt.checking.compare import FLOAT64, assert_grads_close
+from manual_bptt.compare import FLOAT64, assert_grads_close
 from manual_bptt.checking.gradcheck import bptt_objective
 from manual_bptt.inputs import require_vanilla
 

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from numpy.typing import NDArray
 
 import manual_bptt
-from manual_bptt.checking.compare import FLOAT64, Tolerance, assert_grads_close
+from manual_bptt.compare import FLOAT64, Tolerance, assert_grads_close
 from manual_bptt.inputs import prepare
 from manual_bptt.lstm import LSTMParams
 from manual_bptt.params import CellParams

@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import manual_bptt
-from manual_bptt.checking.compare import FLOAT32, FLOAT64
+from manual_bptt.compare import FLOAT32, FLOAT64
 from manual_bptt.checking.strategies import cases, float32_cases
 from tests.helpers import assert_results_agree
 

@@ -90,7 +90,7 @@ def test_the_time_limit_is_not_swallowed_by_except_exception() -> None:
         (["manual_bptt.checking.gallery:TUTORIAL_SLIPS"], "is not callable (it is a tuple)"),
         (["manual_bptt.checking.gallery:no_such"], "defines no no_such"),
         (["no_such_module_here:f"], "cannot import no_such_module_here"),
-        (["manual_bptt.params:init_params"], "cannot be called as f(params, x, y, **options)"),
+        (["manual_bptt.cells:init_params"], "cannot be called as f(params, x, y, **options)"),
         (["manual_bptt.checking.gallery", "--style", "cs231n"], "defines no rnn_forward"),
         (["manual_bptt:forward", "--style", "min-char-rnn"], "cannot be called as lossFun"),
         (["manual_bptt:bptt", "--style", "cs231n", "--activation", "relu"], "--activation"),

@@ -17,9 +17,8 @@ import numpy as np
 import torch
 from numpy.typing import ArrayLike
 
-from manual_bptt.inputs import Batch, Options
+from manual_bptt.inputs import Batch, Options, prepare_param
 from manual_bptt.params import CellParams, Params
-from manual_bptt.vanishing.decomposition import prepare_param
 from torch_reference import gru, lstm
 from torch_reference.activations import ACTIVATIONS
 from torch_reference.crossentropy import step_loss

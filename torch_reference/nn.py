@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from numpy.typing import ArrayLike, NDArray
 
-from manual_bptt.checking.compare import assert_grads_close, tolerance_for
+from manual_bptt.compare import assert_grads_close, tolerance_for
 from manual_bptt.gru import GRUParams
 from manual_bptt.inputs import Batch, Options, prepare
 from manual_bptt.params import CellParams

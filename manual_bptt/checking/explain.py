@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from manual_bptt.checking.compare import Agreement
+from manual_bptt.compare import Agreement
 from manual_bptt.checking.styles import make_style
 from manual_bptt.checking.verify import Finding, Report, reproduction
 

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import NDArray
 
-from manual_bptt.checking.compare import FINITE_DIFFERENCE, Agreement, Tolerance, agreement
+from manual_bptt.compare import FINITE_DIFFERENCE, Agreement, Tolerance, agreement
 from manual_bptt.crossentropy import log_softmax, nll
 from manual_bptt.inputs import Options, prepare
 from manual_bptt.lstm import LSTMCache

@@ -37,7 +37,7 @@ from hypothesis.errors import Flaky
 
 from manual_bptt.checking import guard
 from manual_bptt.checking.cases import Case, make_case
-from manual_bptt.checking.compare import Agreement, Tolerance, agreement, tolerance_for
+from manual_bptt.compare import Agreement, Tolerance, agreement, tolerance_for
 from manual_bptt.checking.guard import DEFAULT_TIMEOUT, CodeFailed
 from manual_bptt.checking.source import load
 from manual_bptt.checking.strategies import Space, problems

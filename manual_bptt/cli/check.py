@@ -21,7 +21,7 @@ misses the tolerance below by no more than B is reported as "finite differences 
 resolve this gradient at this scale", not as a disagreement: manual against autograd
 decides. A loss of 9e35 (relu at --scale 1e3) has B ≈ 6e27.
 
-Tolerances (manual_bptt/checking/compare.py): every entry |Δ| ≤ atol + rtol·‖reference‖∞;
+Tolerances (manual_bptt/compare.py): every entry |Δ| ≤ atol + rtol·‖reference‖∞;
 float64 vs autograd 1e-12 + 1e-10·‖g‖∞, float32 vs autograd 1e-6 + 1e-4·‖g‖∞,
 against central differences (ε = 1e-6) 1e-7 + 1e-6·‖g‖∞.
 """
@@ -39,7 +39,7 @@ from typing import Any
 
 from manual_bptt.activations import ACTIVATIONS
 from manual_bptt.checking.cases import Case, make_case
-from manual_bptt.checking.compare import (
+from manual_bptt.compare import (
     FINITE_DIFFERENCE,
     FLOAT32,
     Agreement,
@@ -62,7 +62,7 @@ from manual_bptt.cli.arguments import (
 )
 from manual_bptt.gru import RESETS
 from manual_bptt.network import OverflowWarning
-from manual_bptt.params import CELLS
+from manual_bptt.cells import CELLS
 from manual_bptt.progress import Progress
 
 DEFAULTS = {"T": 12, "N": 3, "D": 8, "H": 16, "K": 5}

@@ -5,7 +5,7 @@ the GRU with both reset variants) (T up to 40, N up to 6, D, H, K up to 16, ever
 float or token inputs, batched or not, h0, masks, both reductions, full BPTT, window
 truncation and chunks, weight scales from 1e-3 to 4), runs manual_bptt.bptt and the
 autograd twin on each, and compares loss and gradients under the tolerance policy of
-manual_bptt/checking/compare.py. Prints how many examples ran and the comparison that came
+manual_bptt/compare.py. Prints how many examples ran and the comparison that came
 closest to its tolerance; on a failure, the minimal (shrunk) counterexample and a line that reproduces it.
 Exit code 0 when all agree, 1 otherwise.
 """
@@ -21,7 +21,7 @@ from manual_bptt.checking.explain import describe_finding
 from manual_bptt.checking.strategies import cases
 from manual_bptt.checking.verify import verify
 from manual_bptt.cli.arguments import add_command, positive_int
-from manual_bptt.params import CELLS
+from manual_bptt.cells import CELLS
 
 PROFILES = {"quick": 100, "ci": 500, "thorough": 5000}
 

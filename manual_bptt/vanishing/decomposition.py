@@ -38,19 +38,19 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from manual_bptt import gru, lstm
+from manual_bptt.cells import CELLS
 from manual_bptt.crossentropy import loss_and_dlogits
-from manual_bptt.inputs import Batch, Options, check_params, prepare
+from manual_bptt.inputs import Batch, Options, check_params, prepare_param
 from manual_bptt.naive import first_reachable_step
 from manual_bptt.network import AnyCache, Cache, quietly, rows_matmul, run_batch
 from manual_bptt.params import CellParams
-from manual_bptt.result import GRAD_NAMES, GRU_GRAD_NAMES, LSTM_GRAD_NAMES
 from manual_bptt.truncation import CellStep
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-PARAMS = GRAD_NAMES  # the vanilla cell's θ ∈ {U, W, V, b, c, h0, x}
-CELL_PARAMS = {"rnn": GRAD_NAMES, "lstm": LSTM_GRAD_NAMES, "gru": GRU_GRAD_NAMES}
+CELL_PARAMS = {name: cell.grad_names for name, cell in CELLS.items()}  # θ per cell
+PARAMS = CELL_PARAMS["rnn"]  # the vanilla cell's θ ∈ {U, W, V, b, c, h0, x}
 Array = NDArray[np.floating]
 
 
@@ -76,23 +76,6 @@ class _Setup:
     batch: Batch
     cache: AnyCache
     dO: Array
-
-
-def prepare_param(
-    params: object, x: ArrayLike, y: ArrayLike, param: str, options: Options
-) -> tuple[CellParams, Batch]:
-    """The checked cell parameters and the prepared problem for a decomposition of ∂L/∂θ,
-    θ = ``param``: ValueError unless θ is one of the cell's CELL_PARAMS, or if θ is x and
-    x is token ids (no gradient). x (T, N, D) or token ids (T, N), y (T, N), or unbatched
-    without N, and ``options`` as for :func:`manual_bptt.inputs.prepare`."""
-    cell = check_params(params)
-    names = CELL_PARAMS[cell.CELL]
-    if param not in names:
-        raise ValueError(f"param must be one of {names} for the {cell.CELL} cell; got {param!r}")
-    batch = prepare(cell, x, y, **options)
-    if param == "x" and batch.tokens:
-        raise ValueError('param="x" needs float inputs; token ids have no gradient')
-    return cell, batch
 
 
 def _setup(params: object, x: ArrayLike, y: ArrayLike, param: str, options: Options) -> _Setup:
@@ -191,8 +174,8 @@ def contributions(
     """[t, k]: the part of ∂E_t/∂θ that enters through θ's use at step k.
 
     Every cell: Params, LSTMParams, GRUParams. Arguments as :func:`manual_bptt.bptt`,
-    plus ``param``, one of the cell's gradients (result.GRAD_NAMES, LSTM_GRAD_NAMES,
-    GRU_GRAD_NAMES): "U", "W", "V", "b", "c", "h0", "x", and "bh" (GRU), "c0" (LSTM).
+    plus ``param``, one of the cell's gradients (CELL_PARAMS, its grad_names): "U",
+    "W", "V", "b", "c", "h0", "x", and "bh" (GRU), "c0" (LSTM).
     Returns (T, T, *θ's shape): for the vanilla cell (T, T, H, D) for U, (T, T, H, H)
     for W, (T, T, K, H) for V, (T, T, H) for b, (T, T, K) for c; the gated cells' U, W,
     b, bh have G·H rows (G = 4 LSTM, 3 GRU); (T, T, N, H) for h0 and c0 and (T, T, N, D)

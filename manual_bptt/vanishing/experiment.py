@@ -27,7 +27,8 @@ import numpy as np
 
 from manual_bptt.backward import bptt
 from manual_bptt.network import forward
-from manual_bptt.params import CellParams, init_params
+from manual_bptt.cells import init_params
+from manual_bptt.params import CellParams
 from manual_bptt.progress import Progress
 from manual_bptt.vanishing.clipping import clip_grad_norm
 
