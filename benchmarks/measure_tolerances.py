@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 
 import manual_bptt
 import torch_reference
-from manual_bptt.checking.cases import Case, make_case
+from manual_bptt.cases import Case, make_case
 from manual_bptt.checking.gradcheck import bptt_objective, central_differences
 from manual_bptt.checking.strategies import cases, float32_cases
 

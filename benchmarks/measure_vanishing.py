@@ -24,7 +24,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 
 import torch_reference
-from manual_bptt.checking.cases import Case
+from manual_bptt.cases import Case
 from manual_bptt.checking.strategies import cases
 from manual_bptt.vanishing.clipping import clip_grad_norm
 from manual_bptt.vanishing.decomposition import PARAMS, contributions

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from manual_bptt.checking.cases import Case, make_case
+from manual_bptt.cases import Case, make_case
 from manual_bptt.compare import agreement, tolerance_for
 from manual_bptt.checking.guard import DEFAULT_TIMEOUT
 from manual_bptt.checking.source import load

@@ -21,7 +21,7 @@ import pytest
 import manual_bptt
 import torch_reference
 from manual_bptt import BPTTResult
-from manual_bptt.checking.cases import Case
+from manual_bptt.cases import Case
 from manual_bptt.compare import FLOAT64, Tolerance, agreement, assert_grads_close
 from manual_bptt.vanishing.decomposition import contribution_norms, contributions
 

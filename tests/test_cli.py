@@ -222,7 +222,7 @@ def test_verify_reports_a_counterexample_and_a_reproduction(capsys) -> None:
     lines = [line for line in out.splitlines() if line.startswith("  reproduce: ")]
     assert len(lines) == 2  # one per wrong gradient: dU and dW
     line = lines[0].removeprefix("  reproduce: ")
-    assert line.startswith('python -c "from manual_bptt.checking.cases import make_case')
+    assert line.startswith('python -c "from manual_bptt.cases import make_case')
     program, *arguments = shlex.split(line)  # this interpreter, not whichever python is on PATH
     assert program == "python"
     rerun = subprocess.run(

@@ -13,7 +13,7 @@ import pytest
 import manual_bptt
 from manual_bptt import init_params
 from manual_bptt.activations import ACTIVATIONS
-from manual_bptt.checking.cases import make_case
+from manual_bptt.cases import make_case
 from manual_bptt.checking.gradcheck import (
     bptt_objective,
     central_differences,

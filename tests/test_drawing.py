@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import manual_bptt
 import torch_reference
-from manual_bptt.checking.cases import IDS_DTYPES, LAYOUTS, MASK_DTYPES, Case, in_layout, make_case
+from manual_bptt.cases import IDS_DTYPES, LAYOUTS, MASK_DTYPES, Case, in_layout, make_case
 from manual_bptt.checking.strategies import Space, problems
 from manual_bptt.checking.styles import STYLES, UsageError, make_style
 from manual_bptt.cli import main
@@ -83,7 +83,7 @@ def test_a_recipe_at_the_defaults_reads_as_it_always_has() -> None:
     assert list(case.recipe) == OLD_KEYS
     assert case.layout == "C"
     assert case.reproduction() == (
-        "from manual_bptt.checking.cases import make_case; case = make_case(T=3, N=2, D=4, "
+        "from manual_bptt.cases import make_case; case = make_case(T=3, N=2, D=4, "
         "H=2, K=3, seed=7, scale=1.0, activation='tanh', tokens=True, batched=True, "
         "with_h0=False, with_mask=True, truncate=None, chunk=None, reduction='sum', "
         "dtype='float64', biases=True)"

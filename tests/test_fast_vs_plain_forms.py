@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import manual_bptt
 from manual_bptt import network
-from manual_bptt.checking.cases import Case
+from manual_bptt.cases import Case
 from manual_bptt.compare import FLOAT64, agreement, tolerance_for
 from manual_bptt.checking.strategies import cases, float32_cases
 from manual_bptt.crossentropy import log_softmax, loss_and_dlogits, nll, softmax

@@ -21,7 +21,7 @@ from manual_bptt.checking import (
     gallery_cs231n_lstm,
     gallery_min_char_rnn,
 )
-from manual_bptt.checking.cases import make_case
+from manual_bptt.cases import make_case
 from manual_bptt.checking.strategies import cases
 from manual_bptt.checking.verify import evaluate, verify
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import manual_bptt
-from manual_bptt.checking.cases import Case, make_case
+from manual_bptt.cases import Case, make_case
 from manual_bptt.compare import FLOAT64, assert_grads_close
 from manual_bptt.checking.strategies import cases
 from tests.helpers import FACES as ALL_FACES

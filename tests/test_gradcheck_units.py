@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import manual_bptt
-from manual_bptt.checking.cases import make_case
+from manual_bptt.cases import make_case
 from manual_bptt.compare import FINITE_DIFFERENCE, Tolerance, compare_grads
 from manual_bptt.checking.gradcheck import (
     EPS,

@@ -9,7 +9,7 @@ import pytest
 
 import manual_bptt
 from manual_bptt import BPTTResult
-from manual_bptt.checking.cases import make_case
+from manual_bptt.cases import make_case
 from manual_bptt.compare import FLOAT64
 from tests.helpers import assert_results_agree
 

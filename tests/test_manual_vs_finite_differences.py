@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import manual_bptt
-from manual_bptt.checking.cases import Case, make_case
+from manual_bptt.cases import Case, make_case
 from manual_bptt.compare import FINITE_DIFFERENCE, FLOAT64, assert_grads_close
 from manual_bptt.checking.gradcheck import (
     bptt_objective,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from manual_bptt.checking.cases import make_case
+from manual_bptt.cases import make_case
 from manual_bptt.checking.strategies import Space
 from manual_bptt.checking.styles import UsageError
 from manual_bptt.cli import main

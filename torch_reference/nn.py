@@ -43,7 +43,7 @@ from manual_bptt.result import GRAD_NAMES, GRU_GRAD_NAMES, LSTM_GRAD_NAMES, BPTT
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-    from manual_bptt.checking.cases import Case
+    from manual_bptt.cases import Case
 
 MODULES = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
 NAMES = {"rnn": "nn.RNN", "lstm": "nn.LSTM", "gru": "nn.GRU"}  # as tables show them

@@ -238,7 +238,7 @@ def repro_file(report: Report, spec: str, out: Path) -> str:
         "",
         "from pathlib import Path",
         "",
-        "from manual_bptt.checking.cases import make_case",
+        "from manual_bptt.cases import make_case",
         "from manual_bptt.testing import assert_case_correct",
         "",
         f"TARGET = {locate}",

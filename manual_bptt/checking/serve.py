@@ -105,7 +105,7 @@ class _Worker:
         if tag == "a":
             array = wire.decode_array(node)
             if layout != "C" and isinstance(array, _ndarray) and array.dtype.kind == "f":
-                from manual_bptt.checking.cases import in_layout
+                from manual_bptt.cases import in_layout
 
                 array = in_layout(array, layout)
             return array

@@ -3,7 +3,7 @@
 The tests, ``bptt sweep`` and ``bptt verify`` all draw from here. Following
 hypothesis.extra.numpy's habit, a case draws its sizes and options first and its
 arrays second (from a drawn seed), so that a failure shrinks to small sizes and simple
-options and is reproduced by a short line of Python (:meth:`manual_bptt.checking.cases.Case.reproduction`).
+options and is reproduced by a short line of Python (:meth:`manual_bptt.cases.Case.reproduction`).
 
 Imports hypothesis, which ``pip install manual-bptt`` brings; not imported by
 ``import manual_bptt``.
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from manual_bptt.activations import ACTIVATIONS
 from manual_bptt.arraychecks import is_integer
-from manual_bptt.checking.cases import IDS_DTYPES, LAYOUTS, MASK_DTYPES, Case, make_case
+from manual_bptt.cases import IDS_DTYPES, LAYOUTS, MASK_DTYPES, Case, make_case
 
 # Full BPTT, window truncation, chunked truncation.
 MODES = ("full", "truncate", "chunk")
@@ -158,7 +158,7 @@ class Space:
     ``mask_dtypes`` are the mask's dtypes ("bool", "int64", "float64": the same 0/1
     entries), ``ids_dtypes`` the token ids' and targets' ("int64", "int32"), and
     ``layouts`` the memory layouts in which the code under test is handed the float
-    arrays ("C", "F", "strided": see :func:`manual_bptt.checking.cases.in_layout`).
+    arrays ("C", "F", "strided": see :func:`manual_bptt.cases.in_layout`).
     """
 
     activations: tuple[str, ...] = tuple(ACTIVATIONS)

@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Flaky
 
 from manual_bptt.checking import guard
-from manual_bptt.checking.cases import Case, make_case
+from manual_bptt.cases import Case, make_case
 from manual_bptt.compare import Agreement, Tolerance, agreement, tolerance_for
 from manual_bptt.checking.guard import DEFAULT_TIMEOUT, CodeFailed
 from manual_bptt.checking.source import load
@@ -702,7 +702,7 @@ def reproduction(report: Report, finding: Finding) -> str:
     args = ", ".join(f"{k}={v!r}" for k, v in finding.case.recipe.items())
     options = "".join(f", {k}={v!r}" for k, v in report.style_options.items())
     return (
-        'python -c "from manual_bptt.checking.cases import make_case; '
+        'python -c "from manual_bptt.cases import make_case; '
         "from manual_bptt.checking.verify import evaluate; "
         f"print(evaluate('{report.target}', '{report.style}', "
         f'make_case({args}){options}).describe())"'

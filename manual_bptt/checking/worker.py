@@ -451,7 +451,7 @@ def _call_here(
     from manual_bptt.checking import guard, serve
 
     if layout != "C":
-        from manual_bptt.checking.cases import in_layout
+        from manual_bptt.cases import in_layout
 
         def lay(v: Any) -> Any:
             if isinstance(v, np.ndarray) and v.dtype.kind == "f":

@@ -38,7 +38,7 @@ from dataclasses import asdict
 from typing import Any
 
 from manual_bptt.activations import ACTIVATIONS
-from manual_bptt.checking.cases import Case, make_case
+from manual_bptt.cases import Case, make_case
 from manual_bptt.compare import (
     FINITE_DIFFERENCE,
     FLOAT32,

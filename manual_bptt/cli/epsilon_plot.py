@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 import manual_bptt
-from manual_bptt.checking.cases import make_case
+from manual_bptt.cases import make_case
 from manual_bptt.checking.gradcheck import bptt_objective, step_size_errors
 from manual_bptt.cli.arguments import add_command, existing_parent, nonnegative_int
 

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from manual_bptt.backward import bptt
-from manual_bptt.checking.cases import Case, make_case
+from manual_bptt.cases import Case, make_case
 from manual_bptt.inputs import require_vanilla
 from manual_bptt.params import Params
 from manual_bptt.progress import Progress

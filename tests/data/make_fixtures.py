@@ -18,7 +18,7 @@ import numpy as np
 
 import manual_bptt
 import torch_reference
-from manual_bptt.checking.cases import make_case
+from manual_bptt.cases import make_case
 from manual_bptt.compare import FLOAT64, assert_grads_close
 
 HERE = Path(__file__).parent

@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from manual_bptt.checking.cases import Case
+from manual_bptt.cases import Case
 from manual_bptt.checking.guard import CodeFailed
 from manual_bptt.checking.strategies import Space
 
@@ -376,7 +376,7 @@ class Style:
         """Two problems per :attr:`real_sizes`: at each option's simplest allowed value,
         then at its last, inside ``space``'s choices (T and H at most the user's
         --max-T and --max-H when given)."""
-        from manual_bptt.checking.cases import make_case
+        from manual_bptt.cases import make_case
 
         out = []
         for sizes in self.real_sizes:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from manual_bptt.checking.cases import Case
+from manual_bptt.cases import Case
 from manual_bptt.checking.strategies import Space
 from manual_bptt.checking.styles.base import (
     Gradient,
