@@ -8,6 +8,7 @@ ended in a traceback or a hang; now each ends in one line and the right exit cod
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -505,3 +506,30 @@ def test_a_module_whose_names_cannot_be_listed_is_one_line_exit_2(
         "bptt verify: unlisted is a module: listing its names of module raised "
         "RuntimeError: no listing; give a name: MODULE:NAME\n"
     )
+
+
+def _project_f(params, x, y, **options):  # runs in this process: not importable by name
+    import manual_bptt
+
+    return manual_bptt.bptt(params, x, y, **options)
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), 0.0, -1.0])
+@pytest.mark.parametrize("target", ["manual_bptt:bptt", "in this process"])
+def test_a_timeout_that_is_not_a_positive_number_is_refused_before_any_call(
+    timeout, target
+) -> None:
+    from manual_bptt.checking.verify import evaluate
+    from manual_bptt.checking.verify import verify as verify_api
+
+    code = _project_f if target == "in this process" else target
+    expected = re.escape(
+        f"timeout must be a number of seconds > 0, or None for no limit; got {timeout!r}"
+    )
+    case = make_case(T=2, N=1, D=2, H=2, K=2, seed=0)
+    started = time.monotonic()
+    with pytest.raises(UsageError, match=f"^{expected}$"):
+        verify_api(code, max_examples=3, timeout=timeout, real_sizes=False)
+    with pytest.raises(UsageError, match=f"^{expected}$"):
+        evaluate(code, "project", case, timeout=timeout)
+    assert time.monotonic() - started < 5  # nan once spun for ever waiting for the worker

@@ -95,7 +95,7 @@ from pathlib import Path
 from typing import Any
 
 from manual_bptt.checking.guard import captured
-from manual_bptt.checking.styles.base import UsageError
+from manual_bptt.errors import UsageError
 
 # Seconds each evaluated statement may run. Taking a definition or a constant takes
 # microseconds; a statement that runs longer is computing something (reading data,

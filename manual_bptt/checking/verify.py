@@ -43,7 +43,7 @@ from manual_bptt.checking.source import load
 from manual_bptt.checking.strategies import Space, problems
 from manual_bptt.checking.styles import STYLES, Gradient, Style, UsageError, make_style
 from manual_bptt.checking.styles.base import MATTERS, Observed
-from manual_bptt.checking.worker import Remote, Worker
+from manual_bptt.checking.worker import Remote, Worker, checked_timeout
 from manual_bptt.progress import Progress
 
 __all__ = [
@@ -167,6 +167,7 @@ def evaluate(
         UsageError: the case is not one the style can take, or the target cannot be
             loaded.
     """
+    checked_timeout(timeout)
     adapter = style if isinstance(style, Style) else make_style(style, **style_options)
     reason = adapter.refuses(case)
     if reason:
@@ -466,6 +467,7 @@ def verify(
             callable, a function missing, a wrong signature, or the first call shows a
             wrong interface); nothing was searched.
     """
+    checked_timeout(timeout)
     adapter = style if isinstance(style, Style) else make_style(style, **style_options)
     if isinstance(target, Remote):
         return _verify(

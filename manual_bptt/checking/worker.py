@@ -36,7 +36,7 @@ import numpy as np
 
 from manual_bptt.checking import wire
 from manual_bptt.checking.guard import CodeFailed
-from manual_bptt.checking.styles.base import UsageError
+from manual_bptt.errors import UsageError
 
 BOOT = "import sys; from manual_bptt.checking.serve import main; main(int(sys.argv[1]), int(sys.argv[2]))"
 LONGEST_WAIT = 3600.0  # seconds per poll(); a longer limit is waited for in pieces
@@ -129,6 +129,16 @@ def encode(value: Any, depth: int = 0) -> Any:
     raise TypeError(f"a {kind.__name__} cannot be sent to the worker")
 
 
+def checked_timeout(timeout: float | None) -> float | None:
+    """``timeout`` if it is None (no limit) or a number of seconds > 0 (inf too); else
+    UsageError (NaN once made the wait for a reply spin for ever)."""
+    if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+        raise UsageError(
+            f"timeout must be a number of seconds > 0, or None for no limit; got {timeout!r}"
+        )
+    return timeout
+
+
 class Worker:
     """One worker process running the target named by ``spec``.
 
@@ -143,7 +153,7 @@ class Worker:
 
     def __init__(self, spec: str, timeout: float | None) -> None:
         self.spec = spec
-        self.timeout = timeout
+        self.timeout = checked_timeout(timeout)
         self.note = ""
         self.generation = 0
         self.restarts = 0
