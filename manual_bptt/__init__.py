@@ -1,9 +1,9 @@
 """manual_bptt: backpropagation through time for RNNs, written by hand in NumPy.
 
 Three cells, chosen by the parameters' type: the vanilla RNN (:class:`Params`), the LSTM
-(:class:`LSTMParams`, README equations (13)–(24)) and the GRU (:class:`GRUParams`,
-(25)–(33), both reset variants). The vanilla network (README, equations (1)–(5);
-Goodfellow et al., Deep Learning, §10.2):
+(:class:`LSTMParams`, equations (13)–(24) of docs/derivation.md) and the GRU
+(:class:`GRUParams`, (25)–(33), both reset variants). The vanilla network (equations
+(1)–(5); Goodfellow et al., Deep Learning, §10.2):
 
     a_t = b + W h_{t−1} + U x_t      h_t = φ(a_t)
     o_t = c + V h_t                  ŷ_t = softmax(o_t)

@@ -1,4 +1,4 @@
-"""The hidden nonlinearity φ and its derivative φ', equations (2) and (7) of the README.
+"""The hidden nonlinearity φ and its derivative φ', equations (2) and (7) of docs/derivation.md.
 
 Each activation is written once here and used by the vectorised network, the naive
 loops and the analysis tools, so that a reader finds φ and φ' side by side.

@@ -1,4 +1,4 @@
-"""The backward pass, equations (6)–(12) of the README, and the public ``bptt``.
+"""The backward pass, equations (6)–(12) of docs/derivation.md, and the public ``bptt``.
 
 ``bptt`` serves every cell: the vanilla one here, (6)–(12); the gated ones by their
 backward steps (lstm.py, gru.py) run through truncation.cell_deltas, then the same

@@ -53,7 +53,7 @@ FLOAT32 = Tolerance(rtol=1e-4, atol=1e-6)
 # (T ≤ 6, sizes ≤ 4, weight scale ≤ 2) the worst |Δ| was 1.1e-8; atol 1e-7 leaves ten
 # times that, and rtol 1e-6 covers gradients larger than 1.
 # benchmarks/measure_tolerances.py measures all three policies' worst cases again;
-# with --cell lstm|gru it measures the gated cells (README: well inside all three).
+# with --cell lstm|gru it measures the gated cells (docs/testing.md: well inside all three).
 FINITE_DIFFERENCE = Tolerance(rtol=1e-6, atol=1e-7)
 
 

@@ -1,4 +1,4 @@
-"""The forward pass, equations (1)–(4) of the README, vectorised over the batch.
+"""The forward pass, equations (1)–(4) of docs/derivation.md, vectorised over the batch.
 
 Only the recurrence (1)–(2) loops over time; the input term U x_t for every step and
 the output layer (3)–(4) for every step are each one matrix product. The gated cells'

@@ -1,7 +1,7 @@
 """The tolerance policy itself (manual_bptt/compare.py) can fail.
 
 Every other test leans on assert_grads_close and agreement saying "no" to a wrong
-gradient; these show that they do, with the constants the README states, at the
+gradient; these show that they do, with the constants docs/testing.md states, at the
 edges where a slip would pass everything unchecked (one entry, inf, NaN, float32).
 """
 
@@ -133,7 +133,7 @@ def test_tolerance_for_picks_the_dtype_policy() -> None:
     [(FLOAT64, 1e-10, 1e-12), (FLOAT32, 1e-4, 1e-6), (FINITE_DIFFERENCE, 1e-6, 1e-7)],
 )
 def test_each_policy_is_exactly_the_stated_bound(tol: Tolerance, rtol: float, atol: float) -> None:
-    # The README's table: a difference 0.9× the bound passes, 1.1× fails, both for the
+    # docs/testing.md's table: a difference 0.9× the bound passes, 1.1× fails, both for the
     # relative part (‖e‖∞ = 1000, so atol is negligible) and for atol alone (e = 0).
     e = np.array([1000.0, -3.0])
     bound = atol + rtol * 1000.0

@@ -1,6 +1,6 @@
 """Details of the core that the property tests pass over, each pinned by a test that a
-plausible slip turns red (found by mutation testing, README "How the gradients are
-checked"): what forward returns, h0, the complex-step guard, the loss's type and sign,
+plausible slip turns red (found by mutation testing, docs/testing.md, "Mutation
+testing"): what forward returns, h0, the complex-step guard, the loss's type and sign,
 the φ' block size, the γ constants and the finite-difference step grid."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A forward pass that leaves float's range is reported, not hidden (README, "Overflow").
+"""A forward pass that leaves float's range is reported, not hidden (docs/using.md, "Overflow").
 
 Every face issues one manual_bptt.OverflowWarning naming the first step where a state
 or the logits stopped being finite, with the same words, and lets no numpy

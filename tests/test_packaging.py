@@ -22,7 +22,7 @@ def test_importing_manual_bptt_does_not_import_torch() -> None:
     assert probe.stdout.strip() == "False"
 
 
-# Every name the README documents at the top level, and nothing else in __all__.
+# Every name docs/using.md documents at the top level, and nothing else in __all__.
 PUBLIC = {
     "manual_bptt": {
         "ACTIVATIONS",

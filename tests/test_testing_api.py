@@ -1,5 +1,5 @@
-"""manual_bptt.testing as the README shows it: the README's example test file, run as
-is by pytest from the repository's top folder, and the API's own promises."""
+"""manual_bptt.testing as docs/verify.md shows it: its example test file, run as is by
+pytest from the repository's top folder, and the API's own promises."""
 
 from __future__ import annotations
 
@@ -16,16 +16,19 @@ from tests.helpers import run_pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def readme_example() -> str:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+API_PAGE = ROOT / "docs" / "verify.md"
+
+
+def api_example() -> str:
+    text = API_PAGE.read_text(encoding="utf-8")
     match = re.search(r"<!-- api-example -->\n```python\n(.*?)```", text, re.DOTALL)
-    assert match, "README.md has no <!-- api-example --> python block"
+    assert match, "docs/verify.md has no <!-- api-example --> python block"
     return match.group(1)
 
 
-def test_the_readmes_example_test_file_passes_as_written(tmp_path) -> None:
-    path = tmp_path / "test_readme_example.py"
-    path.write_text(readme_example())
+def test_the_docs_example_test_file_passes_as_written(tmp_path) -> None:
+    path = tmp_path / "test_docs_example.py"
+    path.write_text(api_example())
     run = run_pytest(path, cwd=ROOT, timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "3 passed" in run.stdout

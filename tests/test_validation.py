@@ -262,7 +262,7 @@ def test_forward_checks_the_gated_options_too(good) -> None:
 
 # ---------------------------------------------------------------------------------------
 # Input kinds: every array argument of every face is either converted exactly (the same
-# result as the plain ndarray gives) or refused naming the argument (README, "Bad input").
+# result as the plain ndarray gives) or refused naming the argument (docs/using.md, "Bad input").
 
 
 def _tokens_problem() -> dict:

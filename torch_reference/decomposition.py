@@ -40,7 +40,7 @@ State = tuple[torch.Tensor, ...]
 
 
 def first_step_reached(t: int, batch: Batch) -> int:
-    """The first step loss E_t backpropagates into (its own statement of the README's
+    """The first step loss E_t backpropagates into (its own statement of docs/derivation.md's
     truncations, so that the twin shares no logic with manual_bptt here)."""
     if batch.truncate is not None:
         return max(0, t - batch.truncate)  # the window t−k … t

@@ -1,7 +1,7 @@
 """Truncated losses built with autograd's own means (``detach``), not with manual code.
 
 Each function returns the scalar whose gradient (by ``.backward()``) is the truncated
-gradient of the README's definitions; its value is the loss L itself, since detaching
+gradient of docs/derivation.md's definitions; its value is the loss L itself, since detaching
 a state changes no value, only which paths the gradient may take.
 
 Written once for every cell: a cell is a ``step(state, t) → state`` on a tuple of

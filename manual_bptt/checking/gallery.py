@@ -461,7 +461,7 @@ def gru_reset_differentiated_before_the_product(
     """WRONG (GRU, reset="after"): r_t differentiated as if applied to h_{t−1} before
     W_n's product (Cho et al.'s GRU) when torch's applies it after: δ^r uses
     W_nᵀ δ^n ⊙ h_{t−1} instead of δ^n ⊙ m_t, and bh_n, W_n and the path into h_{t−1}
-    through n miss their factor r_t (README, the GRU's two columns)."""
+    through n miss their factor r_t (docs/derivation.md, the GRU's two columns)."""
     if params.reset != "after":
         raise ValueError("this slip is the backward of 'before' on an 'after' GRU")
     return _gated_with(_gru_step_reset_before, params, x, y, kwargs)

@@ -13,10 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-
-class UsageError(Exception):
-    """An argument that parsed but cannot be used (a weight scale whose weights overflow,
-    work above the documented limit): main prints it in one line and exits with 2."""
+from manual_bptt.errors import UsageError
 
 
 def _bounded(

@@ -24,10 +24,7 @@ import numpy as np
 from manual_bptt.cases import Case
 from manual_bptt.checking.guard import CodeFailed
 from manual_bptt.checking.strategies import Space
-
-
-class UsageError(ValueError):
-    """The code cannot be checked as asked (exit 2): nothing was searched."""
+from manual_bptt.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -485,6 +482,13 @@ class Style:
 
 
 def _cell_styles() -> dict[str, tuple[str, ...]]:
-    from manual_bptt.checking.styles import STYLES
-
-    return {name: style.cells for name, style in STYLES.items()}
+    """Each style's cells, from the Style subclasses the styles package has loaded (no
+    import of the package, which imports this module)."""
+    found: dict[str, tuple[str, ...]] = {}
+    todo = list(Style.__subclasses__())
+    while todo:
+        style = todo.pop(0)
+        todo.extend(style.__subclasses__())
+        if "name" in vars(style):
+            found[style.name] = style.cells
+    return found

@@ -11,7 +11,7 @@ and, if both are defined, the single step they are built from:
     rnn_step_forward(x, prev_h, Wx, Wh, b) -> (next_h, cache)    x (N, D), prev_h (N, H)
     rnn_step_backward(dnext_h, cache) -> (dx, dprev_h, dWx, dWh, db)
 
-In the README's notation Wx = Uᵀ and Wh = Wᵀ (row vectors: h_t = tanh(x_t Wx + h_{t−1} Wh
+In docs/derivation.md's notation Wx = Uᵀ and Wh = Wᵀ (row vectors: h_t = tanh(x_t Wx + h_{t−1} Wh
 + b)). The layer is checked on its own, as the course checks it: the expected gradients
 are autograd's vector–Jacobian product of Σ dh ⊙ h for a random upstream dh, never all
 ones (which hides transpositions). The step functions are checked on the problem's first

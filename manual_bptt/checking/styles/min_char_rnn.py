@@ -5,8 +5,8 @@
 inputs, targets: lists of T ints in [0, V); hprev (H, 1). The function reads its weights
 from its module's globals, as the original does: Wxh (H, V), Whh (H, H), Why (V, H),
 bh (H, 1), by (V, 1), and vocab_size = V, hidden_size = H. verify sets all seven before
-each call and restores what was there after it. Biases are columns; in the README's
-notation Wxh = U, Whh = W, Why = V, bh = b, by = c, hprev = h0, with one-hot inputs
+each call and restores what was there after it. Biases are columns; in the notation of
+docs/derivation.md Wxh = U, Whh = W, Why = V, bh = b, by = c, hprev = h0, with one-hot inputs
 (D = K = V), tanh, the summed cross-entropy and full BPTT over the sequence.
 
 The original clips every gradient to [−5, 5] inside lossFun (against exploding

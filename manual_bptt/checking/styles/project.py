@@ -6,7 +6,7 @@ with ``result.grads`` a mapping {"U" (H, D), "W" (H, H), "V" (K, H), "b" (H,), "
 "h0" ((N, H) or (H,)), and "x" ((T, N, D) or (T, D)) for float inputs} and, if it has
 one, ``result.loss`` (L, equation (5)). Drawn over every option the project has.
 
-With ``--cell lstm`` or ``--cell gru`` the params are LSTMParams or GRUParams (README,
+With ``--cell lstm`` or ``--cell gru`` the params are LSTMParams or GRUParams (docs/derivation.md,
 "The LSTM", "The GRU") and the gradients the cell's: LSTM {"U" (4H, D), "W" (4H, H),
 "b" (4H,), "V", "c", "h0", "c0" (N, H), "x"}, GRU {"U" (3H, D), "W" (3H, H), "b" (3H,),
 "bh" (3H,), "V", "c", "h0", "x"}; the LSTM's f is also called with ``c0=``, and
