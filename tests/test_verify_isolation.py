@@ -533,3 +533,28 @@ def test_a_timeout_that_is_not_a_positive_number_is_refused_before_any_call(
     with pytest.raises(UsageError, match=f"^{expected}$"):
         evaluate(code, "project", case, timeout=timeout)
     assert time.monotonic() - started < 5  # nan once spun for ever waiting for the worker
+
+
+@pytest.mark.parametrize("forged", ['("ok",)', '("raised", "E")', '("exit",)', "()"])
+def test_a_reply_forged_on_the_workers_pipe_is_a_finding_not_a_traceback(
+    tmp_path, capsys, forged
+) -> None:
+    spec = project_file(
+        tmp_path,
+        f"""
+        import sys
+        from multiprocessing.connection import Connection
+        from manual_bptt.checking import wire
+        def f(params, x, y, **options):
+            frame = sys._getframe()
+            while frame.f_code.co_name != "main":  # serve.main, which numbers the replies
+                frame = frame.f_back
+            reply = (frame.f_locals["number"], {forged})
+            Connection(int(sys.argv[2]), readable=False).send_bytes(wire.dumps(reply))
+            return manual_bptt.bptt(params, x, y, **options)
+        """,
+    )
+    code, out, err = verify([spec, "--examples", "5"], capsys)
+    assert "Traceback" not in out + err
+    assert code == 1
+    assert "f: a garbled reply" in out

@@ -41,6 +41,8 @@ from manual_bptt.errors import UsageError
 BOOT = "import sys; from manual_bptt.checking.serve import main; main(int(sys.argv[1]), int(sys.argv[2]))"
 LONGEST_WAIT = 3600.0  # seconds per poll(); a longer limit is waited for in pieces
 START_TIMEOUT = 60.0  # seconds for a new worker to import numpy and answer
+# The replies serve.py sends, by kind: how many parts each has.
+REPLIES = {"ok": 3, "usage": 2, "exit": 2, "missing": 1, "raised": 5}
 
 
 class Remote:
@@ -358,11 +360,14 @@ class Worker:
         except wire.WireError as err:
             self.stop()
             raise CodeFailed(f"{what} ended the worker process", f"{what}: {err}") from None
-        if number != self.number or type(reply) is not tuple or not reply:
+        if number != self.number:
             self.stop()
             raise CodeFailed(
                 f"{what} ended the worker process", f"{what}: a reply out of turn (garbled pipe)"
             )
+        if not (type(reply) is tuple and reply and REPLIES.get(str(reply[0])) == len(reply)):
+            self.stop()  # e.g. written on the worker's pipe by the code under test itself
+            raise CodeFailed(f"{what} ended the worker process", f"{what}: a garbled reply")
         return reply
 
     def _died(self, what: str) -> CodeFailed:
