@@ -558,3 +558,25 @@ def test_a_reply_forged_on_the_workers_pipe_is_a_finding_not_a_traceback(
     assert "Traceback" not in out + err
     assert code == 1
     assert "f: a garbled reply" in out
+
+
+NAMEDTUPLE_LAYERS = """
+from collections import namedtuple
+Forward = namedtuple("Forward", "h cache")
+Grads = namedtuple("Grads", "dx dh0 dWx dWh db")
+_forward, _backward = rnn_forward, rnn_backward
+def rnn_forward(x, h0, Wx, Wh, b):
+    return Forward(*_forward(x, h0, Wx, Wh, b))
+def rnn_backward(dh, cache):
+    return Grads(*_backward(dh, cache))
+"""
+
+
+def test_results_returned_as_namedtuples_are_unpacked_as_the_course_unpacks_them(
+    tmp_path, capsys
+) -> None:
+    layers = (Path(__file__).parents[1] / "examples" / "rnn_layers.py").read_text()
+    spec = write(tmp_path, "named.py", layers + NAMEDTUPLE_LAYERS)
+    code, out, err = verify([spec, "--style", "cs231n", "--examples", "10"], capsys)
+    assert code == 0, out + err  # was exit 2: "rnn_forward returned Forward; expected 2"
+    assert "every gradient agrees with autograd" in out

@@ -277,7 +277,16 @@ def _facts(value: Any) -> dict[str, Any]:
         "callable": bool(callable(value)),
         "function": isinstance(_attribute(value, "__globals__"), dict),
         "module": isinstance(value, _ModuleType),
+        # a tuple or list subclass (a namedtuple) stays here; its length lets it be unpacked
+        "length": _length(value),
     }
+
+
+def _length(value: Any) -> int | None:
+    try:
+        return len(value) if isinstance(value, (tuple, list)) else None
+    except BaseException:  # noqa: BLE001 (a subclass's own __len__)
+        return None
 
 
 def _attribute(value: Any, name: str) -> Any:

@@ -172,10 +172,18 @@ class Observed:
     def unpack(self, what: str, value: Any, names: tuple[str, ...]) -> tuple[Any, ...]:
         """``value`` as a tuple of len(names); else record an interface problem and
         raise CodeFailed (caught by :meth:`attempt`)."""
+        from manual_bptt.checking.worker import Remote
+
         n = len(names)
-        if isinstance(value, (tuple, list)) and len(value) == n:
+        if isinstance(value, Remote) and value.info.get("length") is not None:
+            # a namedtuple (a tuple or list subclass) stays in the worker: its items come here
+            if value.info["length"] == n:
+                return tuple(value[i] for i in range(n))
+            count = f"{value.info['length']} values"
+        elif isinstance(value, (tuple, list)) and len(value) == n:
             return tuple(value)
-        count = f"{len(value)} values" if isinstance(value, (tuple, list)) else type_name(value)
+        else:
+            count = f"{len(value)} values" if isinstance(value, (tuple, list)) else type_name(value)
         message = f"{what} returned {count}; expected {n}: ({', '.join(names)})"
         self.interface.append(message)
         raise CodeFailed(f"{what} returned the wrong number of values", message)
