@@ -170,12 +170,13 @@ def check_case(case: Case, fd: str = "full", bar: Progress | None = None) -> dic
     inf and NaN cannot be differenced), else None}. An FDAgreement's ``unresolved``
     counts the entries finite differences cannot resolve (gradcheck's error bound).
     """
-    import manual_bptt
     import torch_reference
+
+    from manual_bptt.backward import bptt
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", OverflowWarning)
-        manual = case.call(manual_bptt.bptt)
+        manual = case.call(bptt)
         twin = case.call(torch_reference.bptt)
     overflows = [w.message for w in caught if isinstance(w.message, OverflowWarning)]
     for w in caught:  # any other warning is passed on as it came

@@ -15,7 +15,7 @@ import argparse
 import sys
 from typing import Any
 
-import manual_bptt
+from manual_bptt.backward import bptt
 from manual_bptt.cases import make_case
 from manual_bptt.checking.gradcheck import bptt_objective, step_size_errors
 from manual_bptt.cli.arguments import add_command, existing_parent, nonnegative_int
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     case = make_case(
         T=12, N=3, D=8, H=16, K=5, seed=args.seed, activation=args.activation, with_h0=True
     )
-    result = case.call(manual_bptt.bptt)
+    result = case.call(bptt)
     objective = case.call(bptt_objective)
     errors = step_size_errors(
         objective, result.grads, seed=args.seed, with_complex=args.activation != "relu"

@@ -16,7 +16,7 @@ import argparse
 import time
 from typing import Any
 
-import manual_bptt
+from manual_bptt.backward import bptt
 from manual_bptt.checking.explain import describe_finding
 from manual_bptt.checking.strategies import cases
 from manual_bptt.checking.verify import verify
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     examples = args.examples or PROFILES[args.profile]
     started = time.perf_counter()
     report = verify(
-        manual_bptt.bptt,
+        bptt,
         style="project",
         max_examples=examples,
         random_seed=args.seed,
