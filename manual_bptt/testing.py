@@ -71,8 +71,8 @@ def assert_bptt_correct(
     Args:
         target: the code, or a string naming it as ``bptt verify`` takes it
             ("rnn_layers.py", "mycode:MyRNN", "notebook.ipynb:RNNNumpy").
-        style: "project", "tutorial", "cs231n", "cs231n-lstm" or "min-char-rnn"
-            (README, "Check your own derivation").
+        style: the interface, a name in ``manual_bptt.checking.styles.STYLES`` ("project",
+            "tutorial", "cs231n", …; docs/verify.md, "Styles: the shapes people write").
         examples: problems to try; seed: Hypothesis's seed (the same run every time).
         timeout: seconds allowed per call of your code (None: no limit).
         space: what to draw (default the style's whole space; see :func:`space_for`).

@@ -21,8 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bptt",
         description=(
-            "Backpropagation through time for a vanilla RNN, by hand in NumPy, checked "
-            "against PyTorch autograd. With no command, runs 'check' on a default network."
+            "Backpropagation through time for a vanilla RNN, an LSTM and a GRU, by hand in "
+            "NumPy, checked against PyTorch autograd. With no command, runs 'check' on a "
+            "default network."
         ),
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

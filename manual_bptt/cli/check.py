@@ -11,7 +11,8 @@ NaN), since then there is nothing to compare.
 
 Finite differences check truncated gradients too: a truncated gradient is the exact
 gradient of the loss with the states where the truncation cuts held constant (see
-manual_bptt.gradcheck.bptt_objective), and that function is what gets differenced.
+manual_bptt.checking.gradcheck.bptt_objective), and that function is what gets
+differenced.
 
 What finite differences can resolve: each estimate D(ε) = (f₊ − f₋)/2ε, f± = L(θ ± εv),
 has an error of at most about B = c·u·(|f₊| + |f₋|)/2ε + |D(ε) − D(2ε)| (round-off, then

@@ -65,7 +65,7 @@ def register(sub: Any) -> None:
     p = add_command(
         sub,
         "verify",
-        "property-test your own BPTT (project, tutorial, cs231n, cs231n-lstm or min-char-rnn)",
+        f"property-test your own BPTT (styles: {', '.join(STYLES)})",
         __doc__,
         run,
     )
