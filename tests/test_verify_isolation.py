@@ -580,3 +580,19 @@ def test_results_returned_as_namedtuples_are_unpacked_as_the_course_unpacks_them
     code, out, err = verify([spec, "--style", "cs231n", "--examples", "10"], capsys)
     assert code == 0, out + err  # was exit 2: "rnn_forward returned Forward; expected 2"
     assert "every gradient agrees with autograd" in out
+
+
+def test_grads_keyed_by_numpy_strings_are_found(tmp_path, capsys) -> None:
+    spec = project_file(
+        tmp_path,
+        """
+        def f(params, x, y, **options):
+            result = manual_bptt.bptt(params, x, y, **options)
+            names = np.array(list(result.grads))  # their keys are np.str_, equal to str
+            grads = dict(zip(names, result.grads.values(), strict=True))
+            return manual_bptt.BPTTResult(result.loss, grads)
+        """,
+    )
+    code, out, err = verify([spec, "--examples", "10"], capsys)
+    assert code == 0, out + err  # was exit 2: "f's .grads has no U, W, V, b, c, h0"
+    assert "every gradient agrees with autograd" in out

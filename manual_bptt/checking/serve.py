@@ -87,7 +87,9 @@ class _Worker:
                 return ("t", [self.encode(v, depth + 1) for v in value])
             if kind is list:
                 return ("l", [self.encode(v, depth + 1) for v in value])
-            if kind is dict:
+            # a dict keyed by anything but builtins (np.str_) stays here, where its
+            # keys still equal the names it is asked for
+            if kind is dict and all(type(k) in wire.ATOMS for k in value):
                 return (
                     "d",
                     [
