@@ -596,3 +596,18 @@ def test_grads_keyed_by_numpy_strings_are_found(tmp_path, capsys) -> None:
     code, out, err = verify([spec, "--examples", "10"], capsys)
     assert code == 0, out + err  # was exit 2: "f's .grads has no U, W, V, b, c, h0"
     assert "every gradient agrees with autograd" in out
+
+
+@pytest.mark.parametrize("shadowed", ["random", "copy", "inspect", "types", "json", "pickle"])
+def test_a_students_file_named_like_a_standard_module_does_not_break_the_worker(
+    tmp_path, capsys, monkeypatch, shadowed
+) -> None:
+    (tmp_path / f"{shadowed}.py").write_text("raise RuntimeError('my homework, not yours')\n")
+    spec = project_file(
+        tmp_path,
+        "def f(params, x, y, **options):\n    return manual_bptt.bptt(params, x, y, **options)\n",
+    )
+    monkeypatch.chdir(tmp_path)
+    code, out, err = verify([spec, "--examples", "5"], capsys)
+    # was exit 2: "loading …: loading ended the worker process (exit code 1)"
+    assert code == 0, out + err

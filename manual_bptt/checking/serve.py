@@ -375,6 +375,11 @@ def main(read_fd: int, write_fd: int) -> None:
     """Answer requests on the pipe until it closes; then end at once."""
     from multiprocessing.connection import Connection
 
+    # everything imported later, imported now: before the target's folder is on sys.path
+    from manual_bptt import gru, lstm, params  # noqa: F401
+    from manual_bptt.cases import in_layout  # noqa: F401
+    from manual_bptt.checking import source  # noqa: F401
+
     inbox, outbox = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
     send = outbox.send_bytes
     worker = _Worker()

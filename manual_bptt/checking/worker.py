@@ -38,7 +38,13 @@ from manual_bptt.checking import wire
 from manual_bptt.checking.guard import CodeFailed
 from manual_bptt.errors import UsageError
 
-BOOT = "import sys; from manual_bptt.checking.serve import main; main(int(sys.argv[1]), int(sys.argv[2]))"
+# python -c puts the current directory first on sys.path: taken off before anything is
+# imported, so that a student's random.py or json.py there is not imported in place of
+# the standard module (source.load puts it back for a MODULE target, as python -m would)
+BOOT = (
+    "import sys; sys.path[:] = [p for p in sys.path if p]; "
+    "from manual_bptt.checking.serve import main; main(int(sys.argv[1]), int(sys.argv[2]))"
+)
 LONGEST_WAIT = 3600.0  # seconds per poll(); a longer limit is waited for in pieces
 START_TIMEOUT = 60.0  # seconds for a new worker to import numpy and answer
 # The replies serve.py sends, by kind: how many parts each has.
