@@ -598,7 +598,7 @@ def test_grads_keyed_by_numpy_strings_are_found(tmp_path, capsys) -> None:
     assert "every gradient agrees with autograd" in out
 
 
-@pytest.mark.parametrize("shadowed", ["random", "copy", "inspect", "types", "json", "pickle"])
+@pytest.mark.parametrize("shadowed", ["random", "copy", "inspect", "json", "pickle"])
 def test_a_students_file_named_like_a_standard_module_does_not_break_the_worker(
     tmp_path, capsys, monkeypatch, shadowed
 ) -> None:
