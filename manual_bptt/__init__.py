@@ -22,11 +22,11 @@ This package never imports torch; ``torch_reference`` is its autograd twin.
 
 from manual_bptt.activations import ACTIVATIONS
 from manual_bptt.backward import bptt
+from manual_bptt.cells import init_params
 from manual_bptt.gru import GRUParams
 from manual_bptt.lstm import LSTMParams
 from manual_bptt.naive import naive_bptt
 from manual_bptt.network import ForwardResult, OverflowWarning, forward, loss
-from manual_bptt.cells import init_params
 from manual_bptt.params import Params
 from manual_bptt.result import GRAD_NAMES, BPTTResult
 from manual_bptt.vanishing.clipping import clip_grad_norm, clip_grad_value

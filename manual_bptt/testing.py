@@ -28,11 +28,11 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from manual_bptt.cases import Case, make_case
-from manual_bptt.compare import agreement, tolerance_for
 from manual_bptt.checking.guard import DEFAULT_TIMEOUT
 from manual_bptt.checking.source import load
 from manual_bptt.checking.strategies import Space, problems
 from manual_bptt.checking.styles import make_style
+from manual_bptt.compare import agreement, tolerance_for
 
 __all__ = [
     "Case",

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 import manual_bptt
 import torch_reference
 from manual_bptt.cases import Case, make_case
-from manual_bptt.compare import FLOAT64, Tolerance, assert_grads_close
 from manual_bptt.checking.strategies import cases
+from manual_bptt.compare import FLOAT64, Tolerance, assert_grads_close
 from manual_bptt.vanishing.decomposition import PARAMS, contribution_norms, contributions
 from manual_bptt.vanishing.study import kravets_example, tutorial_example, with_sigma
 from tests.helpers import (

@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 import manual_bptt
 from manual_bptt import network
 from manual_bptt.cases import Case
-from manual_bptt.compare import FLOAT64, agreement, tolerance_for
 from manual_bptt.checking.strategies import cases, float32_cases
+from manual_bptt.compare import FLOAT64, agreement, tolerance_for
 from manual_bptt.crossentropy import log_softmax, loss_and_dlogits, nll, softmax
 from manual_bptt.inputs import Batch, prepare
 from manual_bptt.naive import first_reachable_step

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import pytest
 
+from manual_bptt.cases import make_case
 from manual_bptt.checking import (
     gallery,
     gallery_cs231n,
     gallery_cs231n_lstm,
     gallery_min_char_rnn,
 )
-from manual_bptt.cases import make_case
 from manual_bptt.checking.strategies import cases
 from manual_bptt.checking.verify import evaluate, verify
 

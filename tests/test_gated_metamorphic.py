@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 import manual_bptt
 from manual_bptt.cases import Case, make_case
-from manual_bptt.compare import FLOAT64, assert_grads_close
 from manual_bptt.checking.strategies import cases
+from manual_bptt.compare import FLOAT64, assert_grads_close
 from tests.helpers import FACES as ALL_FACES
 from tests.helpers import assert_unbatched_equals_batch_of_one
 

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 import manual_bptt
 import torch_reference
 from manual_bptt.cases import Case, make_case
-from manual_bptt.compare import FLOAT64, Tolerance, assert_grads_close
 from manual_bptt.checking.strategies import cases
+from manual_bptt.compare import FLOAT64, Tolerance, assert_grads_close
 from manual_bptt.vanishing.decomposition import CELL_PARAMS, contributions
 from manual_bptt.vanishing.jacobians import (
     carousel,

@@ -21,7 +21,6 @@ import pytest
 
 import manual_bptt
 from manual_bptt.cases import make_case
-from manual_bptt.compare import FINITE_DIFFERENCE, Tolerance, compare_grads
 from manual_bptt.checking.gradcheck import (
     EPS,
     ROUNDING,
@@ -38,6 +37,7 @@ from manual_bptt.checking.gradcheck import (
     random_directions,
     step_size_errors,
 )
+from manual_bptt.compare import FINITE_DIFFERENCE, Tolerance, compare_grads
 
 
 def cube_sum(arrays) -> float | complex:

@@ -8,8 +8,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from manual_bptt.cases import Case, make_case
-from manual_bptt.compare import FLOAT64, assert_grads_close, tolerance_for
 from manual_bptt.checking.strategies import cases
+from manual_bptt.compare import FLOAT64, assert_grads_close, tolerance_for
 from manual_bptt.vanishing.jacobians import (
     critical_sigma,
     hidden_jacobians,

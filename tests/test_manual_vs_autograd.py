@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 import manual_bptt
 import torch_reference
 from manual_bptt.cases import Case
-from manual_bptt.compare import FLOAT32, FLOAT64, Tolerance
 from manual_bptt.checking.strategies import cases, float32_cases
+from manual_bptt.compare import FLOAT32, FLOAT64, Tolerance
 from tests.helpers import assert_results_agree
 
 

@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 import manual_bptt
 from manual_bptt.cases import Case, make_case
-from manual_bptt.compare import FINITE_DIFFERENCE, FLOAT64, assert_grads_close
 from manual_bptt.checking.gradcheck import (
     bptt_objective,
     central_differences,
@@ -23,6 +22,7 @@ from manual_bptt.checking.gradcheck import (
     step_size_errors,
 )
 from manual_bptt.checking.strategies import cases
+from manual_bptt.compare import FINITE_DIFFERENCE, FLOAT64, assert_grads_close
 
 small_cases = cases(max_T=6, max_N=2, max_dim=4, max_scale=2.0)
 

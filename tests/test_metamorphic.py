@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 import manual_bptt
 import torch_reference
 from manual_bptt.cases import Case, make_case
-from manual_bptt.compare import FLOAT64, assert_grads_close
 from manual_bptt.checking.strategies import cases
+from manual_bptt.compare import FLOAT64, assert_grads_close
 from tests.helpers import (
     FACES,
     assert_results_agree,

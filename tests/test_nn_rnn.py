@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 
 import torch_reference
 from manual_bptt.cases import Case, make_case
-from manual_bptt.compare import FLOAT32, FLOAT64, assert_grads_close
 from manual_bptt.checking.strategies import cases, float32_cases
+from manual_bptt.compare import FLOAT32, FLOAT64, assert_grads_close
 from manual_bptt.gru import GRUParams
 from torch_reference.nn import TorchNN
 

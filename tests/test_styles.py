@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from manual_bptt.checking import gallery_cs231n, gallery_cs231n_lstm, gallery_min_char_rnn
 from manual_bptt.cases import make_case
+from manual_bptt.checking import gallery_cs231n, gallery_cs231n_lstm, gallery_min_char_rnn
 from manual_bptt.checking.explain import describe_report
 from manual_bptt.checking.strategies import problems
 from manual_bptt.checking.styles import STYLES, make_style

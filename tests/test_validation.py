@@ -16,8 +16,8 @@ import torch
 import manual_bptt
 import torch_reference
 from manual_bptt import Params, init_params
-from manual_bptt.compare import FLOAT64, assert_grads_close
 from manual_bptt.checking.gradcheck import bptt_objective
+from manual_bptt.compare import FLOAT64, assert_grads_close
 from manual_bptt.inputs import require_vanilla
 
 FACES = [manual_bptt.bptt, manual_bptt.naive_bptt, torch_reference.bptt]

@@ -13,8 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import manual_bptt
-from manual_bptt.compare import FLOAT32, FLOAT64
 from manual_bptt.checking.strategies import cases, float32_cases
+from manual_bptt.compare import FLOAT32, FLOAT64
 from tests.helpers import assert_results_agree
 
 # The gated cells' per-loss loops are slower: shorter sequences keep the run short.

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from manual_bptt.compare import Agreement
 from manual_bptt.checking.styles import make_style
 from manual_bptt.checking.verify import Finding, Report, reproduction
+from manual_bptt.compare import Agreement
 
 SMALL = 24  # arrays with at most this many entries are printed in a counterexample
 SIZES = ("T", "N", "D", "H", "K")

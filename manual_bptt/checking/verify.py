@@ -35,15 +35,15 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Flaky
 
-from manual_bptt.checking import guard
 from manual_bptt.cases import Case, make_case
-from manual_bptt.compare import Agreement, Tolerance, agreement, tolerance_for
+from manual_bptt.checking import guard
 from manual_bptt.checking.guard import DEFAULT_TIMEOUT, CodeFailed
 from manual_bptt.checking.source import load
 from manual_bptt.checking.strategies import Space, problems
 from manual_bptt.checking.styles import STYLES, Gradient, Style, UsageError, make_style
 from manual_bptt.checking.styles.base import MATTERS, Observed
 from manual_bptt.checking.worker import Remote, Worker, checked_timeout
+from manual_bptt.compare import Agreement, Tolerance, agreement, tolerance_for
 from manual_bptt.progress import Progress
 
 __all__ = [

@@ -40,13 +40,7 @@ from typing import Any
 
 from manual_bptt.activations import ACTIVATIONS
 from manual_bptt.cases import Case, make_case
-from manual_bptt.compare import (
-    FINITE_DIFFERENCE,
-    FLOAT32,
-    Agreement,
-    compare_grads,
-    tolerance_for,
-)
+from manual_bptt.cells import CELLS
 from manual_bptt.checking.gradcheck import (
     CANNOT_RESOLVE,
     FDAgreement,
@@ -61,9 +55,15 @@ from manual_bptt.cli.arguments import (
     positive_float,
     positive_int,
 )
+from manual_bptt.compare import (
+    FINITE_DIFFERENCE,
+    FLOAT32,
+    Agreement,
+    compare_grads,
+    tolerance_for,
+)
 from manual_bptt.gru import RESETS
 from manual_bptt.network import OverflowWarning
-from manual_bptt.cells import CELLS
 from manual_bptt.progress import Progress
 
 DEFAULTS = {"T": 12, "N": 3, "D": 8, "H": 16, "K": 5}
@@ -172,7 +172,6 @@ def check_case(case: Case, fd: str = "full", bar: Progress | None = None) -> dic
     counts the entries finite differences cannot resolve (gradcheck's error bound).
     """
     import torch_reference
-
     from manual_bptt.backward import bptt
 
     with warnings.catch_warnings(record=True) as caught:

@@ -17,11 +17,11 @@ import time
 from typing import Any
 
 from manual_bptt.backward import bptt
+from manual_bptt.cells import CELLS
 from manual_bptt.checking.explain import describe_finding
 from manual_bptt.checking.strategies import cases
 from manual_bptt.checking.verify import verify
 from manual_bptt.cli.arguments import add_command, positive_int
-from manual_bptt.cells import CELLS
 
 PROFILES = {"quick": 100, "ci": 500, "thorough": 5000}
 

@@ -26,8 +26,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from manual_bptt.backward import bptt
-from manual_bptt.network import forward
 from manual_bptt.cells import init_params
+from manual_bptt.network import forward
 from manual_bptt.params import CellParams
 from manual_bptt.progress import Progress
 from manual_bptt.vanishing.clipping import clip_grad_norm
