@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args_list or (args_list[0].startswith("-") and args_list[0] not in ("-h", "--help")):
         args_list.insert(0, DEFAULT_COMMAND)
     args = parser.parse_args(args_list)
-    from manual_bptt.cli.arguments import UsageError
+    from manual_bptt.errors import UsageError
 
     command = f"bptt {args.command or DEFAULT_COMMAND}"
     try:

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from manual_bptt.errors import UsageError as UsageError  # raised from here by the commands
 
 
 def _bounded(
