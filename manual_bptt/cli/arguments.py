@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 
-
 def _bounded(
     kind: type, low: float, strict: bool, high: float | None = None
 ) -> Callable[[str], int | float]:

@@ -49,7 +49,6 @@ from manual_bptt.checking.gradcheck import (
     full_check,
 )
 from manual_bptt.cli.arguments import (
-    UsageError,
     add_command,
     nonnegative_int,
     positive_float,
@@ -62,6 +61,7 @@ from manual_bptt.compare import (
     compare_grads,
     tolerance_for,
 )
+from manual_bptt.errors import UsageError
 from manual_bptt.gru import RESETS
 from manual_bptt.network import OverflowWarning
 from manual_bptt.progress import Progress

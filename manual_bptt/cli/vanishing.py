@@ -42,7 +42,6 @@ from typing import Any
 import numpy as np
 
 from manual_bptt.cli.arguments import (
-    UsageError,
     add_command,
     existing_parent,
     finite_float,
@@ -50,6 +49,7 @@ from manual_bptt.cli.arguments import (
     nonnegative_int,
     positive_int,
 )
+from manual_bptt.errors import UsageError
 
 MAX_T = 500  # the nine Jacobian rows and contribution maps stay well under a second each
 DRAWN = ("U", "W", "b", "x")  # the parameters used at every step, whose parts can decay
