@@ -13,15 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from manual_bptt import gru, lstm
+from manual_bptt.cells import cell_of
 from manual_bptt.crossentropy import loss_and_dlogits
 from manual_bptt.inputs import Batch, Options, prepare
-from manual_bptt.network import Cache, quiet, rows_matmul, run_batch
+from manual_bptt.linear import rows_matmul
+from manual_bptt.network import Cache, quiet, run_batch
 from manual_bptt.params import CellParams, Params
 from manual_bptt.result import BPTTResult
 from manual_bptt.truncation import cell_deltas, deltas
@@ -80,13 +81,13 @@ def backward(params: Params, batch: Batch, cache: Cache, dO: Array) -> dict[str,
 
 
 def gated_backward(
-    params: lstm.LSTMParams | gru.GRUParams,
+    params: CellParams,
     batch: Batch,
-    cache: lstm.LSTMCache | gru.GRUCache,
+    cache: Any,
     dO: Array,
     backward_step: Callable[..., tuple[Array, Array, tuple[Array, ...]]] | None = None,
 ) -> dict[str, Array]:
-    """All gradients of a gated cell, batched, from ∂L/∂o (T, N, K) and its cache.
+    """All gradients of any registered cell, batched, from ∂L/∂o (T, N, K) and its cache.
 
     The cell's backward step, run by truncation.cell_deltas for the truncation asked
     for, gives δ_t and δ̃_t (T, N, G·H), the pre-activation gradients of the input side
@@ -97,22 +98,17 @@ def gated_backward(
         ∂L/∂W = Σ_t δ̃_t h_{t−1}ᵀ (the GRU's "before" variant: see gru.grad_W),
         ∂L/∂bh = Σ_t δ̃_t (GRU),  ∂L/∂V, ∂L/∂c by (8), (9)
         ∂L/∂h0 (and ∂L/∂c0) = what reaches the state entering step 0.
-    ``backward_step`` replaces the cell's own (lstm.backward_step or gru.backward_step,
-    same signature): the gallery's slips plug theirs in here.
+    ``backward_step`` replaces the cell's own (its registered Cell.backward_step, same
+    signature): the gallery's slips plug theirs in here.
     """
     g = rows_matmul(dO, params.V)  # Vᵀ ∂L/∂o_t: the loss's gradient reaching h_t
     # The cell's backward step and ∂L/∂W from δ̃, bound to its parameters and cache;
-    # its state's parts ([h; s] for the LSTM, h for the GRU).
-    if isinstance(params, lstm.LSTMParams):
-        assert isinstance(cache, lstm.LSTMCache)
-        step = partial(backward_step or lstm.backward_step, params, cache)
-        grad_W, parts = partial(lstm.grad_W, params, cache), 2
-    else:
-        assert isinstance(cache, gru.GRUCache)
-        step = partial(backward_step or gru.backward_step, params, cache)
-        grad_W, parts = partial(gru.grad_W, params, cache), 1
+    # its state's parts ([h; s] for the LSTM, h for the others).
+    cell = cell_of(params)
+    step = partial(backward_step or cell.backward_step, params, cache)
+    parts = len(cell.state)
     delta, delta_h, initial = cell_deltas(step, g, parts, batch.truncate, batch.chunk)
-    dW = grad_W(delta_h)
+    dW = cell.grad_W(params, cache, delta_h)
     grads = {
         "U": grad_U(batch, delta, params.D),
         "W": dW,
@@ -123,8 +119,8 @@ def gated_backward(
     }
     out = {name: grads[name] for name in params.NAMES}  # in the parameters' order
     out["h0"] = initial[0]
-    if isinstance(params, lstm.LSTMParams):
-        out["c0"] = initial[1]
+    if parts > 1:
+        out["c0"] = initial[1]  # the second part of the state entering step 0
     if not batch.tokens:
         out["x"] = rows_matmul(delta, params.U)
     return out
@@ -171,9 +167,7 @@ def bptt(
     with quiet():  # a non-finite forward has been reported by run_batch
         # ∂L/∂o is written over the logits o, our own array, which nothing needs afterwards.
         loss, dO = loss_and_dlogits(cache.o, batch.y, batch.mask, batch.loss_scale, out=cache.o)
-        if isinstance(params, lstm.LSTMParams | gru.GRUParams):
-            assert not isinstance(cache, Cache)
-            return BPTTResult.from_batched(batch, loss, gated_backward(params, batch, cache, dO))
-        assert isinstance(params, Params)
-        assert isinstance(cache, Cache)
-        return BPTTResult.from_batched(batch, loss, backward(params, batch, cache, dO))
+        if isinstance(params, Params):  # the vanilla cell's lag-batched form of (7)
+            assert isinstance(cache, Cache)
+            return BPTTResult.from_batched(batch, loss, backward(params, batch, cache, dO))
+        return BPTTResult.from_batched(batch, loss, gated_backward(params, batch, cache, dO))

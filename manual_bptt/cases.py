@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import numpy as np
 from numpy.typing import NDArray
 
-from manual_bptt.cells import init_params
+from manual_bptt.cells import CELLS, init_params
 from manual_bptt.params import CellParams
 
 R = TypeVar("R")
@@ -76,7 +76,7 @@ class Case:
             "chunk": self.chunk,
             "reduction": self.reduction,
         }
-        if self.params.CELL == "lstm":
+        if len(self.params.STATE) > 1:  # a second part of the state (the LSTM's s)
             out["c0"] = self.c0
         return out
 
@@ -147,7 +147,7 @@ def make_case(
             del recipe[name]
     if cell == "rnn":
         del recipe["cell"]
-    if cell != "gru" or reset == "after":
+    if "reset" not in CELLS[cell].options or reset == "after":
         del recipe["reset"]
     if not with_mask:
         recipe.pop("mask_dtype", None)
@@ -158,9 +158,11 @@ def make_case(
     arrays = {k: v.astype(dt) for k, v in base.as_dict().items()}
     arrays["b"] = rng.uniform(-scale, scale, rows).astype(dt) if biases else np.zeros(rows, dt)
     arrays["c"] = rng.uniform(-scale, scale, K).astype(dt) if biases else np.zeros(K, dt)
-    if cell == "gru":  # drawn after the vanilla cell's arrays, which stay as they were
-        arrays["bh"] = rng.uniform(-scale, scale, rows).astype(dt) if biases else np.zeros(rows, dt)
-    params: CellParams = type(base)(**arrays, **({"reset": reset} if cell == "gru" else {}))
+    # a cell's other biases (the GRU's bh), drawn after the vanilla cell's arrays, which
+    # stay as they were
+    for name in (n for n in base.NAMES if n not in ("U", "W", "V", "b", "c")):
+        arrays[name] = rng.uniform(-scale, scale, rows).astype(dt) if biases else np.zeros(rows, dt)
+    params: CellParams = base.with_arrays(**arrays)  # its options (the GRU's reset) kept
     # The ids and the mask drawn as they always were, then cast: every dtype holds the
     # same values.
     ids = np.dtype(ids_dtype)
@@ -172,7 +174,8 @@ def make_case(
     y = rng.integers(0, K, size=(T, N)).astype(ids)
     h0 = rng.uniform(-1, 1, size=(N, H)).astype(dt) if with_h0 else None
     mask = (rng.random((T, N)) < 0.75).astype(mask_dtype) if with_mask else None
-    c0 = rng.uniform(-1, 1, size=(N, H)).astype(dt) if with_h0 and cell == "lstm" else None
+    second_part = len(base.STATE) > 1  # the LSTM's cell state: c0 beside h0
+    c0 = rng.uniform(-1, 1, size=(N, H)).astype(dt) if with_h0 and second_part else None
     if not batched:
         x, y = x[:, 0], y[:, 0]
         h0 = None if h0 is None else h0[0]

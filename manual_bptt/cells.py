@@ -2,25 +2,41 @@
 
 A :class:`Cell` describes a cell by what it is: the name ``init_params(cell=...)`` and
 ``--cell`` give it, its parameters' class, the parts of its state (h; the LSTM's h and
-s), its gate count G (U is (G·H, D)) and the options it takes (the GRU's reset). The
-modules that know cells by name ask :data:`CELLS` and :func:`cell_of` instead of
-writing the tuple of names out; :func:`init_params` makes any cell's parameters. This
-module sits above the cells (params.py, rnn's Params, lstm.py, gru.py), which import
-nothing of it.
+s), its gate count G (U is (G·H, D)), the options it takes (the GRU's reset), and its
+two steps:
+
+- ``forward(params, x, initial, tokens, act) -> cache``: the whole forward pass on
+  checked, batched inputs, x float (T, N, D) or token ids (T, N), ``initial`` the
+  state entering step 0, one (N, H) array per part; the cache has at least h and
+  h_prev (T, N, H) and the logits o (T, N, K);
+- ``backward_step(params, cache, lo, hi, d_state) -> (δ, δ̃, ε')``: back through steps
+  lo … hi−1 at once (truncation.CellStep), and ``grad_W(params, cache, δ̃)``.
+
+The network, bptt, truncation, the naive loops, contributions and the twin ask
+:data:`CELLS` and :func:`cell_of`; a new cell is one module that calls :func:`register`
+(and, for the twin, torch_reference.cells.register_twin). :func:`init_params` makes
+any cell's parameters. This module sits above the cells (params.py, rnn.py, lstm.py,
+gru.py), which import nothing of it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal, overload
+from typing import Any, Literal, overload
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
 
+from manual_bptt import gru, lstm, rnn
+from manual_bptt.activations import Activation
 from manual_bptt.arraychecks import is_integer
 from manual_bptt.gru import RESETS, GRUParams
 from manual_bptt.lstm import LSTMParams
 from manual_bptt.params import FLOAT_DTYPES, INIT_SCHEMES, CellParams, Params
+
+Array = NDArray[np.floating]
+Step = tuple[Array, Array, tuple[Array, ...]]
 
 
 @dataclass(frozen=True)
@@ -29,13 +45,24 @@ class Cell:
 
     Attributes:
         name: what init_params(cell=...) and --cell call it ("rnn", "lstm", "gru").
-        params: its parameters' class (Params, LSTMParams, GRUParams).
+        params: its parameters' class (Params, LSTMParams, GRUParams), whose NAMES,
+            STATE and GATE_COUNT say its arrays, its state's parts and its gates.
+        forward, backward_step, grad_W: its steps (the module docstring).
         options: option → its allowed values, the default first (GRU: reset).
+        w_inputs: ``(params, cache) -> [(rows, z)]``: which rows of W meet which
+            (T, N, H) state in ∂L/∂W = Σ_t δ̃_t z_tᵀ, for the contributions; by default
+            every row meets h_{t−1}.
     """
 
     name: str
     params: type[CellParams]
+    forward: Callable[[Any, NDArray[Any], tuple[Array, ...], bool, Activation], Any]
+    backward_step: Callable[[Any, Any, int, int, tuple[Array, ...]], Step]
+    grad_W: Callable[[Any, Any, Array], Array]
     options: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    w_inputs: Callable[[Any, Any], list[tuple[slice, Array]]] = lambda params, cache: [
+        (slice(None), cache.h_prev)
+    ]
 
     @property
     def state(self) -> tuple[str, ...]:
@@ -64,9 +91,35 @@ def register(cell: Cell) -> Cell:
     return cell
 
 
-register(Cell("rnn", Params))
-register(Cell("lstm", LSTMParams))
-register(Cell("gru", GRUParams, {"reset": RESETS}))
+register(
+    Cell(
+        "rnn",
+        Params,
+        lambda p, x, initial, tokens, act: rnn.forward_pass(p, x, initial[0], tokens, act),
+        rnn.backward_step,
+        rnn.grad_W,
+    )
+)
+register(
+    Cell(
+        "lstm",
+        LSTMParams,
+        lambda p, x, initial, tokens, act: lstm.run_forward(p, x, initial[0], initial[1], tokens),
+        lstm.backward_step,
+        lstm.grad_W,
+    )
+)
+register(
+    Cell(
+        "gru",
+        GRUParams,
+        lambda p, x, initial, tokens, act: gru.run_forward(p, x, initial[0], tokens),
+        gru.backward_step,
+        gru.grad_W,
+        {"reset": RESETS},
+        gru.w_inputs,
+    )
+)
 
 
 def cell_of(params: object) -> Cell:
@@ -157,7 +210,7 @@ def init_params(
         raise ValueError(f'scheme="identity" is for the vanilla cell (relu); got cell={cell!r}')
     if reset not in RESETS:
         raise ValueError(f"reset must be one of {RESETS}; got {reset!r}")
-    if reset != "after" and cell != "gru":
+    if reset != "after" and "reset" not in CELLS[cell].options:
         raise ValueError(f"reset={reset!r} is the GRU's variant; got cell={cell!r}")
     dt = np.dtype(dtype)
     if dt not in FLOAT_DTYPES:
@@ -190,6 +243,7 @@ def init_params(
         "b": np.zeros(G * H, dt),
         "c": np.zeros(K, dt),
     }
-    if cell == "gru":
-        return GRUParams(**arrays, bh=np.zeros(G * H, dt), reset=reset)
-    return CELLS[cell].params(**arrays)
+    cls = CELLS[cell].params
+    for name in (n for n in cls.NAMES if n not in arrays):  # other biases (the GRU's bh)
+        arrays[name] = np.zeros(G * H, dt)
+    return cls(**arrays, **({"reset": reset} if "reset" in CELLS[cell].options else {}))

@@ -170,6 +170,16 @@ def grad_W(params: GRUParams, cache: GRUCache, delta_h: Array) -> Array:
     )
 
 
+def w_inputs(params: GRUParams, cache: GRUCache) -> list[tuple[slice, Array]]:
+    """Which rows of W meet which state in ∂L/∂W = Σ_t δ̃_t z_tᵀ, as grad_W sums them:
+    every row meets h_{t−1}, except in the "before" variant, where (31) the n rows meet
+    p_t = r_t ⊙ h_{t−1} (cache.inner)."""
+    if params.reset == "after":
+        return [(slice(None), cache.h_prev)]
+    H = params.H
+    return [(slice(0, 2 * H), cache.h_prev), (slice(2 * H, 3 * H), cache.inner)]
+
+
 def rows(arr: Array) -> Array:
     """(T, N, X) → (T·N, X): one row per (step, sequence)."""
     return arr.reshape(-1, arr.shape[-1])

@@ -10,12 +10,14 @@ check that the two agree.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from manual_bptt.activations import sigmoid
+from manual_bptt.cells import cell_of
 from manual_bptt.gru import GRUParams
 from manual_bptt.inputs import Batch, Options, prepare
 from manual_bptt.lstm import LSTMParams
@@ -215,6 +217,50 @@ def _one_sequence_gru(
     return loss
 
 
+# The gated cells' loops written out, equation by equation, for reading.
+NAIVE: dict[str, Callable[[Any, Batch, int, dict[str, np.ndarray]], float]] = {
+    "lstm": _one_sequence_lstm,
+    "gru": _one_sequence_gru,
+}
+
+
+def _one_sequence_cell(
+    params: CellParams, batch: Batch, n: int, grads: dict[str, np.ndarray]
+) -> float:
+    """Add sequence n's gradients to ``grads`` and return its loss: any registered cell
+    without a loop of its own here (cells.py), by its forward pass on sequence n and
+    then each loss's own backward pass, one of the cell's backward steps at a time, back
+    to the first step that loss may reach; ∂L/∂W from the summed δ̃ by the cell's grad_W,
+    and a hidden-side bias "bh" (if the cell has one) as Σ δ̃."""
+    cell = cell_of(params)
+    one = slice(n, n + 1)
+    initial = (batch.h0[one], *(() if batch.c0 is None else (batch.c0[one],)))
+    cache = cell.forward(params, batch.x[:, one], initial, batch.tokens, batch.activation)
+    parts, H = len(cell.state), params.H
+    total_h = None  # Σ over losses of δ̃, (T, 1, G·H)
+    loss = 0.0
+    for t in range(batch.T - 1, -1, -1):
+        step_loss, eh = _output_layer(params, batch, n, t, cache.h[t, 0], grads)
+        loss += step_loss
+        zero = np.zeros((1, 1, H), dtype=eh.dtype)
+        incoming = (eh[None, None], *(zero for _ in range(parts - 1)))
+        for k in range(t, first_reachable_step(t, batch) - 1, -1):
+            delta, delta_h, incoming = cell.backward_step(params, cache, k, k + 1, incoming)
+            if total_h is None:
+                total_h = np.zeros((batch.T, 1, delta_h.shape[-1]), dtype=delta_h.dtype)
+            total_h[k] += delta_h[0]
+            _add_input_side(params, batch, n, k, delta[0, 0], grads)
+            if k == 0:
+                grads["h0"][n] += incoming[0][0, 0]
+                if parts > 1:
+                    grads["c0"][n] += incoming[1][0, 0]
+    if total_h is not None:
+        grads["W"] += cell.grad_W(params, cache, total_h)
+        if "bh" in grads:
+            grads["bh"] += total_h.sum(axis=(0, 1))
+    return loss
+
+
 def naive_bptt(
     params: CellParams,
     x: ArrayLike,
@@ -237,13 +283,11 @@ def naive_bptt(
         grads["x"] = np.zeros(batch.x.shape, dtype=dtype)
     overflows: dict[int, tuple[int, str]] = {}
     with quiet():  # inf and NaN are reported once, below, not by numpy at every step
-        if isinstance(params, LSTMParams):
-            loss = sum(_one_sequence_lstm(params, batch, n, grads) for n in range(batch.N))
-        elif isinstance(params, GRUParams):
-            loss = sum(_one_sequence_gru(params, batch, n, grads) for n in range(batch.N))
-        else:
-            assert isinstance(params, Params)
+        if isinstance(params, Params):
             loss = sum(_one_sequence(params, batch, n, grads, overflows) for n in range(batch.N))
+        else:  # the LSTM's and the GRU's own loops, or any other cell's by its steps
+            one_sequence = NAIVE.get(cell_of(params).name, _one_sequence_cell)
+            loss = sum(one_sequence(params, batch, n, grads) for n in range(batch.N))
     if overflows:
         warn_at_caller(overflow_warning(*min(overflows.values())))
     elif not np.isfinite(loss):

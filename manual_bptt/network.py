@@ -3,7 +3,7 @@
 Only the recurrence (1)–(2) loops over time; the input term U x_t for every step and
 the output layer (3)–(4) for every step are each one matrix product. The gated cells'
 forward passes are in lstm.py and gru.py; :func:`run_cell`, :func:`forward` and
-:func:`loss` choose the cell by the parameters' type.
+:func:`loss` ask the registry of cells (cells.py) for the cell the parameters belong to.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import sys
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from manual_bptt import gru, lstm
 from manual_bptt.activations import Activation, get_activation
+from manual_bptt.cells import cell_of
 from manual_bptt.crossentropy import log_softmax, nll, softmax
 from manual_bptt.inputs import (
     Batch,
@@ -29,34 +29,14 @@ from manual_bptt.inputs import (
     prepare_c0,
     prepare_inputs,
 )
-from manual_bptt.linear import input_term, rows_matmul
 from manual_bptt.params import CellParams, Params
+from manual_bptt.rnn import Cache, forward_pass
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-@dataclass(frozen=True)
-class Cache:
-    """What the forward pass keeps for the backward pass (batched, time-major).
-
-    Attributes:
-        a: pre-activations a_t, (T, N, H); None unless asked for (backward needs only
-            φ'(a_t), which is written over a_t, so that bptt's peak memory stays down).
-        h: hidden states h_t, (T, N, H); h[t] is the state after step t.
-        h_prev: the state entering each step, h_{t−1}, (T, N, H); h_prev[0] is h0.
-        dphi: φ'(a_t), (T, N, H).
-        o: logits o_t, (T, N, K).
-    """
-
-    a: NDArray[np.floating] | None
-    h: NDArray[np.floating]
-    h_prev: NDArray[np.floating]
-    dphi: NDArray[np.floating]
-    o: NDArray[np.floating]
 
 
 class OverflowWarning(RuntimeWarning):
@@ -146,10 +126,6 @@ def report_overflow(h: NDArray, o: NDArray) -> None:
         warn_at_caller(overflow_warning(*found))
 
 
-# How many numbers of a and h run_forward hands to φ' at once (docs/performance.md: why).
-DPHI_BLOCK = 1 << 16
-
-
 def run_forward(
     params: Params,
     x: NDArray,
@@ -166,48 +142,12 @@ def run_forward(
     Unless ``keep_a``, φ'(a_t) is written over a_t, which nothing needs after that.
     """
     with quiet():
-        cache = _run_forward(params, x, h0, tokens, act, keep_a=keep_a)
+        cache = forward_pass(params, x, h0, tokens, act, keep_a=keep_a)
     report_overflow(cache.h, cache.o)
     return cache
 
 
-def _run_forward(
-    params: Params,
-    x: NDArray,
-    h0: NDArray[np.floating],
-    tokens: bool,
-    act: Activation,
-    *,
-    keep_a: bool,
-) -> Cache:
-    T, N = x.shape[0], x.shape[1]
-    # (1) a_t = b + W h_{t−1} + U x_t: the U x_t + b part for all t in one product.
-    a = input_term(params, x, tokens)  # a fresh array, so adding in place is safe
-    a += params.b
-    # states[0] = h_{−1} = h0 and states[t + 1] = h_t, so that h and h_{t−1} are two
-    # views of one array.
-    states = np.empty((T + 1, N, params.H), dtype=a.dtype)
-    states[0] = h0
-    dphi = np.empty_like(a) if keep_a else a
-    block = max(1, DPHI_BLOCK // (N * params.H))  # steps per φ' call
-    # W h_{t−1} as the row product h_{t−1} @ Wᵀ, with Wᵀ copied to C order once
-    # (docs/performance.md: why).
-    WT = np.ascontiguousarray(params.W.T)
-    recurrent = np.empty_like(a[0])  # W h_{t−1}, reused every step
-    for t in range(T):
-        np.matmul(states[t], WT, out=recurrent)
-        a[t] += recurrent  # a is our own array: adding in place changes no argument
-        states[t + 1] = act.phi(a[t])  # (2) h_t = φ(a_t)
-        if (t + 1) % block == 0 or t == T - 1:  # φ'(a_s) for the steps s since the last
-            s = t - t % block
-            dphi[s : t + 1] = act.dphi(a[s : t + 1], states[s + 1 : t + 2])  # may replace a
-    h = states[1:]
-    o = rows_matmul(h, params.V.T)  # (3) o_t = c + V h_t, all t in one product
-    o += params.c
-    return Cache(a=a if keep_a else None, h=h, h_prev=states[:-1], dphi=dphi, o=o)
-
-
-AnyCache = Cache | lstm.LSTMCache | gru.GRUCache
+AnyCache = Any  # a registered cell's cache: Cache, LSTMCache, GRUCache, …
 
 
 def run_cell(
@@ -218,19 +158,13 @@ def run_cell(
     tokens: bool,
     act: Activation,
 ) -> AnyCache:
-    """The forward pass of whichever cell ``params`` belong to, on checked, batched
-    inputs: (1)–(3) (vanilla), (13)–(16) and (3) (LSTM), (25)–(27) and (3) (GRU).
-    Every cache has h (T, N, H), h_prev (T, N, H) and the logits o (T, N, K)."""
-    if isinstance(params, Params):
-        return run_forward(params, x, h0, tokens, act)  # reports its own overflow
-    cache: AnyCache
+    """The forward pass of whichever registered cell ``params`` belong to (cells.py), on
+    checked, batched inputs: (1)–(3) (vanilla), (13)–(16) and (3) (LSTM), (25)–(27) and
+    (3) (GRU). Every cache has h (T, N, H), h_prev (T, N, H) and the logits o (T, N, K);
+    the initial state is (h0,), or (h0, c0) for a cell whose state has a second part."""
+    initial = (h0,) if c0 is None else (h0, c0)
     with quiet():
-        if isinstance(params, lstm.LSTMParams):
-            assert c0 is not None
-            cache = lstm.run_forward(params, x, h0, c0, tokens)
-        else:
-            assert isinstance(params, gru.GRUParams)
-            cache = gru.run_forward(params, x, h0, tokens)
+        cache = cell_of(params).forward(params, x, initial, tokens, act)
     report_overflow(cache.h, cache.o)
     return cache
 
@@ -299,7 +233,7 @@ def forward(
     check_cell_options(params, activation, c0)
     xb, h0b, tokens, batched = prepare_inputs(params, x, h0=h0)
     c0b = prepare_c0(params, c0, xb.shape[1], batched)
-    if isinstance(params, Params):
+    if isinstance(params, Params):  # the vanilla cell's a_t too, for reading
         cache: AnyCache = run_forward(params, xb, h0b, tokens, act, keep_a=True)
     else:
         cache = run_cell(params, xb, h0b, c0b, tokens, act)
@@ -307,13 +241,13 @@ def forward(
     with quiet():
         y_hat = softmax(cache.o)
     out = ForwardResult(
-        a=cache.a if isinstance(cache, Cache) else None,
-        h=cache.h.copy() if isinstance(cache, lstm.LSTMCache | gru.GRUCache) else cache.h,
+        a=getattr(cache, "a", None),
+        h=cache.h if isinstance(cache, Cache) else cache.h.copy(),
         h0=h0b.copy(),
         o=cache.o,
         y_hat=y_hat,
-        gates=None if isinstance(cache, Cache) else cache.gates,
-        s=cache.s.copy() if isinstance(cache, lstm.LSTMCache) else None,
+        gates=getattr(cache, "gates", None),
+        s=None if getattr(cache, "s", None) is None else cache.s.copy(),
     )
     if batched:
         return out

@@ -20,7 +20,7 @@ from manual_bptt.checking.gradcheck import (
     directional_central,
     step_size_errors,
 )
-from manual_bptt.network import DPHI_BLOCK
+from manual_bptt.rnn import DPHI_BLOCK
 
 T, N, D, H, K = 5, 3, 4, 6, 3
 

@@ -20,14 +20,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import manual_bptt
-from manual_bptt import network
+from manual_bptt import rnn
 from manual_bptt.cases import Case
 from manual_bptt.checking.strategies import cases, float32_cases
 from manual_bptt.compare import FLOAT64, agreement, tolerance_for
 from manual_bptt.crossentropy import log_softmax, loss_and_dlogits, nll, softmax
 from manual_bptt.inputs import Batch, prepare
+from manual_bptt.linear import rows_matmul
 from manual_bptt.naive import first_reachable_step
-from manual_bptt.network import Cache, rows_matmul, run_forward
+from manual_bptt.network import Cache, run_forward
 from manual_bptt.truncation import deltas
 
 
@@ -74,12 +75,12 @@ def test_blockwise_dphi_equals_dphi_of_whole_arrays(case: Case, steps: int) -> N
     assert kept.a is not None
     whole = batch.activation.dphi(kept.a, kept.h)
     assert np.array_equal(kept.dphi, whole)
-    default = network.DPHI_BLOCK
+    default = rnn.DPHI_BLOCK
     try:
-        network.DPHI_BLOCK = steps * N * H
+        rnn.DPHI_BLOCK = steps * N * H
         cache = run_forward(case.params, batch.x, batch.h0, batch.tokens, batch.activation)
     finally:
-        network.DPHI_BLOCK = default
+        rnn.DPHI_BLOCK = default
     assert cache.a is None
     assert np.array_equal(cache.dphi, whole), f"φ' taken every {steps} steps"
     assert np.array_equal(cache.h, kept.h)

@@ -16,11 +16,10 @@ from numpy.typing import ArrayLike
 from manual_bptt.inputs import Batch, Options, prepare
 from manual_bptt.params import CellParams, Params
 from manual_bptt.result import GRAD_NAMES, BPTTResult
-from torch_reference import gru, lstm
 from torch_reference.activations import ACTIVATIONS
+from torch_reference.cells import twin_step
 from torch_reference.network import as_tensor, make_cell_leaves, make_leaves
 from torch_reference.truncation import (
-    State,
     chunked_loss,
     chunked_state_loss,
     window_loss,
@@ -38,17 +37,10 @@ def _grad(leaf: torch.Tensor) -> np.ndarray:
 
 
 def gated_bptt(params: CellParams, batch: Batch) -> BPTTResult:
-    """The LSTM's or the GRU's loss and gradients by autograd, on a checked batch."""
+    """A gated cell's loss and gradients by autograd, on a checked batch: the LSTM's,
+    the GRU's, or any registered cell's by its twin's step (torch_reference.cells)."""
     leaves = make_cell_leaves(params, batch)
-    if params.CELL == "lstm":
-
-        def cell_step(state: State, t: int) -> State:
-            return lstm.step(leaves, state, t)
-    else:
-        reset = str(getattr(params, "reset"))  # noqa: B009 (GRUParams.reset)
-
-        def cell_step(state: State, t: int) -> State:
-            return gru.step(leaves, reset, state, t)
+    cell_step = twin_step(params, leaves)
 
     y_t = as_tensor(batch.y, dtype=torch.long)
     mask_t = as_tensor(batch.mask)

@@ -19,8 +19,8 @@ from numpy.typing import ArrayLike
 
 from manual_bptt.inputs import Batch, Options, prepare_param
 from manual_bptt.params import CellParams, Params
-from torch_reference import gru, lstm
 from torch_reference.activations import ACTIVATIONS
+from torch_reference.cells import twin_step
 from torch_reference.crossentropy import step_loss
 from torch_reference.network import (
     CellLeaves,
@@ -84,10 +84,7 @@ class _Cell:
     def step(self, leaves: Leaves | CellLeaves, state: State, t: int) -> State:
         if isinstance(leaves, Leaves):
             return (step(leaves, self.phi, state[0], t),)
-        if self.params.CELL == "lstm":
-            return lstm.step(leaves, state, t)
-        assert hasattr(self.params, "reset")
-        return gru.step(leaves, self.params.reset, state, t)
+        return twin_step(self.params, leaves)(state, t)
 
     @staticmethod
     def logits(leaves: Leaves | CellLeaves, h: torch.Tensor) -> torch.Tensor:

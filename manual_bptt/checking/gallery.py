@@ -23,7 +23,8 @@ import numpy as np
 from manual_bptt.backward import gated_backward, grad_U
 from manual_bptt.crossentropy import loss_and_dlogits
 from manual_bptt.inputs import Batch, prepare
-from manual_bptt.network import Cache, rows_matmul, run_batch, run_forward
+from manual_bptt.linear import rows_matmul
+from manual_bptt.network import Cache, run_batch, run_forward
 from manual_bptt.params import Params
 from manual_bptt.result import BPTTResult
 from manual_bptt.truncation import deltas

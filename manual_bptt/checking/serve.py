@@ -310,13 +310,11 @@ def _from_torch(value: Any) -> np.ndarray | None:
 
 
 def _params(cell: str, reset: str | None, arrays: dict[str, np.ndarray]) -> Any:
-    from manual_bptt.gru import GRUParams
-    from manual_bptt.lstm import LSTMParams
-    from manual_bptt.params import Params
+    from manual_bptt.cells import CELLS
 
-    if cell == "gru":
-        return GRUParams(**arrays, reset=reset or "after")
-    return (LSTMParams if cell == "lstm" else Params)(**arrays)
+    registered = CELLS[cell]
+    options = {"reset": reset or "after"} if "reset" in registered.options else {}
+    return registered.params(**arrays, **options)
 
 
 def _snapshot(value: Any, depth: int = 0) -> Any:

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from manual_bptt.activations import ACTIVATIONS
 from manual_bptt.arraychecks import is_integer
 from manual_bptt.cases import IDS_DTYPES, LAYOUTS, MASK_DTYPES, Case, make_case
+from manual_bptt.cells import CELLS
 
 # Full BPTT, window truncation, chunked truncation.
 MODES = ("full", "truncate", "chunk")
@@ -113,7 +114,7 @@ def cases(
         reduction=draw(st.sampled_from(["sum", "mean"]), label="reduction"),
         dtype=dtype,
         cell=cell,
-        reset=draw(st.sampled_from(resets), label="reset") if cell == "gru" else "after",
+        reset=draw(st.sampled_from(resets), label="reset") if _has_reset(cell) else "after",
     )
 
 
@@ -270,7 +271,7 @@ def problems(draw: st.DrawFn, space: Space = Space()) -> Case:
     # Drawn last: a space of one cell draws nothing here, so the vanilla cell's
     # problems (and what they shrink to) are what they were before the gated cells.
     cell = draw(st.sampled_from(space.cells), label="cell")
-    reset = draw(st.sampled_from(space.resets), label="reset") if cell == "gru" else "after"
+    reset = draw(st.sampled_from(space.resets), label="reset") if _has_reset(cell) else "after"
     # Drawn last, for the same reason as the cell: the problems drawn before these
     # options (and what they shrink to, with these at their simplest) are unchanged.
     drawn["mask_dtype"] = draw(st.sampled_from(space.mask_dtypes), label="mask_dtype")
@@ -291,3 +292,8 @@ def problems(draw: st.DrawFn, space: Space = Space()) -> Case:
         reset=reset,
         **drawn,
     )
+
+
+def _has_reset(cell: str) -> bool:
+    """Whether the registered cell takes the reset option (the GRU's variants)."""
+    return "reset" in CELLS[cell].options

@@ -56,6 +56,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from manual_bptt.cells import CELLS
 from manual_bptt.checking.guard import DEFAULT_TIMEOUT
 from manual_bptt.checking.styles import STYLES, UsageError, make_style
 from manual_bptt.cli.arguments import add_command, positive_float, positive_int
@@ -143,7 +144,7 @@ def register(sub: Any) -> None:
     )
     narrow.add_argument(
         "--cell",
-        choices=["rnn", "lstm", "gru"],
+        choices=list(CELLS),
         help="the cell (default rnn; lstm and gru for --style project)",
     )
     narrow.add_argument(

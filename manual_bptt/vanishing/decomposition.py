@@ -31,18 +31,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import reduce
+from functools import partial, reduce
 from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from manual_bptt import gru, lstm
-from manual_bptt.cells import CELLS
+from manual_bptt.cells import CELLS, cell_of
 from manual_bptt.crossentropy import loss_and_dlogits
 from manual_bptt.inputs import Batch, Options, check_params, prepare_param
+from manual_bptt.linear import rows_matmul
 from manual_bptt.naive import first_reachable_step
-from manual_bptt.network import AnyCache, Cache, quietly, rows_matmul, run_batch
+from manual_bptt.network import AnyCache, quietly, run_batch
 from manual_bptt.params import CellParams
 from manual_bptt.truncation import CellStep
 
@@ -86,25 +86,11 @@ def _setup(params: object, x: ArrayLike, y: ArrayLike, param: str, options: Opti
 
 
 def cell_step(params: CellParams, cache: AnyCache) -> tuple[CellStep, int]:
-    """The cell's backward step over steps lo … hi−1 (truncation.CellStep) and the
-    number of parts of its state. The vanilla one is (7) without the sum over losses:
-    δ = ε ⊙ φ'(a), and Wᵀ δ reaches h_{k−1}."""
-    if isinstance(params, lstm.LSTMParams):
-        assert isinstance(cache, lstm.LSTMCache)
-        lstm_cache = cache
-        return (lambda lo, hi, d: lstm.backward_step(params, lstm_cache, lo, hi, d)), 2
-    if isinstance(params, gru.GRUParams):
-        assert isinstance(cache, gru.GRUCache)
-        gru_cache = cache
-        return (lambda lo, hi, d: gru.backward_step(params, gru_cache, lo, hi, d)), 1
-    assert isinstance(cache, Cache)
-    vanilla_cache = cache
-
-    def vanilla(lo: int, hi: int, d: tuple[Array, ...]) -> tuple[Array, Array, tuple[Array, ...]]:
-        delta = d[0] * vanilla_cache.dphi[lo:hi]  # (7) without the sum over losses
-        return delta, delta, (rows_matmul(delta, params.W),)
-
-    return vanilla, 1
+    """The cell's backward step over steps lo … hi−1 (truncation.CellStep; the vanilla
+    one is (7) without the sum over losses: δ = ε ⊙ φ'(a), and Wᵀ δ reaches h_{k−1}) and
+    the number of parts of its state, from the registry of cells."""
+    cell = cell_of(params)
+    return partial(cell.backward_step, params, cache), len(cell.state)
 
 
 def lags(params: CellParams, batch: Batch, cache: AnyCache, dO: Array) -> Iterator[Lag]:
@@ -148,14 +134,10 @@ def _blocks(params: CellParams, batch: Batch, cache: AnyCache, param: str) -> li
     if param == "bh":
         return [_Block(True, every, None)]
     assert param == "W"
-    if isinstance(params, gru.GRUParams) and params.reset == "before":
-        assert isinstance(cache, gru.GRUCache)
-        H = params.H
-        return [  # (31) the r, z rows meet h_{k−1}, the n rows meet p_k = r_k ⊙ h_{k−1}
-            _Block(True, slice(0, 2 * H), cache.h_prev),
-            _Block(True, slice(2 * H, 3 * H), cache.inner),
-        ]
-    return [_Block(True, every, cache.h_prev)]  # δ̃ h_{k−1}ᵀ (vanilla: δ̃ = δ)
+    # δ̃ h_{k−1}ᵀ (vanilla: δ̃ = δ), or the rows the cell says meet another state (the
+    # GRU's "before" variant: (31) its n rows meet p_k = r_k ⊙ h_{k−1})
+    parts = cell_of(params).w_inputs(params, cache)
+    return [_Block(True, rows, z) for rows, z in parts]
 
 
 def _initial_part(param: str) -> int:

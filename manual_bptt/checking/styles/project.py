@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from manual_bptt.cases import Case
+from manual_bptt.cells import CELLS
 from manual_bptt.checking.strategies import Space
 from manual_bptt.checking.styles.base import (
     Gradient,
@@ -50,7 +51,7 @@ class ProjectStyle(Style):
         )  # every cell's (GRU: bh, LSTM: c0)
     )
     space = Space()
-    cells = ("rnn", "lstm", "gru")
+    cells = tuple(CELLS)  # every registered cell
 
     def bind(self, obj: Any, where: str) -> Any:
         options = dict.fromkeys(("h0", "mask", "activation", "truncate", "chunk", "reduction"))
