@@ -682,3 +682,38 @@ def test_a_file_whose_cache_is_a_dataclass_is_correct(tmp_path, capsys) -> None:
     code, out, err = verify([spec, "--style", "cs231n", "--examples", "5"], capsys)
     # exit 1 today: "rnn_forward raised NameError: name 'Cache' is not defined"
     assert code == 0, out + err
+
+
+def _grads_that_assert() -> object:
+    """A local function (so it runs in this process) whose grads assert on a read."""
+    import manual_bptt
+
+    class Grads(dict):
+        def __getitem__(self, key):
+            if key == "U":  # raise, not assert: pytest would add its own text to an assert
+                raise AssertionError("no U for you")
+            return super().__getitem__(key)
+
+    def f(params, x, y, **options):
+        result = manual_bptt.bptt(params, x, y, **options)
+        return manual_bptt.BPTTResult(result.loss, Grads(result.grads))
+
+    return f
+
+
+@pytest.mark.parametrize("real_sizes", [False, True])
+def test_an_assertion_in_a_result_read_in_this_process_is_a_finding_not_a_pass(
+    real_sizes,
+) -> None:
+    from manual_bptt.checking.verify import verify as verify_api
+
+    # before: the search took the AssertionError for its own and stopped at once, so
+    # that with no problem at real sizes the report passed on 1 example (with them, a
+    # traceback)
+    report = verify_api(_grads_that_assert(), max_examples=10, real_sizes=real_sizes)
+    assert not report.isolated
+    assert not report.passed
+    assert report.examples == 10
+    assert [f.problem for f in report.findings] == [
+        "reading what the code under test returned raised AssertionError: no U for you"
+    ]

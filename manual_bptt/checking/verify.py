@@ -209,10 +209,21 @@ def with_new_weights(case: Case) -> Case:
 
 
 def _observe(adapter: Style, target: Any, case: Case, timeout: float | None, seed: int) -> Observed:
+    seen = Observed(timeout=timeout, seed=seed, layout=getattr(case, "layout", "C"))
     if isinstance(target, Remote):
         target._worker.new_problem()
-    seen = Observed(timeout=timeout, seed=seed, layout=getattr(case, "layout", "C"))
-    return adapter.observe(target, case, seen)
+        return adapter.observe(target, case, seen)
+    try:
+        return adapter.observe(target, case, seen)
+    except Exception as err:  # noqa: BLE001
+        # In this process the style reads the code's own objects (a mapping's
+        # __getitem__, a __len__): what they raise is a finding, never the search's
+        # own AssertionError, which would end the search as if nothing were wrong.
+        name = type(err).__name__
+        seen.failures[f"reading its result raised {name}"] = (
+            f"reading what the code under test returned raised {name}: {err}"
+        )
+        return seen
 
 
 def _compare(
@@ -612,7 +623,10 @@ def _verify(
     def search_step(case: Case) -> None:
         nonlocal examples
         examples += 1
-        outcome = run(case)
+        try:
+            outcome = run(case)
+        except AssertionError as err:  # never a finding here: _search would end quietly
+            raise RuntimeError(f"verify failed its own check: {err!r}") from err
         bar.update()
         if calls == 1 and outcome.interface:
             raise _Abort(f"{outcome.interface[0]} (on the first problem tried)")
