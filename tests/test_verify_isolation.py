@@ -717,3 +717,16 @@ def test_an_assertion_in_a_result_read_in_this_process_is_a_finding_not_a_pass(
     assert [f.problem for f in report.findings] == [
         "reading what the code under test returned raised AssertionError: no U for you"
     ]
+
+
+def test_a_report_that_compared_no_gradient_never_passes() -> None:
+    from manual_bptt.checking.explain import describe_report
+    from manual_bptt.checking.verify import Report
+
+    # however the search ended, no comparison is no evidence: never exit 0
+    report = Report(target="code.py:f", style="project", examples=3, verdicts=(), other=())
+    assert not report.passed
+    assert describe_report(report).splitlines()[0] == (
+        "code.py:f (project style): FAILED: no gradient could be compared: "
+        "no call returned a gradient; 0 failure(s) in 3 examples"
+    )

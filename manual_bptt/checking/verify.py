@@ -377,7 +377,9 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        return all(v.ok for v in self.verdicts) and not self.other
+        """Every gradient agrees, at least one was compared, and nothing else failed."""
+        compared = any(v.compared for v in self.verdicts)
+        return compared and all(v.ok for v in self.verdicts) and not self.other
 
     @property
     def problems_run(self) -> int:
