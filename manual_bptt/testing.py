@@ -29,7 +29,6 @@ from numpy.typing import ArrayLike
 
 from manual_bptt.cases import Case, make_case
 from manual_bptt.checking.guard import DEFAULT_TIMEOUT
-from manual_bptt.checking.source import load
 from manual_bptt.checking.strategies import Space, problems
 from manual_bptt.checking.styles import make_style
 from manual_bptt.compare import agreement, tolerance_for
@@ -89,12 +88,12 @@ def assert_bptt_correct(
     from manual_bptt.checking.explain import describe_report
     from manual_bptt.checking.verify import verify
 
-    obj = load(target) if isinstance(target, str) else target
+    # a string goes to verify as it is: the code is loaded and run in a worker process
     name = target if isinstance(target, str) else getattr(target, "__name__", repr(target))
     if space is None and cell is not None:
         space = make_style(style, **style_options).space_for(cells=cell)
     report = verify(
-        obj,
+        target,
         style=style,
         max_examples=examples,
         random_seed=seed,
@@ -119,8 +118,7 @@ def assert_case_correct(
     AssertionError saying every gradient that disagrees and everything else wrong."""
     from manual_bptt.checking.verify import evaluate
 
-    obj = load(target) if isinstance(target, str) else target
-    outcome = evaluate(obj, style, case, timeout=timeout, **style_options)
+    outcome = evaluate(target, style, case, timeout=timeout, **style_options)
     if not outcome.passed:
         raise AssertionError(outcome.describe())
 

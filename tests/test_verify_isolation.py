@@ -613,14 +613,6 @@ def test_a_students_file_named_like_a_standard_module_does_not_break_the_worker(
     assert code == 0, out + err
 
 
-@pytest.mark.xfail(
-    reason=(
-        "manual_bptt/testing.py loads a string target in the test's own process (load) "
-        "before verify sees it, so the code runs there, not in a worker; the fix is in "
-        "testing.py: give verify and evaluate the string itself"
-    ),
-    strict=True,
-)
 def test_a_file_named_to_the_python_api_runs_in_a_worker_so_os_exit_cannot_pass_pytest(
     tmp_path,
 ) -> None:
@@ -668,14 +660,6 @@ def rnn_backward(dh, cache):
 """
 
 
-@pytest.mark.xfail(
-    reason=(
-        "source.py reads a FILE.py into a module that is not in sys.modules, and "
-        "@dataclass looks its class's module up there (AttributeError: 'NoneType' object "
-        "has no attribute '__dict__'), so the class is skipped; the fix is in source.py"
-    ),
-    strict=True,
-)
 def test_a_file_whose_cache_is_a_dataclass_is_correct(tmp_path, capsys) -> None:
     layers = (Path(__file__).parents[1] / "examples" / "rnn_layers.py").read_text()
     spec = write(tmp_path, "dataclass_cache.py", layers + DATACLASS_CACHE)

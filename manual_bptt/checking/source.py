@@ -891,6 +891,9 @@ def _definitions(path: Path) -> tuple[types.ModuleType, Taken]:
     cells = _cells(path)
     module = types.ModuleType(path.stem)
     module.__file__ = str(path)
+    # where @dataclass looks a class's module up while the class is made: there while
+    # the file is read, never over a module already there, and gone afterwards
+    registered = sys.modules.setdefault(module.__name__, module) is module
     reader = _Reader(module, path)
     folder = str(reader.folder)
     added = folder not in sys.path
@@ -905,6 +908,8 @@ def _definitions(path: Path) -> tuple[types.ModuleType, Taken]:
         _READING.discard(path.resolve())
         if added:
             sys.path.remove(folder)
+        if registered:
+            del sys.modules[module.__name__]
     return module, reader.taken
 
 
