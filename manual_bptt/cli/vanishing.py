@@ -23,7 +23,13 @@ With --cell rnn|lstm|gru|all, also:
                  update gate z (GRU); --forget-bias B adds an LSTM with b_f = B
   --experiment   then runs the long-range table for those cells instead: every L in
                  --lags, full BPTT and a window L/2 < L, every seed in --seeds, at the
-                 fixed budget of experiment.cell_table_task (--steps overrides it)
+                 fixed budget of experiment.cell_table_task (--steps overrides it);
+                 report.md gets the table per seed and over seeds (runs that learned,
+                 median, range), the checks of the conclusions of docs/experiment.md
+                 (held, FAILED, or open when seeds are missing) and the machine; the
+                 summary and the checks are printed too, and --record FILE writes every
+                 run and the machine as JSON. Per-seed accuracies depend on the CPU and
+                 its BLAS: compare counts over five seeds (--seeds 0 1 2 3 4), not seeds
 
 γ = sup φ' (1 for tanh and relu, 1/4 for sigmoid). σ_max(W) < 1/γ is sufficient for
 the gradients from far-back steps to vanish; σ_max(W) > 1/γ is necessary (not
@@ -123,7 +129,15 @@ def register(sub: Any) -> None:
         type=nonnegative_int,
         nargs="+",
         default=None,
-        help="with --cell and --experiment: the seeds (default: --seed alone)",
+        help="with --cell and --experiment: the seeds (default: --seed alone; the "
+        "conclusions are checked over five, 0 1 2 3 4)",
+    )
+    p.add_argument(
+        "--record",
+        type=existing_parent,
+        default=None,
+        help="with --cell and --experiment: also write every run, the command and the "
+        "machine (CPU, numpy, its BLAS) to this JSON file",
     )
     p.add_argument(
         "--steps",
@@ -180,13 +194,17 @@ def run(args: argparse.Namespace) -> int:
     )
     if cells:
         report += _cells_section(args, cells, out)
+    printed = ""
     if args.experiment and cells:
-        report += _cell_experiment_section(args, cells)
+        section, printed = _cell_experiment_section(args, cells)
+        report += section
     elif args.experiment:
         report += _experiment_section(args.seed)
     (out / "report.md").write_text("\n".join(report) + "\n")
     extra = ", cells.png" if cells else ""
     print(f"wrote {out}/heatmap.png, decay.png, jacobians.png{extra}, report.md and the CSV files")
+    if printed:
+        print(printed)
     return 0
 
 
@@ -201,6 +219,11 @@ def _cells(args: argparse.Namespace) -> tuple[str, ...]:
         ):
             if given:
                 raise UsageError(f"{flag} goes with --cell")
+    if args.record and not (args.cell and args.experiment):
+        raise UsageError("--record goes with --cell and --experiment")
+    if args.record and Path(args.record).is_dir():
+        raise UsageError(f"--record must be a file; {args.record} is a folder")
+    if args.cell is None:
         return ()
     cells = ("rnn", "lstm", "gru") if args.cell == "all" else (args.cell,)
     if args.forget_bias and "lstm" not in cells:
@@ -272,8 +295,21 @@ def _cells_section(args: argparse.Namespace, cells: tuple[str, ...], out: Path) 
     ]
 
 
-def _cell_experiment_section(args: argparse.Namespace, cells: tuple[str, ...]) -> list[str]:
-    from manual_bptt.vanishing.experiment import cell_table, run_cell_table
+def _cell_experiment_section(
+    args: argparse.Namespace, cells: tuple[str, ...]
+) -> tuple[list[str], str]:
+    """The long-range table for ``cells``: the report's section, and the text to print
+    (the table over seeds and the checks). Writes --record's JSON if asked."""
+    import json
+
+    from manual_bptt.vanishing.experiment import (
+        cell_table,
+        check_report,
+        machine,
+        machine_line,
+        run_cell_table,
+        seed_summary,
+    )
 
     seeds = tuple(args.seeds) if args.seeds else (args.seed,)
     start = time.perf_counter()
@@ -281,14 +317,46 @@ def _cell_experiment_section(args: argparse.Namespace, cells: tuple[str, ...]) -
         tuple(args.lags), cells, seeds, forget_bias=args.forget_bias, steps=args.steps
     )
     wall = time.perf_counter() - start
-    return [
+    record = machine()
+    checks = (
+        check_report(rows)
+        if args.steps is None
+        else f"Not checked: the conclusions are about the budget's steps, not {args.steps}."
+    )
+    if args.record:
+        command = ["bptt", *sys.argv[1:]] if sys.argv[1:] else ["bptt", "vanishing"]
+        Path(args.record).write_text(
+            json.dumps({"command": " ".join(command), "machine": record, "rows": rows}, indent=1)
+            + "\n"
+        )
+    budget = "" if args.steps is None else f" ({args.steps} steps per run: a reduced budget)"
+    summary = seed_summary(rows)
+    section = [
         "",
         "## The long-range experiment, every cell",
         "",
         cell_table(rows),
         "",
-        f"Wall time {wall:.0f} s in all.",
+        f"Over the seeds{budget}:",
+        "",
+        summary,
+        "",
+        (
+            "Checks of the conclusions of docs/experiment.md (each a count over five "
+            "seeds; 'open' while missing seeds could still decide it):"
+        ),
+        "",
+        "```",
+        checks,
+        "```",
+        "",
+        (
+            f"Machine: {machine_line(record)}. Wall time {wall:.0f} s in all. Per-seed "
+            "accuracies depend on the CPU and its BLAS; compare the counts, not the seeds."
+        ),
     ]
+    printed = "\n".join([f"Over the seeds{budget}:", summary, "", "Checks:", checks])
+    return section, printed
 
 
 def _report(args: argparse.Namespace, norms: np.ndarray, sigma: float, regimes: list) -> list[str]:
@@ -478,7 +546,7 @@ def _tutorial_section(zero_h0: Any, with_h0: Any) -> list[str]:
 
 
 def _experiment_section(seed: int) -> list[str]:
-    from manual_bptt.vanishing.experiment import Task, run_experiment, table
+    from manual_bptt.vanishing.experiment import Task, machine, machine_line, run_experiment, table
 
     task = Task(seed=seed)
     start = time.perf_counter()
@@ -490,7 +558,10 @@ def _experiment_section(seed: int) -> list[str]:
         "",
         table(rows, task),
         "",
-        f"Wall time {wall:.0f} s.",
+        (
+            f"Machine: {machine_line(machine())}. Wall time {wall:.0f} s. One seed's "
+            "accuracies depend on the CPU and its BLAS (docs/experiment.md)."
+        ),
     ]
 
 

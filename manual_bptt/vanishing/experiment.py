@@ -17,11 +17,23 @@ or Adam (Kingma & Ba 2015; ``Task.optimizer``), and the LSTM optionally with its
 forget-gate bias raised at initialisation (``Setting.forget_bias``; +1 as Gers,
 Schmidhuber & Cummins 2000 and Jozefowicz, Zaremba & Sutskever 2015 advise).
 :func:`cell_table_task` is the fixed budget per L of the three-cell table.
+
+What a run gives depends on the machine: 3000 steps of training magnify the last-bit
+differences between BLAS kernels (the order in which a matrix product sums), so one
+seed's accuracy on another CPU can differ by tens of points. The table is therefore
+read as counts over seeds (:func:`seed_summary`), and each conclusion drawn from it is a
+:class:`Claim` that :func:`check` counts (``CLAIMS``: those of docs/experiment.md);
+:func:`machine` records what the numbers came from.
 """
 
 from __future__ import annotations
 
+import os
+import platform
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from importlib import metadata
 
 import numpy as np
 
@@ -260,6 +272,34 @@ def cell_variants(cells: tuple[str, ...], forget_bias: float) -> list[tuple[str,
     return variants
 
 
+def run_setting(
+    tasks: Sequence[Task], setting: Setting, progress: Progress | None = None
+) -> list[dict]:
+    """Train ``setting`` once per task (one task per seed; they must share L and steps).
+    One row each: L, cell, setting, full, truncate, forget_bias, seed, accuracy, loss,
+    seconds (wall time of the run), steps."""
+    rows = []
+    for task in tasks:
+        start = time.perf_counter()
+        acc, loss = train(task, setting, progress)
+        rows.append(
+            {
+                "L": task.L,
+                "cell": setting.cell,
+                "setting": setting.label,
+                "full": setting.truncate is None,
+                "truncate": setting.truncate,
+                "forget_bias": setting.forget_bias,
+                "seed": task.seed,
+                "accuracy": acc,
+                "loss": loss,
+                "seconds": time.perf_counter() - start,
+                "steps": task.steps,
+            }
+        )
+    return rows
+
+
 def run_cell_table(
     lags: tuple[int, ...],
     cells: tuple[str, ...],
@@ -273,10 +313,7 @@ def run_cell_table(
     """Every (L, cell, full BPTT or window L/2, seed) at :func:`cell_table_task`'s
     budget (``steps`` overrides its number of steps, for a reduced run; ``full_only``
     leaves the windows out). With ``forget_bias`` the LSTM is run twice, with b_f = 0
-    and b_f = forget_bias. One row each: L, cell, setting, full, truncate, seed,
-    accuracy, loss, seconds (wall time of the run), steps."""
-    import time
-
+    and b_f = forget_bias. One row per run, as :func:`run_setting`'s."""
     tasks = {
         (L, seed): cell_table_task(L, seed) if steps is None else cell_table_task(L, seed, steps)
         for L in lags
@@ -289,25 +326,8 @@ def run_cell_table(
     rows = []
     for L in lags:
         for cell, bias in variants:
-            settings = cell_settings(tasks[(L, seeds[0])], cell, bias)[:per_setting]
-            for index, setting in enumerate(settings):
-                for seed in seeds:
-                    start = time.perf_counter()
-                    acc, loss = train(tasks[(L, seed)], setting, bar)
-                    rows.append(
-                        {
-                            "L": L,
-                            "cell": cell,
-                            "setting": setting.label,
-                            "full": index == 0,
-                            "truncate": setting.truncate,
-                            "seed": seed,
-                            "accuracy": acc,
-                            "loss": loss,
-                            "seconds": time.perf_counter() - start,
-                            "steps": tasks[(L, seed)].steps,
-                        }
-                    )
+            for setting in cell_settings(tasks[(L, seeds[0])], cell, bias)[:per_setting]:
+                rows += run_setting([tasks[(L, seed)] for seed in seeds], setting, bar)
     bar.close()
     return rows
 
@@ -338,3 +358,319 @@ def cell_table(rows: list[dict], symbols: int = 4) -> str:
         secs = np.mean([r["seconds"] for r in group])
         lines.append(f"| {L} | {setting} | " + " | ".join(accs) + f" | {mean:.1%} | {secs:.0f} |")
     return head + "\n".join(lines)
+
+
+# How a run of the cell table is read. Held-out accuracy is a multiple of 1/512; chance
+# is 1/symbols = 25%. Runs that learned the recall end at 99–100%, runs that learned
+# nothing within a few points of chance; the few in between are counted as neither.
+LEARNED = 0.9  # at or above: the run learned the recall
+NEAR_CHANCE = 0.10  # at most this far above chance: the run learned nothing
+OUTCOMES = ("learned", "near chance", "between", "above chance")
+
+
+def outcome_holds(outcome: str, accuracy: float, symbols: int = 4) -> bool:
+    """Whether a run's held-out accuracy has ``outcome``: "learned" (≥ LEARNED), "near
+    chance" (≤ 1/symbols + NEAR_CHANCE), "between" (neither) or "above chance" (more
+    than NEAR_CHANCE above 1/symbols)."""
+    near = accuracy <= 1 / symbols + NEAR_CHANCE
+    if outcome == "learned":
+        return accuracy >= LEARNED
+    if outcome == "near chance":
+        return near
+    if outcome == "between":
+        return not near and accuracy < LEARNED
+    if outcome == "above chance":
+        return not near
+    raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}; got {outcome!r}")
+
+
+def _groups(rows: Iterable[dict]) -> dict[tuple[int, str], list[dict]]:
+    """The rows by (L, setting), ordered by L, full BPTT before the window, then cell
+    (tanh RNN, LSTM by forget bias, GRU)."""
+    order = {cell: i for i, cell in enumerate(CELL_LABELS)}
+    groups: dict[tuple[int, str], list[dict]] = {}
+    for r in sorted(
+        rows,
+        key=lambda r: (r["L"], not r["full"], order[r["cell"]], r.get("forget_bias", 0.0)),
+    ):
+        groups.setdefault((r["L"], r["setting"]), []).append(r)
+    return groups
+
+
+def seed_summary(rows: Iterable[dict], symbols: int = 4) -> str:
+    """The rows of :func:`run_cell_table` as a markdown table, one line per (L,
+    setting) over its seeds: runs, how many learned (accuracy ≥ LEARNED) and how many
+    stayed near chance, the median and range of the accuracy, mean seconds per run."""
+    chance = 1 / symbols
+    lines = [
+        (
+            f"| L | setting | runs | learned (≥ {LEARNED:.0%}) | near chance "
+            f"(≤ {chance + NEAR_CHANCE:.0%}) | median | range | s per run |"
+        ),
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for (L, setting), group in _groups(rows).items():
+        accs = [r["accuracy"] for r in group]
+        learned = sum(outcome_holds("learned", a, symbols) for a in accs)
+        near = sum(outcome_holds("near chance", a, symbols) for a in accs)
+        secs = np.mean([r["seconds"] for r in group])
+        lines.append(
+            f"| {L} | {setting} | {len(accs)} | {learned} | {near} | {np.median(accs):.1%} "
+            f"| {min(accs):.1%}–{max(accs):.1%} | {secs:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One conclusion drawn from the cell table, as a count over seeds.
+
+    At delay ``L``, for the ``cell`` with forget-gate bias ``forget_bias`` (the LSTM's;
+    0 otherwise), trained with full BPTT (``full``) or the window L/2: the runs with
+    ``outcome`` (see :func:`outcome_holds`) number at least ``least`` or at most
+    ``most`` of every ``of`` seeds. ``conclusion`` is the sentence of docs/experiment.md
+    that the count supports.
+    """
+
+    conclusion: str
+    L: int
+    cell: str
+    outcome: str
+    least: int | None = None
+    most: int | None = None
+    full: bool = True
+    forget_bias: float = 0.0
+    of: int = 5
+
+    def __post_init__(self) -> None:
+        if (self.least is None) == (self.most is None):
+            raise ValueError(
+                f"a Claim needs exactly one of least and most; got least={self.least}, "
+                f"most={self.most}"
+            )
+        for bound in (self.least, self.most):
+            if bound is not None and not 0 <= bound <= self.of:
+                raise ValueError(f"a Claim's bound must be from 0 to of = {self.of}; got {bound}")
+        if self.outcome not in OUTCOMES:
+            raise ValueError(
+                f"a Claim's outcome must be one of {', '.join(OUTCOMES)}; got {self.outcome!r}"
+            )
+
+    @property
+    def setting(self) -> str:
+        """The row label the claim is about, as :func:`cell_settings` writes it."""
+        settings = cell_settings(Task(L=self.L), self.cell, self.forget_bias)
+        return settings[0 if self.full else 1].label
+
+    @property
+    def bound(self) -> str:
+        """The count asked for, in words: "≥ 4 of 5" or "≤ 1 of 5"."""
+        return (
+            f"≥ {self.least} of {self.of}"
+            if self.least is not None
+            else f"≤ {self.most} of {self.of}"
+        )
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """A claim counted on the rows: ``count`` of ``runs`` runs had its outcome; ``held``
+    True or False once the runs decide it, None while missing seeds could still tip it."""
+
+    claim: Claim
+    count: int
+    runs: int
+    held: bool | None
+
+    def line(self) -> str:
+        """One line: verdict, the setting, the count and the bound."""
+        verdict = {True: "held", False: "FAILED", None: "open"}[self.held]
+        c = self.claim
+        missing = "" if self.held is not None else f"; {c.of - self.runs} more seeds needed"
+        return (
+            f"{verdict:6}  L = {c.L}, {c.setting}: {c.outcome} in {self.count} of "
+            f"{self.runs} runs (claim: {c.bound}{missing})"
+        )
+
+
+def check(claim: Claim, rows: Iterable[dict], symbols: int = 4) -> CheckResult:
+    """Count ``claim``'s outcome over its rows (one per seed) and decide it.
+
+    With n runs, k of them with the outcome, and n ≥ of: "≥ m of every `of`" holds when
+    k·of ≥ m·n, "≤ m of every `of`" when k·of ≤ m·n (with n = of, simply k ≥ m or
+    k ≤ m). With n < of it is decided only if no result of the missing of − n seeds could
+    change it; otherwise held is None.
+    """
+    accs = [r["accuracy"] for r in rows if r["L"] == claim.L and r["setting"] == claim.setting]
+    k, n = sum(outcome_holds(claim.outcome, a, symbols) for a in accs), len(accs)
+    runs = max(n, claim.of)  # the missing seeds, if any, count as runs to come
+    fewest, most = k, k + runs - n  # runs with the outcome once they are in
+    if claim.least is not None:
+        sure, possible = (
+            fewest * claim.of >= claim.least * runs,
+            most * claim.of >= claim.least * runs,
+        )
+    else:
+        assert claim.most is not None  # Claim refuses neither and both
+        sure, possible = (
+            most * claim.of <= claim.most * runs,
+            fewest * claim.of <= claim.most * runs,
+        )
+    held = True if sure else None if possible else False
+    return CheckResult(claim, k, n, held)
+
+
+_CELLS = (("rnn", 0.0), ("lstm", 0.0), ("lstm", 1.0), ("lstm", 3.0), ("gru", 0.0))
+
+# The conclusions of docs/experiment.md, each as counts over five seeds.
+CLAIMS: tuple[Claim, ...] = (
+    Claim("Full BPTT: the tanh RNN learns L = 10 and 20", 10, "rnn", "learned", least=4),
+    Claim("Full BPTT: the tanh RNN learns L = 10 and 20", 20, "rnn", "learned", least=4),
+    Claim("Full BPTT: the tanh RNN rarely learns L = 40", 40, "rnn", "learned", most=2),
+    Claim("Full BPTT: the GRU learns L = 10 and 20", 10, "gru", "learned", least=4),
+    Claim("Full BPTT: the GRU learns L = 10 and 20", 20, "gru", "learned", least=4),
+    Claim("Full BPTT: the GRU does not learn L = 40", 40, "gru", "near chance", least=4),
+    Claim("Full BPTT: the LSTM with b_f = 0 fails L = 20", 20, "lstm", "near chance", least=4),
+    Claim(
+        "Full BPTT: the LSTM with b_f = +1 ends between chance and learning at L = 20",
+        20,
+        "lstm",
+        "between",
+        least=3,
+        forget_bias=1.0,
+    ),
+    Claim(
+        "Full BPTT: the LSTM learns L = 40 with b_f = +3 only",
+        40,
+        "lstm",
+        "learned",
+        least=3,
+        forget_bias=3.0,
+    ),
+    Claim(
+        "Full BPTT: the LSTM learns L = 40 with b_f = +3 only", 40, "lstm", "near chance", least=4
+    ),
+    Claim(
+        "Full BPTT: the LSTM learns L = 40 with b_f = +3 only",
+        40,
+        "lstm",
+        "near chance",
+        least=4,
+        forget_bias=1.0,
+    ),
+    *(
+        Claim(
+            "A window k = L/2 never learns L = 40, whatever the cell",
+            40,
+            cell,
+            "learned",
+            most=0,
+            full=False,
+            forget_bias=bias,
+        )
+        for cell, bias in _CELLS
+    ),
+    *(
+        Claim(
+            "A window k = L/2 rarely learns L = 20, where full BPTT does",
+            20,
+            cell,
+            "learned",
+            most=1,
+            full=False,
+        )
+        for cell in ("rnn", "gru")
+    ),
+    *(
+        Claim(
+            "At L = 10 every window ends more than 10 points above chance",
+            10,
+            cell,
+            "above chance",
+            least=4,
+            full=False,
+            forget_bias=bias,
+        )
+        for cell, bias in _CELLS
+    ),
+)
+
+
+def check_report(rows: Sequence[dict], claims: Sequence[Claim] = CLAIMS, symbols: int = 4) -> str:
+    """Every claim with at least one row, grouped by conclusion, one line each
+    (:meth:`CheckResult.line`), and how many claims had no row at all."""
+    results = [check(c, rows, symbols) for c in claims]
+    ran = [r for r in results if r.runs]
+    lines: list[str] = []
+    for conclusion in dict.fromkeys(r.claim.conclusion for r in ran):
+        lines.append(conclusion + ":")
+        lines += ["  " + r.line() for r in ran if r.claim.conclusion == conclusion]
+    if len(ran) < len(results):
+        lines.append(f"({len(results) - len(ran)} claims are about settings not run here.)")
+    return "\n".join(lines)
+
+
+def _cpu() -> str:
+    """The CPU's model name, family and model number from /proc/cpuinfo (the name alone
+    can be as vague as "AMD EPYC"), or what platform knows where there is none."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            first = f.read().split("\n\n")[0]  # the first processor's block
+    except OSError:
+        return platform.processor() or platform.machine()
+    info = {
+        k.strip(): v.strip() for k, _, v in (line.partition(":") for line in first.splitlines())
+    }
+    if "model name" not in info:
+        return platform.processor() or platform.machine()
+    return f"{info['model name']} (family {info.get('cpu family')}, model {info.get('model')})"
+
+
+def machine() -> dict[str, object]:
+    """What the numbers came from: CPU model (/proc/cpuinfo), logical cores, Python,
+    numpy and torch versions (torch's from its metadata: this does not import it), and
+    numpy's BLAS as threadpoolctl reports it (library, version, kernel, threads), if
+    threadpoolctl is installed."""
+    try:
+        torch_version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        torch_version = "not installed"
+    blas: object = "unknown: threadpoolctl is not installed"
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        pass
+    else:
+        blas = [
+            {k: info.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
+            for info in threadpool_info()
+            if info.get("user_api") == "blas"
+        ]
+    return {
+        "cpu": _cpu(),
+        "logical cores": os.cpu_count(),
+        "system": f"{platform.system()} {platform.machine()}",
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "torch": torch_version,
+        "blas": blas,
+    }
+
+
+def machine_line(record: dict[str, object]) -> str:
+    """:func:`machine`'s record as one line of text."""
+    blas = record["blas"]
+    if isinstance(blas, list):
+        blas = (
+            "; ".join(
+                f"{b['internal_api']} {b['version']}, kernel {b['architecture']}, "
+                f"{b['num_threads']} threads"
+                for b in blas
+            )
+            or "none found"
+        )
+    return (
+        f"{record['cpu']}, {record['logical cores']} logical cores, {record['system']}; "
+        f"Python {record['python']}, numpy {record['numpy']} (BLAS: {blas}), "
+        f"torch {record['torch']} (not used by the experiment)"
+    )
