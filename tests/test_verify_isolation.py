@@ -714,3 +714,35 @@ def test_a_report_that_compared_no_gradient_never_passes() -> None:
         "code.py:f (project style): FAILED: no gradient could be compared: "
         "no call returned a gradient; 0 failure(s) in 3 examples"
     )
+
+
+FAST_PATH = """
+import manual_bptt
+FAST = False
+def bptt(params, x, y, **options):
+    result = manual_bptt.bptt(params, x, y, **options)
+    if FAST:  # the fast path, with a slip in dW
+        grads = dict(result.grads)
+        grads["W"] = grads["W"] * 1.001
+        return manual_bptt.BPTTResult(result.loss, grads)
+    return result
+"""
+
+
+def test_an_object_whose_module_was_changed_is_checked_as_changed(tmp_path, monkeypatch) -> None:
+    import importlib
+
+    from manual_bptt.checking.verify import verify as verify_api
+
+    (tmp_path / "fast_path_code.py").write_text(FAST_PATH)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "fast_path_code", raising=False)
+    module = importlib.import_module("fast_path_code")
+    report = verify_api(module.bptt, max_examples=10, real_sizes=False)
+    assert (report.passed, report.isolated) == (True, True)  # as imported: in a worker
+    # before: the worker imported the module afresh, FAST = False, and passed the slip
+    monkeypatch.setattr(module, "FAST", True)
+    report = verify_api(module.bptt, max_examples=10, real_sizes=False)
+    assert (report.passed, report.isolated) == (False, False)
+    assert [f.key for f in report.findings] == ["W"]
+    monkeypatch.delitem(sys.modules, "fast_path_code")

@@ -35,6 +35,7 @@ from manual_bptt.checking import wire
 
 _array_equal = np.array_equal
 _asarray = np.asarray
+_ascontiguous = np.ascontiguousarray
 _ndarray = np.ndarray
 _generic = np.generic
 _masked = np.ma.MaskedArray
@@ -159,6 +160,10 @@ class _Worker:
             self.skipped_note = lambda name: explain(obj, name)
         self.objects.clear()
         return ("ok", self.handle(obj, ROOT), note)
+
+    def op_state(self, ref: int) -> Any:
+        """What the globals of the object's module hold (:func:`module_state`)."""
+        return ("ok", ("d", list(module_state(self.objects[ref]).items())), None)
 
     def op_clear(self) -> Any:
         root = self.objects.get(ROOT)
@@ -300,6 +305,54 @@ def _attribute(value: Any, name: str) -> Any:
         return None
 
 
+def module_state(obj: Any) -> dict[str, str]:
+    """What each global of ``obj``'s module holds, as far as it can differ between the
+    module as a program changed it and the same module imported afresh: a builtin by its
+    repr, an array by its bytes, a function or class by its module and name, anything
+    else by its type. The names are the module's own (not pytest's @py_builtins)."""
+    import hashlib
+
+    def seen(value: Any, depth: int = 0) -> str:
+        if type(value) in wire.ATOMS:
+            return repr(value)
+        if isinstance(value, _ndarray):
+            digest = hashlib.sha1(_ascontiguous(value).view(np.uint8)).hexdigest()
+            return f"array {value.dtype} {value.shape} {digest}"
+        if isinstance(value, _ModuleType):
+            return f"module {value.__name__}"
+        if type(value) in (tuple, list, dict, set, frozenset) and depth < 2:
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            inner = sorted(f"{k!r}: {seen(v, depth + 1)}" for k, v in items)
+            return f"{type(value).__name__} {inner}"
+        if _isclass(value) or _isfunction(value):
+            return f"{_text(lambda: value.__module__)}.{_text(lambda: value.__qualname__)}"
+        return f"a {_text(lambda: type(value).__qualname__)}"
+
+    home = _home(obj)
+    if home is None:
+        return {}
+    return {
+        name: _text(lambda v=value: seen(v))
+        for name, value in list(home.items())
+        if isinstance(name, str) and name.isidentifier() and not name.startswith("__")
+    }
+
+
+def _home(obj: Any) -> dict[str, Any] | None:
+    """The globals of ``obj``'s module (a module's own, a function's, a class's methods')."""
+    if isinstance(obj, _ModuleType):
+        return vars(obj)
+    found = _attribute(obj, "__globals__")
+    if isinstance(found, dict):
+        return found
+    for member in (vars(obj) if _isclass(obj) else {}).values():
+        found = _attribute(member, "__globals__")
+        if isinstance(found, dict):
+            return found
+    module = sys.modules.get(_text(lambda: obj.__module__))
+    return vars(module) if module is not None else None
+
+
 def _from_torch(value: Any) -> np.ndarray | None:
     """A torch tensor's numbers (detached, on the CPU), or None for anything else."""
     torch = sys.modules.get("torch")
@@ -374,7 +427,7 @@ def main(read_fd: int, write_fd: int) -> None:
     from multiprocessing.connection import Connection
 
     # everything imported later, imported now: before the target's folder is on sys.path
-    from manual_bptt import gru, lstm, params  # noqa: F401
+    from manual_bptt import cells, gru, lstm, params  # noqa: F401
     from manual_bptt.cases import in_layout  # noqa: F401
     from manual_bptt.checking import source  # noqa: F401
 

@@ -497,7 +497,10 @@ def verify(
             strict_inputs,
             real_sizes,
         )
-    spec = target if isinstance(target, str) else spec_of(target)
+    if isinstance(target, _Unnamed):
+        target, spec = target.obj, None
+    else:
+        spec = target if isinstance(target, str) else spec_of(target)
     label = name or (
         target if isinstance(target, str) else getattr(target, "__name__", repr(target))
     )
@@ -518,6 +521,21 @@ def verify(
         )
     with Worker(spec, timeout) as worker:
         remote = worker.start()
+        if not isinstance(target, str) and not _same_module(target, worker):
+            worker.close()  # the module was changed here: check the object as it is
+            return verify(
+                _Unnamed(target),
+                style=adapter,
+                max_examples=max_examples,
+                random_seed=random_seed,
+                name=label,
+                show_progress=show_progress,
+                strategy=strategy,
+                space=space,
+                timeout=timeout,
+                strict_inputs=strict_inputs,
+                real_sizes=real_sizes,
+            )
         return _verify(
             remote,
             adapter,
@@ -532,6 +550,25 @@ def verify(
             strict_inputs,
             real_sizes,
         )
+
+
+def _same_module(obj: Any, worker: Worker) -> bool:
+    """Whether ``obj``'s module holds here what the worker's fresh import of it holds. A
+    program (or pytest's monkeypatch) that set ``mycode.FAST = True`` has changed the
+    code under test: the worker's import would check the code without the change."""
+    from manual_bptt.checking.serve import module_state
+
+    try:
+        return module_state(obj) == worker.module_state()
+    except CodeFailed:
+        return False
+
+
+class _Unnamed:
+    """An object that :func:`spec_of` does not name: it is checked in this process."""
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
 
 
 def spec_of(obj: Any) -> str | None:

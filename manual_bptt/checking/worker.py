@@ -315,6 +315,11 @@ class Worker:
             raise CodeFailed(f"{what} ended the worker process", f"{what}: a garbled reply")
         return self._decode(reply[1]), changed
 
+    def module_state(self) -> dict[str, str]:
+        """What the globals of the target's module hold in the worker (serve.module_state)."""
+        assert self.target is not None
+        return dict(self.request(self.target, ("state", self.target._id), "reading its module"))
+
     def new_problem(self) -> None:
         """Forget the objects the last problem left in the worker (its caches, results)."""
         if self.process is not None:
