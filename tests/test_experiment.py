@@ -74,7 +74,7 @@ def test_the_target_is_the_token_L_steps_earlier_and_earlier_steps_are_masked() 
 # reaches 100% for the LSTM with forget bias +1 and for the GRU on every seed (the tanh
 # RNN 47% on seed 0, 100% on the others, so it is left out here); a window k = 3 < L
 # reaches 28–93%, since at L = 6 the untrained state still holds the first token when
-# the window opens: the short window's failure shows at longer L (README's table).
+# the window opens: the short window's failure shows at longer L (docs/experiment.md's table).
 def reduced_cell_task(seed: int, L: int = 6) -> Task:
     return replace(cell_table_task(L, seed, steps=300), hidden=16, batch=32)
 
