@@ -719,6 +719,7 @@ def test_a_report_that_compared_no_gradient_never_passes() -> None:
 FAST_PATH = """
 import manual_bptt
 FAST = False
+NAMES = {f"name{i}" for i in range(20)}  # a set: in another order in the worker
 def bptt(params, x, y, **options):
     result = manual_bptt.bptt(params, x, y, **options)
     if FAST:  # the fast path, with a slip in dW

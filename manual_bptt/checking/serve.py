@@ -35,7 +35,6 @@ from manual_bptt.checking import wire
 
 _array_equal = np.array_equal
 _asarray = np.asarray
-_ascontiguous = np.ascontiguousarray
 _ndarray = np.ndarray
 _generic = np.generic
 _masked = np.ma.MaskedArray
@@ -315,24 +314,29 @@ def module_state(obj: Any) -> dict[str, str]:
     def seen(value: Any, depth: int = 0) -> str:
         if type(value) in wire.ATOMS:
             return repr(value)
-        if isinstance(value, _ndarray):
-            digest = hashlib.sha1(_ascontiguous(value).view(np.uint8)).hexdigest()
+        if isinstance(value, _ndarray) and value.dtype.kind != "O":
+            digest = hashlib.sha1(value.tobytes()).hexdigest()
             return f"array {value.dtype} {value.shape} {digest}"
         if isinstance(value, _ModuleType):
             return f"module {value.__name__}"
-        if type(value) in (tuple, list, dict, set, frozenset) and depth < 2:
+        if type(value) in (tuple, list, dict) and depth < 2:
             items = value.items() if isinstance(value, dict) else enumerate(value)
             inner = sorted(f"{k!r}: {seen(v, depth + 1)}" for k, v in items)
             return f"{type(value).__name__} {inner}"
+        if type(value) in (set, frozenset) and depth < 2:  # in no order, like the set
+            return f"{type(value).__name__} {sorted(seen(v, depth + 1) for v in value)}"
         if _isclass(value) or _isfunction(value):
             return f"{_text(lambda: value.__module__)}.{_text(lambda: value.__qualname__)}"
         return f"a {_text(lambda: type(value).__qualname__)}"
+
+    def described(value: Any) -> str:
+        return _text(lambda: seen(value))
 
     home = _home(obj)
     if home is None:
         return {}
     return {
-        name: _text(lambda v=value: seen(v))
+        name: described(value)
         for name, value in list(home.items())
         if isinstance(name, str) and name.isidentifier() and not name.startswith("__")
     }
