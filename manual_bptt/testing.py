@@ -39,6 +39,8 @@ __all__ = [
     "assert_bptt_correct",
     "assert_case_correct",
     "assert_close",
+    "assert_layer_correct",
+    "assert_loss_correct",
     "make_case",
     "problems",
     "space_for",
@@ -101,6 +103,86 @@ def assert_bptt_correct(
         timeout=timeout,
         space=space,
         **style_options,
+    )
+    if not report.passed:
+        raise AssertionError(describe_report(report))
+
+
+def assert_layer_correct(
+    target: Any,
+    *,
+    forward: str,
+    backward: str,
+    shapes: str,
+    examples: int = 100,
+    seed: int = 0,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    max_sizes: dict[str, int] | None = None,
+) -> None:
+    """The layer form of ``bptt verify``: ``backward(dout, *rest)`` against the derivative
+    of ``forward(*inputs)`` itself (docs/verify-generic.md); AssertionError with the
+    full report.
+
+    Args:
+        target: a file or module ("layers.py", "mypkg.layers") or an object with both
+            functions; forward, backward: their names (backward may be "OTHER.py:NAME").
+        shapes: the inputs in the shapes language, e.g. "x:N,T,D h0:N,H Wx:D,H Wh:H,H b:H".
+        max_sizes: each letter's largest size (default 4), e.g. {"H": 6}.
+    """
+    _assert_generic(
+        target,
+        "layer",
+        {"forward": forward, "backward": backward, "shapes": shapes},
+        examples,
+        seed,
+        timeout,
+        max_sizes,
+    )
+
+
+def assert_loss_correct(
+    target: Any,
+    *,
+    loss: str,
+    args: str,
+    params: str,
+    object: str | None = None,
+    examples: int = 100,
+    seed: int = 0,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    max_sizes: dict[str, int] | None = None,
+) -> None:
+    """The loss form of ``bptt verify``: ``loss(*args) -> (loss, g_1, …, g_k, …)`` against
+    the derivative of its own loss with respect to ``params`` (module globals, or the
+    attributes of ``object``, e.g. "RNN(V, H)"); AssertionError with the full report.
+    ``args`` and ``params`` are in the shapes language (docs/verify-generic.md)."""
+    options = {"loss": loss, "args": args, "params": params, "object": object}
+    _assert_generic(target, "loss", options, examples, seed, timeout, max_sizes)
+
+
+def _assert_generic(
+    target: Any,
+    style_name: str,
+    options: dict[str, Any],
+    examples: int,
+    seed: int,
+    timeout: float | None,
+    max_sizes: dict[str, int] | None,
+) -> None:
+    from manual_bptt.checking.explain import describe_report
+    from manual_bptt.checking.verify import verify
+
+    style = make_style(style_name, **options)
+    space = style.space_for(**{f"max_{k}": v for k, v in (max_sizes or {}).items()})
+    name = target if isinstance(target, str) else getattr(target, "__name__", repr(target))
+    report = verify(
+        target,
+        style=style,
+        max_examples=examples,
+        random_seed=seed,
+        name=name,
+        timeout=timeout,
+        space=space,
     )
     if not report.passed:
         raise AssertionError(describe_report(report))

@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from manual_bptt.checking.styles import make_style
-from manual_bptt.checking.verify import Finding, Report, reproduction
+from manual_bptt.checking.styles import STYLES, make_style
+from manual_bptt.checking.verify import Finding, Report, maker_of, reproduction
 from manual_bptt.compare import Agreement
 
 SMALL = 24  # arrays with at most this many entries are printed in a counterexample
@@ -34,7 +34,7 @@ def describe_report(report: Report) -> str:
     if report.passed:
         inputs = "no call changed its inputs" if not report.changes else "see the warnings below"
         lines.append(
-            f"{head}: every gradient agrees with autograd on all {report.examples} examples"
+            f"{head}: every gradient agrees with {_reference(report)} on all {report.examples} examples"
             f"{_and_real(report)}; " + inputs
         )
     elif not compared:
@@ -75,6 +75,12 @@ def describe_report(report: Report) -> str:
     return "\n".join(lines)
 
 
+def _reference(report: Report) -> str:
+    """What the gradients were compared with: autograd, or (the generic forms) the
+    derivative of the user's own forward or loss."""
+    return str(getattr(STYLES.get(report.style), "reference", "autograd"))
+
+
 def _and_real(report: Report) -> str:
     return f" and {report.real_sizes} at the sizes people run" if report.real_sizes else ""
 
@@ -101,8 +107,11 @@ def describe_finding(report: Report, f: Finding) -> list[str]:
     how = "shrunk by Hypothesis" if f.shrunk else "not shrunk: each try costs the time limit"
     title = f"WRONG {_label(report, f)}" if f.key in _gradient_keys(report) else f.problem
     lines = [f"{title}; minimal counterexample ({how}):"]
-    lines.append("  sizes: " + ", ".join(f"{k}={recipe[k]}" for k in style.sizes))
-    shown = [k for k in recipe if _varies(style, k, recipe[k])]
+    sizes = getattr(f.case, "size_names", style.sizes)  # a generic form's letters
+    lines.append("  sizes: " + ", ".join(f"{k}={recipe[k]}" for k in sizes))
+    shown = [
+        k for k in recipe if k not in (*sizes, "shapes", "keep") and _varies(style, k, recipe[k])
+    ]
     lines.append("  options: " + ", ".join(f"{k}={recipe[k]!r}" for k in shown))
     if f.worst is not None:
         lines.append(f"  worst entry: {f.worst.describe()}")
@@ -229,6 +238,7 @@ def repro_file(report: Report, spec: str, out: Path) -> str:
     else:
         locate = repr(spec)
     options = "".join(f", {k}={v!r}" for k, v in report.style_options.items())
+    module, maker = maker_of(report.findings[0].case) if report.findings else maker_of(None)
     lines = [
         f'"""Regression tests written by `bptt verify {spec} --style {report.style}`.',
         "",
@@ -238,7 +248,7 @@ def repro_file(report: Report, spec: str, out: Path) -> str:
         "",
         "from pathlib import Path",
         "",
-        "from manual_bptt.cases import make_case",
+        f"from {module} import {maker}",
         "from manual_bptt.testing import assert_case_correct",
         "",
         f"TARGET = {locate}",
@@ -250,7 +260,7 @@ def repro_file(report: Report, spec: str, out: Path) -> str:
             "",
             f"def test_counterexample_{number}():",
             f"    # {f.problem}",
-            f"    case = make_case({args})",
+            f"    case = {maker}({args})",
             f"    assert_case_correct(TARGET, case, style={report.style!r}{options})",
         ]
     return "\n".join(lines) + "\n"

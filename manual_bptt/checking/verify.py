@@ -39,7 +39,7 @@ from manual_bptt.cases import Case, make_case
 from manual_bptt.checking import guard
 from manual_bptt.checking.guard import DEFAULT_TIMEOUT, CodeFailed
 from manual_bptt.checking.source import load
-from manual_bptt.checking.strategies import Space, problems
+from manual_bptt.checking.strategies import Space
 from manual_bptt.checking.styles import STYLES, Gradient, Style, UsageError, make_style
 from manual_bptt.checking.styles.base import MATTERS, Observed
 from manual_bptt.checking.worker import Remote, Worker, checked_timeout
@@ -177,7 +177,7 @@ def evaluate(
             return evaluate(
                 worker.start(), adapter, case, timeout=timeout, strict_inputs=strict_inputs
             )
-    tol = tolerance_for(case.params.dtype)
+    tol = tolerance_for(case.dtype if hasattr(case, "dtype") else case.params.dtype)
     base = int(case.recipe.get("seed", 0)) * 7919
     first = _observe(adapter, target, case, timeout, base + 100)
     agreements, problems_ = _compare(adapter, first, tol)
@@ -203,7 +203,10 @@ def evaluate(
 
 
 def with_new_weights(case: Case) -> Case:
-    """``case`` with other weights of the same shapes and the same inputs."""
+    """``case`` with other weights of the same shapes and the same inputs (a problem of
+    another kind, such as the generic forms' shapes.Drawn, says itself which)."""
+    if hasattr(case, "with_new_weights"):
+        return case.with_new_weights()  # type: ignore[no-any-return]
     other = make_case(**{**case.recipe, "seed": (int(case.recipe.get("seed", 0)) + 1) % 2**32})
     return replace(case, params=other.params)
 
@@ -243,7 +246,7 @@ def _compare(
                 None,
             )
             continue
-        agreements[key] = agreement(g.name, array, expected, tol)
+        agreements[key] = seen.judged.get(key) or agreement(g.name, array, expected, tol)
     for key, (what, got, expected) in seen.outputs.items():
         array, why = strict_array(got, expected)
         if array is None:
@@ -617,7 +620,7 @@ def _verify(
         target = adapter.bind(obj, label)
     except CodeFailed as err:
         raise UsageError(err.message) from None
-    drawn = problems(space or adapter.space) if strategy is None else strategy
+    drawn = adapter.problems(space or adapter.space) if strategy is None else strategy
     printed_before = guard.captured.total
     calls = examples = 0
     first: dict[str, Outcome] = {}
@@ -756,9 +759,17 @@ def reproduction(report: Report, finding: Finding) -> str:
     """A shell line that reruns a finding's problem and prints what is wrong."""
     args = ", ".join(f"{k}={v!r}" for k, v in finding.case.recipe.items())
     options = "".join(f", {k}={v!r}" for k, v in report.style_options.items())
+    module, maker = maker_of(finding.case)
     return (
-        'python -c "from manual_bptt.cases import make_case; '
+        f'python -c "from {module} import {maker}; '
         "from manual_bptt.checking.verify import evaluate; "
         f"print(evaluate('{report.target}', '{report.style}', "
-        f'make_case({args}){options}).describe())"'
+        f'{maker}({args}){options}).describe())"'
     )
+
+
+def maker_of(case: Any) -> tuple[str, str]:
+    """(module, function) that rebuild ``case`` from its recipe: make_case, or the
+    problem's own (``MAKER = "module:function"``, e.g. the generic forms' make_problem)."""
+    module, _, maker = getattr(case, "MAKER", "manual_bptt.cases:make_case").partition(":")
+    return module, maker

@@ -52,6 +52,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import string
 import sys
 from pathlib import Path
 from typing import Any
@@ -154,6 +155,7 @@ def register(sub: Any) -> None:
     )
     narrow.add_argument("--max-T", type=positive_int, help="longest sequence drawn")
     narrow.add_argument("--max-H", type=positive_int, help="largest hidden size drawn")
+    _generic_arguments(p)
 
 
 def _pair(group: Any, dest: str, yes: str, no: str, yes_help: str, no_help: str) -> None:
@@ -212,13 +214,19 @@ def run(args: argparse.Namespace) -> int:
     style_name = args.style or "project"
     target: Any = None
     try:
+        generic = _generic_form(args)
         options = {} if args.clip_value is None else {"clip_value": _clip(args.clip_value)}
+        if generic is not None:
+            style_name, options = generic
         style = make_style(style_name, **options)
         choices = {
             field: getattr(args, arg)
             for arg, field in CHOICES.items()
             if getattr(args, arg) is not None
         }
+        choices.update(_letter_bounds(args, generic is not None))
+        if generic is not None:
+            style.require_options()  # type: ignore[attr-defined]
         try:
             space = style.space_for(**choices)
         except UsageError as err:
@@ -229,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
             target = worker.start()
             if worker.note:
                 print(worker.note, file=sys.stderr)
-            if args.style is None and target.info.get("module"):
+            if args.style is None and generic is None and target.info.get("module"):
                 raise UsageError(f"{args.target} is a module: {suggest_style(target)}")
             report = verify(
                 target,
@@ -246,6 +254,7 @@ def run(args: argparse.Namespace) -> int:
         hint = style_hint(target, style_name) if target is not None else ""
         print(f"bptt verify: {err}" + (f"; hint: {hint}" if hint else ""), file=sys.stderr)
         return 2
+    cost = style.cost_line() if hasattr(style, "cost_line") else ""
     if args.json:
         print(json.dumps(report_json(report), indent=2))
     else:
@@ -253,12 +262,81 @@ def run(args: argparse.Namespace) -> int:
         hint = style_hint(target, style_name)
         if hint and not report.passed:
             print(f"hint: {hint}")
+    if cost:
+        print(cost, file=sys.stderr if args.json else sys.stdout)
     if args.save_repro is not None and report.passed:
         print(f"nothing written to {args.save_repro}: there is no counterexample", file=sys.stderr)
     elif args.save_repro is not None:
         args.save_repro.write_text(repro_file(report, args.target, args.save_repro))
         print(f"wrote {args.save_repro}: a pytest file with every counterexample", file=sys.stderr)
     return 0 if report.passed else 1
+
+
+LAYER_FLAGS = ("forward", "backward", "shapes")
+LOSS_FLAGS = ("loss", "args", "params", "object")
+LETTERS = tuple(c for c in string.ascii_uppercase if c not in "TH")  # --max-T, --max-H above
+
+
+def _generic_arguments(p: argparse.ArgumentParser) -> None:
+    """The generic forms' flags (docs/verify-generic.md), and --max-LETTER for every size."""
+    g = p.add_argument_group(
+        "any layer or loss, its own forward the reference (--style layer or loss, implied)",
+        "--max-LETTER N bounds the size LETTER of the shapes (default 4), e.g. --max-V 6",
+    )
+    g.add_argument(
+        "--forward", metavar="NAME", help="the layer form: forward(*inputs) -> out[, *rest]"
+    )
+    g.add_argument(
+        "--backward", metavar="NAME", help="backward(dout, *rest) -> a gradient per float input"
+    )
+    g.add_argument(
+        "--shapes", metavar='"NAME:DIMS ..."', help='the inputs, e.g. "x:N,T,D h0:N,H Wx:D,H"'
+    )
+    g.add_argument(
+        "--loss", metavar="NAME", help="the loss form: loss(*args) -> (loss, g_1, ..., g_k, ...)"
+    )
+    g.add_argument(
+        "--args", metavar='"NAME:DIMS ..."', help='its arguments, e.g. "inputs:T:list<V hprev:H,1"'
+    )
+    g.add_argument(
+        "--params",
+        metavar='"NAME:DIMS ..."',
+        help="its parameters (module globals, or --object's attributes)",
+    )
+    g.add_argument(
+        "--object", metavar="EXPR", help='the parameters are attributes of EXPR, e.g. "RNN(V, H)"'
+    )
+    for letter in LETTERS:
+        p.add_argument(f"--max-{letter}", type=positive_int, help=argparse.SUPPRESS)
+
+
+def _generic_form(args: argparse.Namespace) -> tuple[str, dict[str, Any]] | None:
+    """("layer" or "loss", its options) when a generic form's flags (or style) are given."""
+    layer = [k for k in LAYER_FLAGS if getattr(args, k) is not None]
+    loss = [k for k in LOSS_FLAGS if getattr(args, k) is not None]
+    if layer and loss:
+        raise UsageError(
+            f"--{layer[0]} (the layer form) and --{loss[0]} (the loss form) cannot be given together"
+        )
+    if (layer or loss) and args.style not in (None, "layer", "loss"):
+        raise UsageError(f"--style {args.style} takes no --{(layer or loss)[0]}")
+    if (args.style == "layer" and loss) or (args.style == "loss" and layer):
+        raise UsageError(f"--style {args.style} takes no --{(layer or loss)[0]}")
+    if layer or args.style == "layer":
+        return "layer", {k: getattr(args, k) for k in LAYER_FLAGS}
+    if loss or args.style == "loss":
+        return "loss", {k: getattr(args, k) for k in LOSS_FLAGS}
+    return None
+
+
+def _letter_bounds(args: argparse.Namespace, generic: bool) -> dict[str, int]:
+    """{"max_V": 6, ...} from --max-LETTER; UsageError for a style without shapes."""
+    given = {f"max_{c}": getattr(args, f"max_{c}") for c in LETTERS}
+    given = {k: v for k, v in given.items() if v is not None}
+    if given and not generic:
+        flag = "--" + next(iter(given)).replace("_", "-")
+        raise UsageError(f"{flag} bounds a size of --shapes, --args or --params; give them too")
+    return given
 
 
 def _writable(path: Path) -> None:

@@ -23,7 +23,8 @@ import numpy as np
 
 from manual_bptt.cases import Case
 from manual_bptt.checking.guard import CodeFailed
-from manual_bptt.checking.strategies import Space
+from manual_bptt.checking.strategies import Space, problems
+from manual_bptt.compare import Agreement
 from manual_bptt.errors import UsageError
 
 
@@ -91,6 +92,9 @@ class Observed:
             are a usage error.
         changes: key → (sentence, role) for each argument a call changed in place
             (role "input", "upstream" or "cache": see :data:`MATTERS`).
+        judged: key → the gradient's comparison, for a style that compares it itself
+            (the generic forms, against a numerical reference with an error bound per
+            entry); verify compares the other gradients with ``expected``.
         timeout: seconds allowed per call; seed: seeds the global random generators
             before each call (the n-th call of a problem gets seed + n); layout: how
             float array arguments are laid out ("C", "F" or "strided").
@@ -101,6 +105,7 @@ class Observed:
     failures: dict[str, str] = field(default_factory=dict)
     interface: list[str] = field(default_factory=list)
     changes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    judged: dict[str, Agreement] = field(default_factory=dict)
     timeout: float | None = None
     seed: int = 0
     layout: str = "C"
@@ -415,6 +420,11 @@ class Style:
                     )
                 )
         return out
+
+    def problems(self, space: Space) -> Any:
+        """The Hypothesis strategy of the problems to draw from ``space`` (a style with
+        problems of its own kind, such as the generic forms', overrides it)."""
+        return problems(space)
 
     def refuses(self, case: Case) -> str:
         """Why this style cannot take ``case`` (a problem from another style's space),
