@@ -225,3 +225,30 @@ def test_every_registered_cell_has_a_twin(name: str) -> None:
     case = make_case(T=2, N=1, D=2, H=3, K=2, seed=0, cell=name)
     assert type(case.params) is type(params)
     agree(case.call(manual_bptt.bptt), case.call(torch_reference.bptt))
+
+
+@settings(max_examples=15)
+@given(leaky_cases(max_T=5), st.data())
+def test_the_test_cell_state_jacobians_equal_autograds(case: Case, data: st.DataObject) -> None:
+    from manual_bptt.vanishing.jacobians import state_jacobians
+    from torch_reference.jacobians import state_jacobians as twin_jacobians
+
+    N = case.recipe["N"] if case.recipe["batched"] else 1
+    n = data.draw(st.integers(0, N - 1), label="n")
+    manual = state_jacobians(case.params, case.x, h0=case.h0, n=n)
+    autograd = twin_jacobians(case.params, case.x, h0=case.h0, n=n)
+    assert manual.shape == autograd.shape == (case.T, case.T, case.params.H, case.params.H)
+    np.testing.assert_allclose(manual, autograd, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("cell", "reset"), [("lstm", "after"), ("gru", "after"), ("gru", "before")]
+)
+def test_the_step_jacobians_by_the_backward_step_equal_the_closed_forms(cell, reset) -> None:
+    from manual_bptt.vanishing import jacobians
+
+    case = make_case(T=5, N=3, D=2, H=4, K=2, seed=7, cell=cell, reset=reset, with_h0=True)
+    cache = jacobians._sequence_cache(case.params, case.x, case.h0, case.c0, "tanh", 2)
+    closed = jacobians.CLOSED_FORMS[cell](case.params, cache, 2)
+    by_backward = jacobians._steps_by_backward(case.params, cache, 2)
+    np.testing.assert_allclose(by_backward, closed, rtol=1e-12, atol=1e-14)

@@ -15,8 +15,8 @@ from numpy.typing import ArrayLike
 from manual_bptt.arraychecks import is_integer
 from manual_bptt.inputs import prepare, prepare_inputs
 from manual_bptt.params import CellParams, Params
-from torch_reference import gru, lstm
 from torch_reference.activations import ACTIVATIONS
+from torch_reference.cells import TwinStep, twin_step
 from torch_reference.network import make_cell_leaves, make_leaves, step
 
 
@@ -89,19 +89,15 @@ def state_jacobians(
         leaves = make_leaves(params, batch)
         phi = ACTIVATIONS[batch.activation.name]
 
-        def cell_step(state: tuple[torch.Tensor, ...], t: int) -> tuple[torch.Tensor, ...]:
+        def vanilla_step(state: tuple[torch.Tensor, ...], t: int) -> tuple[torch.Tensor, ...]:
             return (step(leaves, phi, state[0], t),)
+
+        cell_step: TwinStep = vanilla_step
 
         state0: tuple[torch.Tensor, ...] = (leaves.h0,)
     else:
         cell_leaves = make_cell_leaves(params, batch)
-        reset = getattr(params, "reset", "after")
-
-        def cell_step(state: tuple[torch.Tensor, ...], t: int) -> tuple[torch.Tensor, ...]:
-            if params.CELL == "lstm":
-                return lstm.step(cell_leaves, state, t)
-            return gru.step(cell_leaves, reset, state, t)
-
+        cell_step = twin_step(params, cell_leaves)
         state0 = cell_leaves.initial_state()
     with torch.no_grad():
         states = [tuple(p.detach() for p in state0)]  # the state entering each step, …

@@ -21,14 +21,18 @@ Schmidhuber 1997, with the forget gate of Gers, Schmidhuber & Cummins 2000):
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from manual_bptt import gru, lstm
 from manual_bptt.activations import get_activation
 from manual_bptt.arraychecks import is_integer
+from manual_bptt.cells import cell_of
 from manual_bptt.inputs import check_params, prepare, prepare_inputs, require_vanilla
-from manual_bptt.network import Cache, quietly, run_batch, run_forward
+from manual_bptt.network import AnyCache, quietly, run_batch, run_forward
 from manual_bptt.params import CellParams, Params, plain_array
 
 Array = NDArray[np.floating]
@@ -178,7 +182,7 @@ def _sequence_cache(
     c0: ArrayLike | None,
     activation: str,
     n: int,
-) -> Cache | lstm.LSTMCache | gru.GRUCache:
+) -> AnyCache:
     """Any cell's forward cache (all sequences), after checking every argument and n."""
     params = check_params(params)
     xb, _, _, batched = prepare_inputs(params, x, h0=h0)
@@ -255,15 +259,36 @@ def step_jacobians(
     vanilla cell's φ.
     """
     cache = _sequence_cache(params, x, h0, c0, activation, n)
-    if isinstance(params, lstm.LSTMParams):
-        assert isinstance(cache, lstm.LSTMCache)
-        return _lstm_steps(params, cache, n)
-    if isinstance(params, gru.GRUParams):
-        assert isinstance(cache, gru.GRUCache)
-        return _gru_steps(params, cache, n)
-    assert isinstance(cache, Cache)
-    assert isinstance(params, Params)
-    return cache.dphi[:, n][:, :, None] * params.W
+    if isinstance(params, Params):
+        return cache.dphi[:, n][:, :, None] * params.W
+    closed = CLOSED_FORMS.get(cell_of(params).name)
+    if closed is not None:
+        return closed(params, cache, n)
+    return _steps_by_backward(params, cache, n)
+
+
+def _steps_by_backward(params: CellParams, cache: AnyCache, n: int) -> Array:
+    """(T, S, S) for any registered cell from its backward step, which maps the gradient
+    ε reaching state_t to J_tᵀ ε reaching state_{t−1}: fed the unit vector e_j at every
+    step at once, it gives J_tᵀ e_j, row j of every J_t."""
+    cell = cell_of(params)
+    parts, H = len(cell.state), params.H
+    T, N = cache.h.shape[0], cache.h.shape[1]
+    J = np.zeros((T, parts * H, parts * H), dtype=params.dtype)
+    for j in range(parts * H):
+        unit = [np.zeros((T, N, H), dtype=params.dtype) for _ in range(parts)]
+        unit[j // H][:, n, j % H] = 1.0
+        _, _, carried = cell.backward_step(params, cache, 0, T, tuple(unit))
+        J[:, j, :] = np.concatenate([part[:, n] for part in carried], axis=-1)
+    return J
+
+
+# The closed forms written out from the cells' equations, for reading; any other cell's
+# by its backward step (_steps_by_backward).
+CLOSED_FORMS: dict[str, Callable[[Any, Any, int], Array]] = {
+    "lstm": _lstm_steps,
+    "gru": _gru_steps,
+}
 
 
 def state_jacobians(
