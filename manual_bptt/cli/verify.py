@@ -30,6 +30,12 @@ Styles:
                 lstm_backward(dh, cache) -> (dx, dh0, dWx, dWh, db), Wx (D, 4H), gate
                 blocks in the course's order (i, f, o, g), zero initial cell state, and
                 optionally lstm_step_forward / lstm_step_backward (with dprev_c)
+  layer         any layer: --forward F --backward B --shapes "x:N,T,D h0:N,H ...";
+                B(dout, *rest) checked against the derivative of F(*inputs) itself
+                (no twin; implied by --forward; docs/verify-generic.md)
+  loss          any loss: --loss L --args "..." --params "..." [--object "RNN(V, H)"];
+                L(*args) -> (loss, g_1, ..., g_k, ...) checked against the derivative
+                of its own loss (implied by --loss)
   min-char-rnn  lossFun(inputs, targets, hprev) -> loss, dWxh, dWhh, dWhy, dbh, dby,
                 h_last, reading Wxh, Whh, Why, bh, by, vocab_size, hidden_size from its
                 module's globals (verify sets them); expected gradients clipped to ±5
