@@ -348,3 +348,26 @@ def test_module_is_importable_without_the_examples_on_the_path() -> None:
     assert str(EXAMPLES) not in sys.path
     with pytest.raises(UsageError):
         make_style("layer", forward="f", backward="b", shapes="x:n")
+
+
+def test_the_python_api_passes_the_correct_layer_and_raises_the_slips_report() -> None:
+    from manual_bptt.testing import assert_layer_correct, assert_loss_correct
+
+    fwd, bwd, shapes = LAYER["stacked_rnn"]
+    assert_layer_correct(
+        str(EXAMPLES / "stacked_rnn.py"), forward=fwd, backward=bwd, shapes=shapes, examples=8
+    )
+    with pytest.raises(AssertionError, match=r"WRONG db2 \(stacked_backward\)"):
+        assert_layer_correct(
+            str(EXAMPLES / "stacked_rnn_slip.py"),
+            forward=fwd,
+            backward=bwd,
+            shapes=shapes,
+            examples=8,
+            max_sizes={"H": 2},
+        )
+    _, _, options = _options("char_rnn_class", slip=True)
+    with pytest.raises(AssertionError, match=r"WRONG dWhh \(lossFun\)"):
+        assert_loss_correct(
+            str(EXAMPLES / "char_rnn_class_slip.py"), **options, examples=8, max_sizes={"V": 2}
+        )
