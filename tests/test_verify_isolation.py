@@ -747,3 +747,31 @@ def test_an_object_whose_module_was_changed_is_checked_as_changed(tmp_path, monk
     assert (report.passed, report.isolated) == (False, False)
     assert [f.key for f in report.findings] == ["W"]
     monkeypatch.delitem(sys.modules, "fast_path_code")
+
+
+KEYED_BY_OBJECTS = """
+import manual_bptt
+REPRS = []
+class Key:
+    def __repr__(self):
+        REPRS.append(1)  # it could as well hang
+        return "Key()"
+TABLE = {Key(): 1.0}
+def bptt(params, x, y, **options):
+    return manual_bptt.bptt(params, x, y, **options)
+"""
+
+
+def test_comparing_a_module_runs_none_of_its_code_here(tmp_path, monkeypatch) -> None:
+    import importlib
+
+    from manual_bptt.checking.verify import verify as verify_api
+
+    (tmp_path / "keyed_code.py").write_text(KEYED_BY_OBJECTS)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "keyed_code", raising=False)
+    module = importlib.import_module("keyed_code")
+    report = verify_api(module.bptt, max_examples=3, real_sizes=False)
+    assert (report.passed, report.isolated) == (True, True)
+    assert module.REPRS == []  # the key's __repr__ ran only in the worker
+    monkeypatch.delitem(sys.modules, "keyed_code")

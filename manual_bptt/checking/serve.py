@@ -308,7 +308,8 @@ def module_state(obj: Any) -> dict[str, str]:
     """What each global of ``obj``'s module holds, as far as it can differ between the
     module as a program changed it and the same module imported afresh: a builtin by its
     repr, an array by its bytes, a function or class by its module and name, anything
-    else by its type. The names are the module's own (not pytest's @py_builtins)."""
+    else by its type (a dict's keys too: no __repr__ of the code's runs here). The names
+    are the module's own (not pytest's @py_builtins)."""
     import hashlib
 
     def seen(value: Any, depth: int = 0) -> str:
@@ -321,7 +322,7 @@ def module_state(obj: Any) -> dict[str, str]:
             return f"module {value.__name__}"
         if type(value) in (tuple, list, dict) and depth < 2:
             items = value.items() if isinstance(value, dict) else enumerate(value)
-            inner = sorted(f"{k!r}: {seen(v, depth + 1)}" for k, v in items)
+            inner = sorted(f"{seen(k, depth + 1)}: {seen(v, depth + 1)}" for k, v in items)
             return f"{type(value).__name__} {inner}"
         if type(value) in (set, frozenset) and depth < 2:  # in no order, like the set
             return f"{type(value).__name__} {sorted(seen(v, depth + 1) for v in value)}"
