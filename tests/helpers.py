@@ -1,10 +1,15 @@
-"""What the tests share: the faces of one computation, and one way to compare results.
+"""What the tests share: the faces of one computation, the cells, and one way to
+compare results.
 
 A *face* is a function with bptt's signature, (params, x, y, **options) → BPTTResult:
 the vectorised manual code, the naive loops, and the autograd twin. Every comparison of
 two results goes through :func:`assert_results_agree`, so that every failure reads the
 same way: what was compared, then the loss or each gradient that disagrees with its
 worst entry, expected, got and allowed (compare.py's format).
+
+A property that every cell has is one test run once per registered cell (@every_cell),
+its problems drawn by :func:`draw_case`: the vanilla cell with every activation, the
+gated cells with their own nonlinearities, the GRU with either reset variant.
 """
 
 from __future__ import annotations
@@ -14,14 +19,19 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import manual_bptt
 import torch_reference
 from manual_bptt import BPTTResult
 from manual_bptt.cases import Case
+from manual_bptt.cells import CELLS
+from manual_bptt.checking.strategies import cases
 from manual_bptt.compare import FLOAT64, Tolerance, agreement, assert_grads_close
 from manual_bptt.vanishing.decomposition import contribution_norms, contributions
 
@@ -35,6 +45,31 @@ FACES: dict[str, Face] = {
 
 # @every_face: run a test once per face, named by the face.
 every_face = pytest.mark.parametrize("face", list(FACES.values()), ids=list(FACES))
+
+# The cells registered when this module is first imported: the package's own (rnn,
+# lstm, gru). A cell registered later by a test file (test_cell_protocol's) is not among
+# them, so that which tests a file holds does not depend on which files ran before it.
+CELL_NAMES = tuple(CELLS)
+
+# @every_cell: run a test once per registered cell, named by the cell.
+every_cell = pytest.mark.parametrize("cell", CELL_NAMES)
+
+
+def draw_case(data: st.DataObject, cell: str, **bounds: Any) -> Case:
+    """A problem for ``cell`` drawn from strategies.cases(cell=cell, **bounds): every
+    activation for the vanilla cell (or those in ``activations``), the gated cells' own
+    nonlinearities, and either reset variant for a cell that has them."""
+    return data.draw(cases(cell=cell, **bounds), label="case")
+
+
+def for_examples(
+    scale: float, strategy: st.SearchStrategy[Any], check: Callable[[Any], None]
+) -> None:
+    """``check`` on ``scale`` times the loaded profile's number of examples (at least
+    one) drawn from ``strategy``: for a property whose cost differs so much between cells
+    that each cell is given its own count (Hypothesis's count is one per test function)."""
+    count = max(1, int(scale * settings.default.max_examples))
+    settings(max_examples=count)(given(strategy)(check))()
 
 
 def assert_results_agree(
