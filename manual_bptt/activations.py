@@ -37,7 +37,8 @@ def sigmoid(a: Array) -> Array:
     """σ(a) = 1 / (1 + e^{−a}), elementwise (also on complex arrays, for the complex step)."""
     # σ(a) = (1 + tanh(a/2)) / 2: the same function as 1 / (1 + e^{−a}), but it never
     # overflows for large |a|.
-    return 0.5 * (1.0 + np.tanh(0.5 * a))
+    sigma: Array = 0.5 * (1.0 + np.tanh(0.5 * a))
+    return sigma
 
 
 ACTIVATIONS: dict[str, Activation] = {

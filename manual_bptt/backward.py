@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -50,7 +50,8 @@ def grad_U(batch: Batch, delta: Array, D: int) -> Array:
         return _rows(delta).T @ _rows(batch.x)
     H = delta.shape[-1]
     dUT = np.zeros((D, H), dtype=delta.dtype)
-    np.add.at(dUT, batch.x.reshape(-1), _rows(delta))
+    ids = cast("NDArray[np.integer]", batch.x)  # tokens: ids; the flag says so, not x's type
+    np.add.at(dUT, ids.reshape(-1), _rows(delta))
     return dUT.T
 
 

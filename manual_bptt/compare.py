@@ -62,11 +62,11 @@ def tolerance_for(dtype: np.dtype | type) -> Tolerance:
     return FLOAT32 if np.dtype(dtype) == np.float32 else FLOAT64
 
 
-def _inf_norm(a: NDArray) -> float:
+def _inf_norm(a: NDArray[np.floating]) -> float:
     return float(np.max(np.abs(a))) if a.size else 0.0
 
 
-def _two_norm(a: NDArray, inf_norm: float) -> float:
+def _two_norm(a: NDArray[np.floating], inf_norm: float) -> float:
     """‖a‖₂ computed on a / ‖a‖∞, so that entries near float64's limit do not overflow
     in the squares (‖a‖₂ ≤ √size · ‖a‖∞ fits unless ‖a‖∞ itself is that close).
     0 for a zero array, inf or NaN when a holds them."""

@@ -13,22 +13,25 @@ def log_softmax(o: NDArray[np.floating]) -> NDArray[np.floating]:
     finite results.
     """
     shifted = o - o.real.max(axis=-1, keepdims=True)  # .real: complex-step inputs too
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    logp: NDArray[np.floating] = shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return logp
 
 
 def softmax(o: NDArray[np.floating]) -> NDArray[np.floating]:
     """(4) ŷ = softmax(o) over the last axis, computed stably; any shape (…, K)."""
     shifted = np.exp(o - o.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
+    probs: NDArray[np.floating] = shifted / shifted.sum(axis=-1, keepdims=True)
+    return probs
 
 
 def nll(
     logp: NDArray[np.floating], y: NDArray[np.integer], mask: NDArray[np.floating], scale: float
-) -> np.ndarray:
-    """(5) L = s · Σ_t Σ_n m[t,n] · (−log ŷ_t[n, y[t,n]]) from log ŷ (T, N, K): a 0-d array
-    (complex when the logits are, for the complex step)."""
+) -> np.inexact:
+    """(5) L = s · Σ_t Σ_n m[t,n] · (−log ŷ_t[n, y[t,n]]) from log ŷ (T, N, K): a NumPy
+    scalar (complex when the logits are, for the complex step)."""
     picked = np.take_along_axis(logp, y[..., None], axis=-1)[..., 0]  # (T, N)
-    return -scale * (mask * picked).sum() + 0.0  # + 0.0: an all-zero mask gives 0, not −0
+    loss: np.inexact = -scale * (mask * picked).sum() + 0.0  # + 0.0: all-zero mask gives 0, not −0
+    return loss
 
 
 def loss_and_dlogits(

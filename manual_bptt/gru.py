@@ -85,7 +85,7 @@ class GRUCache:
     o: Array
 
 
-def run_forward(params: GRUParams, x: NDArray, h0: Array, tokens: bool) -> GRUCache:
+def run_forward(params: GRUParams, x: NDArray[np.number], h0: Array, tokens: bool) -> GRUCache:
     """Equations (25)–(27) and (3) on checked, batched inputs.
 
     x: float (T, N, D) or token ids (T, N); h0: (N, H). Returns the GRUCache.

@@ -71,7 +71,7 @@ class Batch:
         reduction: "sum" or "mean".
     """
 
-    x: NDArray
+    x: NDArray[np.number]  # token ids (integer) or features (floating)
     y: NDArray[np.integer]
     h0: NDArray[np.floating]
     c0: NDArray[np.floating] | None

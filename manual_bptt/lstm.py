@@ -97,7 +97,9 @@ def forward_step(A: Array, WT: Array, h_prev: Array, s_prev: Array) -> tuple[Arr
     return s, tanh_s, q * tanh_s  # (16)
 
 
-def run_forward(params: LSTMParams, x: NDArray, h0: Array, c0: Array, tokens: bool) -> LSTMCache:
+def run_forward(
+    params: LSTMParams, x: NDArray[np.number], h0: Array, c0: Array, tokens: bool
+) -> LSTMCache:
     """Equations (13)–(16) for every step, and (3), on checked, batched inputs.
 
     x: float (T, N, D) or token ids (T, N); h0, c0: (N, H). Returns the LSTMCache.

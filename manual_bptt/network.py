@@ -104,7 +104,9 @@ def warn_at_caller(warning: Warning) -> None:
     warnings.warn(warning, stacklevel=level)
 
 
-def first_nonfinite_step(h: NDArray, o: NDArray) -> tuple[int, str] | None:
+def first_nonfinite_step(
+    h: NDArray[np.floating], o: NDArray[np.floating]
+) -> tuple[int, str] | None:
     """(t, what) for the first step t whose state h_t or logits o_t (T, N, ·) hold inf or
     NaN, or None when all are finite. One sum over o first: o_t = c + V h_t is not finite
     whenever h_t is not, so a finite sum clears both at once."""
@@ -119,7 +121,7 @@ def first_nonfinite_step(h: NDArray, o: NDArray) -> tuple[int, str] | None:
     return t, ("h_t (the state)" if bad_h[t] else "o_t (the logits)")
 
 
-def report_overflow(h: NDArray, o: NDArray) -> None:
+def report_overflow(h: NDArray[np.floating], o: NDArray[np.floating]) -> None:
     """Issue an OverflowWarning naming the first step where h or o stopped being finite."""
     found = first_nonfinite_step(h, o)
     if found is not None:
@@ -128,7 +130,7 @@ def report_overflow(h: NDArray, o: NDArray) -> None:
 
 def run_forward(
     params: Params,
-    x: NDArray,
+    x: NDArray[np.number],
     h0: NDArray[np.floating],
     tokens: bool,
     act: Activation,
@@ -152,7 +154,7 @@ AnyCache = Any  # a registered cell's cache: Cache, LSTMCache, GRUCache, …
 
 def run_cell(
     params: CellParams,
-    x: NDArray,
+    x: NDArray[np.number],
     h0: NDArray[np.floating],
     c0: NDArray[np.floating] | None,
     tokens: bool,
@@ -252,7 +254,7 @@ def forward(
     if batched:
         return out
 
-    def drop(arr: NDArray | None, axis: int = 1) -> NDArray | None:
+    def drop(arr: NDArray[np.floating] | None, axis: int = 1) -> NDArray[np.floating] | None:
         return None if arr is None else np.take(arr, 0, axis=axis)
 
     return ForwardResult(

@@ -82,7 +82,7 @@ def check_arrays(params: object, names: tuple[str, ...]) -> np.dtype:
         object.__setattr__(params, name, plain_array(f"{owner}.{name}", value))
     arrays = {name: getattr(params, name) for name in names}
     first = next(iter(arrays))
-    dtype = np.dtype(arrays[first].dtype)  # type: ignore[attr-defined]
+    dtype: np.dtype = np.dtype(arrays[first].dtype)
     for name, value in arrays.items():
         assert isinstance(value, np.ndarray)
         if value.dtype not in (*FLOAT_DTYPES, COMPLEX_DTYPE):

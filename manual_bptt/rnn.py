@@ -50,7 +50,7 @@ class Cache:
 
 def forward_pass(
     params: Params,
-    x: NDArray,
+    x: NDArray[np.number],
     h0: NDArray[np.floating],
     tokens: bool,
     act: Activation,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 # Set by verify before each call (min-char-rnn.py draws them at random at import).
 Wxh: Any = None  # (H, V)
@@ -25,8 +26,12 @@ vocab_size = hidden_size = 0
 
 CLIP = 5.0
 
+Steps = dict[int, NDArray[np.float64]]  # t → a column vector, as min-char-rnn keeps them
 
-def _forward(inputs: list[int], targets: list[int], hprev: Any) -> tuple[dict, dict, dict, float]:
+
+def _forward(
+    inputs: list[int], targets: list[int], hprev: Any
+) -> tuple[Steps, Steps, Steps, float]:
     """One-hot xs, states hs (hs[-1] = hprev), softmax ps, and the summed loss."""
     xs, hs, ps = {}, {-1: np.copy(hprev)}, {}
     loss = 0.0

@@ -52,7 +52,7 @@ def global_norm(grads: Grads) -> float:
     return float(np.linalg.norm(norms)) if norms else 0.0
 
 
-def clip_grad_norm(grads: Grads, max_norm: float) -> tuple[dict[str, NDArray], float]:
+def clip_grad_norm(grads: Grads, max_norm: float) -> tuple[dict[str, NDArray[np.floating]], float]:
     """Rescale every gradient by min(1, max_norm / (‖g‖₂ + 1e-6)), one global norm
     over all of them (Pascanu, Mikolov & Bengio 2013, algorithm 1; torch's formula).
 
@@ -71,7 +71,9 @@ def clip_grad_norm(grads: Grads, max_norm: float) -> tuple[dict[str, NDArray], f
     return clipped, total
 
 
-def clip_grad_value(grads: Grads, clip_value: float) -> tuple[dict[str, NDArray], float]:
+def clip_grad_value(
+    grads: Grads, clip_value: float
+) -> tuple[dict[str, NDArray[np.floating]], float]:
     """Clamp every entry to [−clip_value, clip_value].
 
     Args:

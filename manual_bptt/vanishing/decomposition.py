@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial, reduce
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -127,7 +127,12 @@ def _blocks(params: CellParams, batch: Batch, cache: AnyCache, param: str) -> li
     """θ's [t, k] for U, W, b, bh as blocks of rows, one product each."""
     every = slice(None)
     if param == "U":
-        x = np.eye(params.D, dtype=params.dtype)[batch.x] if batch.tokens else batch.x
+        # Not tokens: x holds float features; the flag, not x's static type, says which.
+        x = (
+            np.eye(params.D, dtype=params.dtype)[batch.x]
+            if batch.tokens
+            else cast("Array", batch.x)
+        )
         return [_Block(False, every, x)]  # δ x_kᵀ (one-hot x_k for token ids)
     if param == "b":
         return [_Block(False, every, None)]
