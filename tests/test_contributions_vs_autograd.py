@@ -1,6 +1,8 @@
-"""Per-(loss, step) contributions: manual against autograd (one parameter copy per
-step), block by block down to the smallest, summing to the total gradient, the
-norms-only form equal to the full one, and the classic 3-step worked example."""
+"""Per-(loss, step) contributions, for every registered cell (the GRU with either reset
+variant): manual against autograd (one parameter copy per step), block by block down to
+the smallest, summing to the total (truncated) gradient, the norms-only form equal to
+the full one; and, for the vanilla cell, the truncation bands and the classic worked
+examples."""
 
 from __future__ import annotations
 
@@ -11,69 +13,77 @@ from hypothesis import strategies as st
 
 import manual_bptt
 import torch_reference
-from manual_bptt.cases import Case, make_case
-from manual_bptt.checking.strategies import cases
+from manual_bptt.cases import make_case
 from manual_bptt.compare import FLOAT64, Tolerance, assert_grads_close
-from manual_bptt.vanishing.decomposition import PARAMS, contribution_norms, contributions
+from manual_bptt.vanishing.decomposition import CELL_PARAMS, contribution_norms, contributions
 from manual_bptt.vanishing.study import kravets_example, tutorial_example, with_sigma
 from tests.helpers import (
     assert_contributions_sum_to_bptt,
     assert_norms_are_norms_of_contributions,
+    draw_case,
+    every_cell,
     params_for,
 )
 
-small = cases(max_T=8, max_N=3, max_dim=5, max_scale=2.0)
+# Every cell's problems: T ≤ 8, N ≤ 3, D, H, K ≤ 5, weight scale up to 2.
+SMALL = {"max_T": 8, "max_N": 3, "max_dim": 5, "max_scale": 2.0}
 # One sequence and weight scale 0.1 to 1: no sum over a batch and no saturated softmax
 # can cancel a block down to rounding noise, so each block can be held to its own size.
-one_sequence = cases(max_T=12, max_N=1, max_dim=5, min_scale=0.1, max_scale=1.0)
+ONE_SEQUENCE = {"max_T": 12, "max_N": 1, "max_dim": 5, "min_scale": 0.1, "max_scale": 1.0}
 
 # Each [t, k] block against its own largest entry, however small the block (the heatmap's
 # dark corner is a chain of products down to 1e-20 and below). On this domain
 # benchmarks/measure_vanishing.py found blocks off by at most 8.7e-14 of their own size
 # (2,000 cases, 6,000 arrays). rtol 1e-10 leaves a wide margin and still fails a block wrong in its
-# tenth digit; atol 0, so that a block of 1e-20 is checked as closely. Only for U, W
-# and b, whose blocks are δ x_kᵀ, δ h_{k−1}ᵀ and δ: an x or h0 block is an inner product
-# (Uᵀδ, Wᵀδ) that can cancel to rounding noise, and so can V's ŷ − y when ŷ is confident
-# or any block summed over a batch.
+# tenth digit; atol 0, so that a block of 1e-20 is checked as closely. Only for U, W,
+# b and the GRU's bh, whose blocks are δ x_kᵀ, δ h_{k−1}ᵀ and δ: an x or h0 block is an
+# inner product (Uᵀδ, Wᵀδ) that can cancel to rounding noise, and so can V's ŷ − y when
+# ŷ is confident or any block summed over a batch.
 BLOCKWISE = Tolerance(rtol=1e-10, atol=0.0)
-BLOCKWISE_PARAMS = ("U", "W", "b")
+BLOCKWISE_PARAMS = ("U", "W", "b", "bh")
+# Norms by Gram matrices against norms of the full blocks: both float64, the same sums
+# in another order; 1e-10 of the largest norm is far above the rounding of either.
+NORMS = Tolerance(rtol=1e-10, atol=1e-300)
 CHAINED = ("U", "W", "b", "h0", "x")
 
 
-@given(small, st.data())
-def test_contributions_equal_autograd_per_step_copies(case: Case, data: st.DataObject) -> None:
-    param = data.draw(st.sampled_from(params_for(case, PARAMS)), label="param")
+@every_cell
+@given(data=st.data())
+def test_contributions_equal_autograd_per_step_copies(cell: str, data: st.DataObject) -> None:
+    case = draw_case(data, cell, **SMALL)
+    param = data.draw(st.sampled_from(params_for(case, CELL_PARAMS[cell])), label="param")
     mine = case.call(contributions, param=param)
     theirs = case.call(torch_reference.contributions, param=param)
     assert_grads_close({param: mine}, {param: theirs}, FLOAT64, case.describe())
 
 
-@given(one_sequence, st.data())
-def test_every_block_down_to_the_smallest_equals_autograd(case: Case, data: st.DataObject) -> None:
-    param = data.draw(st.sampled_from(BLOCKWISE_PARAMS), label="param")
-    mine = case.call(contributions, param=param)
-    theirs = case.call(torch_reference.contributions, param=param)
+@every_cell
+@given(data=st.data())
+def test_every_block_down_to_the_smallest_equals_autograd(cell: str, data: st.DataObject) -> None:
+    case = draw_case(data, cell, **ONE_SEQUENCE)
+    names = [p for p in BLOCKWISE_PARAMS if p in CELL_PARAMS[cell]]
+    param = data.draw(st.sampled_from(names), label="param")
     T = case.T
-    mine, theirs = mine.reshape(T, T, -1), theirs.reshape(T, T, -1)
+    mine = case.call(contributions, param=param).reshape(T, T, -1)
+    theirs = case.call(torch_reference.contributions, param=param).reshape(T, T, -1)
     for t in range(T):
         for k in range(T):
-            assert_grads_close(
-                {f"{param}[{t},{k}]": mine[t, k]},
-                {f"{param}[{t},{k}]": theirs[t, k]},
-                BLOCKWISE,
-                case.describe(),
-            )
+            name = f"{param}[{t},{k}]"
+            assert_grads_close({name: mine[t, k]}, {name: theirs[t, k]}, BLOCKWISE, case.describe())
 
 
-@given(small)
-def test_contributions_sum_to_the_total_truncated_gradient(case: Case) -> None:
-    assert_contributions_sum_to_bptt(case, PARAMS)
+@every_cell
+@given(data=st.data())
+def test_contributions_sum_to_the_total_truncated_gradient(cell: str, data: st.DataObject) -> None:
+    assert_contributions_sum_to_bptt(draw_case(data, cell, **SMALL), CELL_PARAMS[cell])
 
 
-@given(small, st.data())
-def test_norms_only_form_equals_norms_of_the_full_form(case: Case, data: st.DataObject) -> None:
-    param = data.draw(st.sampled_from(params_for(case, PARAMS)), label="param")
-    assert_norms_are_norms_of_contributions(case, param, FLOAT64)
+@every_cell
+@given(data=st.data())
+def test_norms_only_form_equals_norms_of_the_full_form(cell: str, data: st.DataObject) -> None:
+    case = draw_case(data, cell, **SMALL)
+    param = data.draw(st.sampled_from(params_for(case, CELL_PARAMS[cell])), label="param")
+    assert_norms_are_norms_of_contributions(case, param, NORMS)
 
 
 def test_window_truncation_keeps_exactly_the_band() -> None:
@@ -183,6 +193,12 @@ def test_tutorial_example_dE3_dW_in_four_parts_by_the_chain_rule(with_h0: bool) 
     assert_grads_close({"W": example.parts}, {"W": theirs}, FLOAT64)
 
 
+def test_the_gated_cells_names_are_refused_for_the_vanilla_cell() -> None:
+    params = manual_bptt.init_params(2, 3, 2)
+    with pytest.raises(ValueError, match="param must be one of"):
+        contributions(params, np.zeros((3, 2)), np.zeros(3, int), param="bh")
+
+
 def test_unknown_param_and_x_of_tokens_are_refused() -> None:
     case = make_case(T=3, N=1, D=2, H=2, K=2, seed=0, tokens=True)
     with pytest.raises(ValueError, match="param must be one of"):
@@ -201,7 +217,7 @@ def test_both_packages_export_contributions_as_a_function() -> None:
     assert manual_bptt.contribution_norms(case.params, case.x, case.y).shape == (3, 3)
 
 
-@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@every_cell
 def test_both_faces_default_to_u_and_keep_float32(cell: str) -> None:
     case = make_case(T=3, N=2, D=2, H=2, K=2, seed=4, cell=cell, dtype="float32")
     for face in (contributions, torch_reference.contributions):

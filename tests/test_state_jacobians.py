@@ -1,22 +1,18 @@
-"""The vanishing-gradient tools for the gated cells: contributions of the LSTM and the
-GRU (both reset variants) against autograd with one parameter copy per step, block by
-block, summing to the total (truncated) gradient, and the norms-only form equal to the
-full one; the state Jacobians against torch.autograd.functional.jacobian, and the
-LSTM's carousel."""
+"""The state Jacobians ∂state_t/∂state_k of every registered cell against
+torch.autograd.functional.jacobian, block by block, and a row of them against the whole;
+the vanilla cell's are its hidden Jacobians; the LSTM's carousel (its s→s blocks, the
+products of its forget gates) and what an open forget gate keeps."""
 
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import manual_bptt
-import torch_reference
 from manual_bptt.cases import Case, make_case
 from manual_bptt.checking.strategies import cases
-from manual_bptt.compare import FLOAT64, Tolerance, assert_grads_close
-from manual_bptt.vanishing.decomposition import CELL_PARAMS, contributions
+from manual_bptt.compare import FLOAT64, assert_grads_close
 from manual_bptt.vanishing.jacobians import (
     carousel,
     hidden_jacobians,
@@ -25,89 +21,17 @@ from manual_bptt.vanishing.jacobians import (
     state_jacobians,
     step_jacobians,
 )
-from tests.helpers import (
-    assert_contributions_sum_to_bptt,
-    assert_norms_are_norms_of_contributions,
-    params_for,
-)
+from tests.helpers import draw_case, every_cell
 from torch_reference.jacobians import state_jacobians as torch_state_jacobians
 
-GATED = ("lstm", "gru")
-# One sequence and weight scale 0.1 to 1, as for the vanilla cell's blockwise test: no
-# sum over a batch can cancel a block to rounding noise, so each block is held to its
-# own size. Only U, W, b, bh, whose blocks are products δ zᵀ, not inner products.
-BLOCKWISE = Tolerance(rtol=1e-10, atol=0.0)
-BLOCKWISE_PARAMS = ("U", "W", "b", "bh")
-# Norms by Gram matrices against norms of the full blocks: both float64, the same sums
-# in another order; 1e-10 of the largest norm is far above the rounding of either.
-NORMS = Tolerance(rtol=1e-10, atol=1e-300)
+# Small problems: the Jacobians are (T, T, S, S) for a state of S numbers per sequence.
+SMALL = {"max_T": 8, "max_N": 3, "max_dim": 4, "max_scale": 2.0}
 
 
-def gated_cases(cell: str, **kwargs: object) -> st.SearchStrategy[Case]:
-    return cases(cell=cell, **{"max_T": 8, "max_N": 3, "max_dim": 4, "max_scale": 2.0, **kwargs})
-
-
-@pytest.mark.parametrize("cell", GATED)
-@given(data=st.data())
-def test_gated_contributions_equal_autograd_per_step_copies(cell: str, data: st.DataObject) -> None:
-    case = data.draw(gated_cases(cell), label="case")
-    param = data.draw(st.sampled_from(params_for(case, CELL_PARAMS[cell])), label="param")
-    mine = case.call(contributions, param=param)
-    theirs = case.call(torch_reference.contributions, param=param)
-    assert_grads_close({param: mine}, {param: theirs}, FLOAT64, case.describe())
-
-
-@pytest.mark.parametrize("cell", GATED)
-@given(data=st.data())
-def test_gated_every_block_down_to_the_smallest_equals_autograd(
-    cell: str, data: st.DataObject
-) -> None:
-    case = data.draw(
-        gated_cases(cell, max_T=10, max_N=1, min_scale=0.1, max_scale=1.0), label="case"
-    )
-    names = [p for p in BLOCKWISE_PARAMS if p in CELL_PARAMS[cell]]
-    param = data.draw(st.sampled_from(names), label="param")
-    T = case.T
-    mine = case.call(contributions, param=param).reshape(T, T, -1)
-    theirs = case.call(torch_reference.contributions, param=param).reshape(T, T, -1)
-    for t in range(T):
-        for k in range(T):
-            name = f"{param}[{t},{k}]"
-            assert_grads_close({name: mine[t, k]}, {name: theirs[t, k]}, BLOCKWISE, case.describe())
-
-
-@pytest.mark.parametrize("cell", GATED)
-@given(data=st.data())
-def test_gated_contributions_sum_to_the_total_truncated_gradient(
-    cell: str, data: st.DataObject
-) -> None:
-    case = data.draw(gated_cases(cell), label="case")
-    assert_contributions_sum_to_bptt(case, CELL_PARAMS[cell])
-
-
-@pytest.mark.parametrize("cell", GATED)
-@given(data=st.data())
-def test_gated_norms_equal_the_norms_of_the_full_contributions(
-    cell: str, data: st.DataObject
-) -> None:
-    case = data.draw(gated_cases(cell), label="case")
-    param = data.draw(st.sampled_from(params_for(case, CELL_PARAMS[cell])), label="param")
-    assert_norms_are_norms_of_contributions(case, param, NORMS)
-
-
-def test_the_gated_cells_names_are_refused_for_the_vanilla_cell() -> None:
-    params = manual_bptt.init_params(2, 3, 2)
-    with pytest.raises(ValueError, match="param must be one of"):
-        contributions(params, np.zeros((3, 2)), np.zeros(3, int), param="bh")
-
-
-# ---- state Jacobians ∂state_t/∂state_k ----
-
-
-@pytest.mark.parametrize("cell", ["rnn", *GATED])
+@every_cell
 @given(data=st.data())
 def test_state_jacobians_equal_autograd_block_by_block(cell: str, data: st.DataObject) -> None:
-    case = data.draw(gated_cases(cell, max_T=6, max_N=2, modes=("full",)), label="case")
+    case = draw_case(data, cell, **{**SMALL, "max_T": 6, "max_N": 2, "modes": ("full",)})
     n = data.draw(st.integers(0, case.y.shape[1] - 1 if case.y.ndim == 2 else 0), label="n")
     kw = {"h0": case.h0, "c0": case.c0, "activation": case.activation, "n": n}
     J = state_jacobians(case.params, case.x, **kw)
@@ -181,10 +105,10 @@ def test_with_the_forget_gates_open_the_carousel_keeps_the_gradient() -> None:
     assert spectral_norms(state_jacobians(rnn, x)[39:, 0])[0] < 1e-3
 
 
-@pytest.mark.parametrize("cell", ["rnn", *GATED])
+@every_cell
 @given(data=st.data())
 def test_state_jacobian_row_is_a_row_of_the_full_jacobians(cell: str, data: st.DataObject) -> None:
-    case = data.draw(gated_cases(cell, max_T=8, modes=("full",)), label="case")
+    case = draw_case(data, cell, **{**SMALL, "modes": ("full",)})
     t = data.draw(st.integers(0, case.T - 1), label="t")
     kw = {"h0": case.h0, "c0": case.c0, "activation": case.activation}
     row = state_jacobian_row(case.params, case.x, t=t, **kw)
