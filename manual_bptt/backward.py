@@ -47,12 +47,14 @@ def grad_U(batch: Batch, delta: Array, D: int) -> Array:
     and returned as its transpose, an F-ordered (H, D) view (docs/performance.md: why).
     """
     if not batch.tokens:
-        return _rows(delta).T @ _rows(batch.x)
+        dU: Array = _rows(delta).T @ _rows(batch.x)
+        return dU
     H = delta.shape[-1]
     dUT = np.zeros((D, H), dtype=delta.dtype)
     ids = cast("NDArray[np.integer]", batch.x)  # tokens: ids; the flag says so, not x's type
     np.add.at(dUT, ids.reshape(-1), _rows(delta))
-    return dUT.T
+    dU_tokens: Array = dUT.T
+    return dU_tokens
 
 
 def backward(params: Params, batch: Batch, cache: Cache, dO: Array) -> dict[str, Array]:

@@ -214,7 +214,8 @@ def in_layout(array: NDArray[Any], layout: str) -> NDArray[Any]:
         return np.array(array, order="F", copy=True)
     source = np.asarray(array)
     if source.ndim == 0:
-        return source.copy()
+        scalar: NDArray[Any] = source.copy()
+        return scalar
     gap = np.nan if np.issubdtype(source.dtype, np.inexact) else 0
     buffer = np.full((*source.shape[:-1], 2 * source.shape[-1]), gap, dtype=source.dtype)
     view = buffer[..., ::2]

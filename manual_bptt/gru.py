@@ -161,7 +161,8 @@ def grad_W(params: GRUParams, cache: GRUCache, delta_h: Array) -> Array:
     p_t = r_t ⊙ h_{t−1} instead: Σ_t δ^n_t p_tᵀ."""
     H = params.H
     if params.reset == "after":
-        return rows(delta_h).T @ rows(cache.h_prev)
+        dW: Array = rows(delta_h).T @ rows(cache.h_prev)
+        return dW
     return np.concatenate(
         [
             rows(delta_h[..., : 2 * H]).T @ rows(cache.h_prev),

@@ -147,7 +147,8 @@ def backward_step(
 
 def grad_W(params: LSTMParams, cache: LSTMCache, delta_h: Array) -> Array:
     """(23) ∂L/∂W = Σ_t δ_t h_{t−1}ᵀ, (4H, H)."""
-    return rows(delta_h).T @ rows(cache.h_prev)
+    dW: Array = rows(delta_h).T @ rows(cache.h_prev)
+    return dW
 
 
 def rows(arr: Array) -> Array:

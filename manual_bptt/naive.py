@@ -116,7 +116,12 @@ def _output_layer(
 
 
 def _add_input_side(
-    params: CellParams, batch: Batch, n: int, k: int, delta: np.ndarray, grads: dict
+    params: CellParams,
+    batch: Batch,
+    n: int,
+    k: int,
+    delta: np.ndarray,
+    grads: dict[str, np.ndarray],
 ) -> None:
     """δ_k's share of ∂L/∂U, ∂L/∂b and ∂L/∂x_k: (23) for the LSTM, (31), (33) for the GRU."""
     grads["b"] += delta

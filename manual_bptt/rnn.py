@@ -105,7 +105,8 @@ def backward_step(
 
 def grad_W(params: Params, cache: Cache, delta_h: Array) -> Array:
     """(11) ∂L/∂W = Σ_t δ_t h_{t−1}ᵀ, (H, H)."""
-    return rows(delta_h).T @ rows(cache.h_prev)
+    dW: Array = rows(delta_h).T @ rows(cache.h_prev)
+    return dW
 
 
 def rows(arr: Array) -> Array:

@@ -68,10 +68,12 @@ class _Cell:
 
     def leaf(self, name: str) -> torch.Tensor | None:
         if isinstance(self.leaves, Leaves):
-            return getattr(self.leaves, name)
+            field: torch.Tensor | None = getattr(self.leaves, name)
+            return field
         if name in self.leaves.weights:
             return self.leaves.weights[name]
-        return getattr(self.leaves, name)
+        other: torch.Tensor | None = getattr(self.leaves, name)
+        return other
 
     def with_copy(self, param: str, copy: torch.Tensor | None) -> Leaves | CellLeaves:
         if copy is None:

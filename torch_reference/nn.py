@@ -54,7 +54,8 @@ _GRAD_NAMES = {"rnn": GRAD_NAMES, "lstm": LSTM_GRAD_NAMES, "gru": GRU_GRAD_NAMES
 def _grad(leaf: torch.Tensor) -> NDArray[np.floating]:
     """A leaf's gradient after backward, as a NumPy copy (the next call drops it)."""
     assert leaf.grad is not None, "every leaf enters the loss, so backward sets its .grad"
-    return leaf.grad.numpy().copy()
+    grad: NDArray[np.floating] = leaf.grad.numpy().copy()
+    return grad
 
 
 def _refuse_what_torch_nn_cannot_run(

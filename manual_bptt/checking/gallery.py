@@ -300,7 +300,7 @@ PROJECT_SLIPS = (bias_averaged_over_batch, h0_gradient_without_W)
 
 
 def _gated_with(
-    step: Callable[..., Any] | None, params: Any, x: Any, y: Any, kwargs: dict
+    step: Callable[..., Any] | None, params: Any, x: Any, y: Any, kwargs: dict[str, Any]
 ) -> BPTTResult:
     """bptt for a gated cell with ``step`` in place of the cell's backward step (None:
     the cell's own, which makes this manual_bptt.bptt again)."""

@@ -74,7 +74,7 @@ ROUNDING = 64.0
 
 def central_differences(
     f: Objective, arrays: Arrays, *, eps: float = EPS, progress: Progress | None = None
-) -> dict[str, NDArray]:
+) -> dict[str, NDArray[np.float64]]:
     """∂f/∂θ_i ≈ (f(θ + ε e_i) − f(θ − ε e_i)) / 2ε for every entry of every array.
 
     Args:
@@ -92,7 +92,7 @@ def central_differences(
 
 def _central_entries(
     f: Objective, arrays: Arrays, eps: float, progress: Progress | None
-) -> tuple[dict[str, NDArray], dict[str, NDArray]]:
+) -> tuple[dict[str, NDArray[np.float64]], dict[str, NDArray[np.float64]]]:
     """(D(ε) for every entry, its round-off bound c·u·(|f₊| + |f₋|)/2ε), shaped like arrays."""
     check_step("eps", eps)
     check_float64_arrays(arrays)
@@ -158,7 +158,9 @@ def _at(f: Objective, arrays: Arrays, name: str, index: tuple[int, ...], step: f
     return float(np.real(f({**arrays, name: moved})))
 
 
-def random_directions(arrays: Arrays, seed: int | np.random.Generator = 0) -> dict[str, NDArray]:
+def random_directions(
+    arrays: Arrays, seed: int | np.random.Generator = 0
+) -> dict[str, NDArray[np.float64]]:
     """One random unit vector (Frobenius norm 1) per array, shaped like it."""
     rng = np.random.default_rng(seed)
     out = {}
@@ -499,9 +501,11 @@ def bptt_objective(
         xs = np.asarray(values["x"], dtype) if "x" in values else batch.x
         h_start, c_start = values["h0"], values.get("c0")
 
-        def run(xs: NDArray[Any], h: Any, c: Any) -> NDArray[Any]:
+        def run(xs: NDArray[Any], h: Any, c: Any) -> NDArray[np.floating]:
             c = None if c is None else np.asarray(c, dtype)
-            return run_cell(p, xs, np.asarray(h, dtype), c, batch.tokens, batch.activation).o
+            cache = run_cell(p, xs, np.asarray(h, dtype), c, batch.tokens, batch.activation)
+            logits: NDArray[np.floating] = cache.o  # (T, N, K), complex for the complex step
+            return logits
 
         if not truncated:
             return _total(nll(log_softmax(run(xs, h_start, c_start)), batch.y, mask, scale))

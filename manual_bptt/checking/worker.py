@@ -59,6 +59,11 @@ class Remote:
     """
 
     __slots__ = ("_generation", "_id", "_worker", "info")
+    # The slots' types (set through object.__setattr__, as __setattr__ is a request).
+    _generation: int
+    _id: int
+    _worker: Worker
+    info: dict[str, Any]
 
     def __init__(self, worker: Worker, ident: int, info: Mapping[str, Any], generation: int):
         object.__setattr__(self, "_worker", worker)

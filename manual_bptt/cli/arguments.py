@@ -15,7 +15,7 @@ from typing import Any
 
 
 def _bounded(
-    kind: type, low: float, strict: bool, high: float | None = None
+    kind: type[int | float], low: float, strict: bool, high: float | None = None
 ) -> Callable[[str], int | float]:
     noun = "an integer" if kind is int else "a finite number"
     what = f"{noun} {'>' if strict else '≥'} {low:g}"

@@ -430,7 +430,7 @@ def run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def verdict(results: list[dict], ok: bool, overflow: str | None) -> str:
+def verdict(results: list[dict[str, Any]], ok: bool, overflow: str | None) -> str:
     """The last line of the tables, without the time."""
     if not ok:
         return overflow or "SOME GRADIENTS DISAGREE"
@@ -465,7 +465,9 @@ def cell_name(args: argparse.Namespace) -> str:
     return f"gru (reset {args.reset})" if args.cell == "gru" else args.cell
 
 
-def print_tables(sizes: dict[str, int], args: argparse.Namespace, results: list[dict]) -> None:
+def print_tables(
+    sizes: dict[str, int], args: argparse.Namespace, results: list[dict[str, Any]]
+) -> None:
     tol = tolerance_for(args.dtype)
     gru_variant = f" (reset {args.reset})" if args.cell == "gru" else ""
     what = args.activation if args.cell == "rnn" else args.cell.upper() + gru_variant

@@ -207,7 +207,9 @@ def _factor_label(r: Regime) -> str:
     return f"σ_max(W) = {r.factor:g}/γ ({side} the critical 1/γ)"
 
 
-def _finish(fig: Any, plt: Any, panels: list, title: str, path: str | Path) -> Path:
+def _finish(
+    fig: Any, plt: Any, panels: list[tuple[Any, list[Regime]]], title: str, path: str | Path
+) -> Path:
     """One legend for all panels below them, decade ticks, the title; save."""
     for ax, _ in panels:
         _decade_ticks(ax)

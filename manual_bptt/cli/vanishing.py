@@ -43,7 +43,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -56,6 +56,9 @@ from manual_bptt.cli.arguments import (
     positive_int,
 )
 from manual_bptt.errors import UsageError
+
+if TYPE_CHECKING:
+    from manual_bptt.vanishing.study import Regime
 
 MAX_T = 500  # the nine Jacobian rows and contribution maps stay well under a second each
 DRAWN = ("U", "W", "b", "x")  # the parameters used at every step, whose parts can decay
@@ -359,7 +362,9 @@ def _cell_experiment_section(
     return section, printed
 
 
-def _report(args: argparse.Namespace, norms: np.ndarray, sigma: float, regimes: list) -> list[str]:
+def _report(
+    args: argparse.Namespace, norms: np.ndarray, sigma: float, regimes: list[Regime]
+) -> list[str]:
     T, p = args.T, args.param
     step = max(1, T // 8)
     return [
@@ -421,7 +426,7 @@ def _gamma_table() -> str:
     return _table(["activation", "γ", "critical σ_max(W) = 1/γ"], rows)
 
 
-def _conditions_table(regimes: list) -> str:
+def _conditions_table(regimes: list[Regime]) -> str:
     rows = []
     for r in regimes:
         lag = len(r.jacobian) - 1
@@ -450,7 +455,7 @@ def _conditions_table(regimes: list) -> str:
     return _table(head, rows)
 
 
-def _conditions_summary(regimes: list) -> str:
+def _conditions_summary(regimes: list[Regime]) -> str:
     below = [r for r in regimes if r.below_critical]
     above = [r for r in regimes if not r.below_critical]
     all_vanish = all(r.verdict == "vanishes" for r in below)
@@ -565,7 +570,7 @@ def _experiment_section(seed: int) -> list[str]:
     ]
 
 
-def _write_csvs(out: Path, norms: np.ndarray, regimes: list) -> None:
+def _write_csvs(out: Path, norms: np.ndarray, regimes: list[Regime]) -> None:
     np.savetxt(
         out / "heatmap.csv",
         norms,
@@ -610,7 +615,7 @@ def _matrix_table(norms: np.ndarray, step: int) -> str:
     return _table(["t \\ k", *map(str, idx)], rows)
 
 
-def _lag_table(regimes: list, values: Any, quantities: list[str] | None = None) -> str:
+def _lag_table(regimes: list[Regime], values: Any, quantities: list[str] | None = None) -> str:
     T = len(regimes[0].decay)
     lags = sorted({lag for lag in (0, 1, 2, 5, 10, 20, 30, 50, 100, 200) if lag < T} | {T - 1})
     quantities = quantities or [""]

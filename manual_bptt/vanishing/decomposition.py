@@ -217,7 +217,7 @@ def _scaled(A: Array) -> tuple[Array, NDArray[np.float64]]:
     return A / s.reshape(-1, *([1] * (A.ndim - 1))).astype(A.dtype), s
 
 
-def _root(squared: NDArray) -> NDArray[np.float64]:
+def _root(squared: NDArray[np.floating]) -> NDArray[np.float64]:
     return np.sqrt(np.maximum(squared.astype(np.float64), 0.0))
 
 

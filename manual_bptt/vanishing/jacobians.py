@@ -133,7 +133,8 @@ def spectral_norms(J: Array) -> NDArray[np.float64]:
     :func:`jacobian_row` does; the norms are over the last two axes, (T, T) or (T,).
     """
     arr = _finite_matrices("J", J, 3, "(T, T, H, H) or (T, H, H)")
-    return np.linalg.norm(arr, ord=2, axis=(-2, -1))
+    norms: NDArray[np.float64] = np.linalg.norm(arr, ord=2, axis=(-2, -1))
+    return norms
 
 
 def sigma_max(W: Array) -> float:
@@ -260,7 +261,8 @@ def step_jacobians(
     """
     cache = _sequence_cache(params, x, h0, c0, activation, n)
     if isinstance(params, Params):
-        return cache.dphi[:, n][:, :, None] * params.W
+        rows_scaled: Array = cache.dphi[:, n][:, :, None] * params.W  # diag(φ'(a_t)) W
+        return rows_scaled
     closed = CLOSED_FORMS.get(cell_of(params).name)
     if closed is not None:
         return closed(params, cache, n)

@@ -177,12 +177,16 @@ class WorkedExample:
     @property
     def components(self) -> NDArray[np.floating]:
         """(T, *θ's shape): ∂E_{T−1}/∂θ via steps 0, …, T−1 (the last loss's parts)."""
-        return self.parts[-1]
+        last: NDArray[np.floating] = self.parts[-1]
+        return last
 
     @property
     def norms(self) -> NDArray[np.float64]:
         """(T,) Frobenius norms of the components."""
-        return np.linalg.norm(self.components.reshape(len(self.components), -1), axis=1)
+        norms: NDArray[np.float64] = np.linalg.norm(
+            self.components.reshape(len(self.components), -1), axis=1
+        )
+        return norms
 
     @property
     def total_error(self) -> float:
@@ -190,7 +194,13 @@ class WorkedExample:
         return float(np.abs(self.parts.sum(axis=(0, 1)) - self.total).max())
 
 
-def _worked(param: str, case: Case, x: NDArray, y: NDArray, h0: NDArray | None) -> WorkedExample:
+def _worked(
+    param: str,
+    case: Case,
+    x: NDArray[np.integer],
+    y: NDArray[np.integer],
+    h0: NDArray[np.floating] | None,
+) -> WorkedExample:
     params = require_vanilla(case.params, "the example")
     parts = contributions(params, x, y, param=param, h0=h0)
     total = bptt(params, x, y, h0=h0).grads[param]

@@ -72,7 +72,8 @@ class MinCharRNNStyle(Style):
 
     @property
     def clip_value(self) -> float | None:
-        return self.options.get("clip_value", DEFAULT_CLIP)
+        clip: float | None = self.options.get("clip_value", DEFAULT_CLIP)
+        return clip
 
     def bind(self, obj: Any, where: str) -> Any:
         require_callable(obj, where, (None, None, None), "lossFun(inputs, targets, hprev)")
