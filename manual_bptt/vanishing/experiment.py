@@ -34,6 +34,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from importlib import metadata
+from typing import Any
 
 import numpy as np
 
@@ -43,6 +44,10 @@ from manual_bptt.network import forward
 from manual_bptt.params import CellParams
 from manual_bptt.progress import Progress
 from manual_bptt.vanishing.clipping import clip_grad_norm
+
+# One result as the tables, the JSON and the checks read it: its keys are the columns
+# ("setting", "truncate", "accuracy", "loss", …), their values str, int or None, float.
+Row = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -235,7 +240,7 @@ def run_experiment(
     task: Task | None = None,
     settings: list[Setting] | None = None,
     show_progress: bool | None = None,
-) -> list[dict]:
+) -> list[Row]:
     """Train every setting; one row each: label, truncation, accuracy, final loss."""
     task = task or Task()
     settings = settings or default_settings(task)
@@ -250,7 +255,7 @@ def run_experiment(
     return rows
 
 
-def table(rows: list[dict], task: Task) -> str:
+def table(rows: list[Row], task: Task) -> str:
     """The rows as a markdown table, with the task's numbers above it."""
     head = (
         f"Delayed recall: target x_(t−{task.L}), {task.symbols} symbols (chance "
@@ -274,7 +279,7 @@ def cell_variants(cells: tuple[str, ...], forget_bias: float) -> list[tuple[str,
 
 def run_setting(
     tasks: Sequence[Task], setting: Setting, progress: Progress | None = None
-) -> list[dict]:
+) -> list[Row]:
     """Train ``setting`` once per task (one task per seed; they must share L and steps).
     One row each: L, cell, setting, full, truncate, forget_bias, seed, accuracy, loss,
     seconds (wall time of the run), steps."""
@@ -309,7 +314,7 @@ def run_cell_table(
     show_progress: bool | None = None,
     steps: int | None = None,
     full_only: bool = False,
-) -> list[dict]:
+) -> list[Row]:
     """Every (L, cell, full BPTT or window L/2, seed) at :func:`cell_table_task`'s
     budget (``steps`` overrides its number of steps, for a reduced run; ``full_only``
     leaves the windows out). With ``forget_bias`` the LSTM is run twice, with b_f = 0
@@ -332,7 +337,7 @@ def run_cell_table(
     return rows
 
 
-def cell_table(rows: list[dict], symbols: int = 4) -> str:
+def cell_table(rows: list[Row], symbols: int = 4) -> str:
     """The rows of :func:`run_cell_table` as a markdown table, one line per (L, cell,
     setting), every seed's held-out accuracy and their mean, with the budget above."""
     task = cell_table_task(rows[0]["L"])
@@ -348,7 +353,7 @@ def cell_table(rows: list[dict], symbols: int = 4) -> str:
         "| L | setting | " + " | ".join(f"seed {s}" for s in seeds) + " | mean | s per run |",
         "|---|---|" + "---|" * (len(seeds) + 2),
     ]
-    groups: dict[tuple[int, str], list[dict]] = {}
+    groups: dict[tuple[int, str], list[Row]] = {}
     for r in rows:
         groups.setdefault((r["L"], r["setting"]), []).append(r)
     for (L, setting), group in groups.items():
@@ -384,11 +389,11 @@ def outcome_holds(outcome: str, accuracy: float, symbols: int = 4) -> bool:
     raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}; got {outcome!r}")
 
 
-def _groups(rows: Iterable[dict]) -> dict[tuple[int, str], list[dict]]:
+def _groups(rows: Iterable[Row]) -> dict[tuple[int, str], list[Row]]:
     """The rows by (L, setting), ordered by L, full BPTT before the window, then cell
     (tanh RNN, LSTM by forget bias, GRU)."""
     order = {cell: i for i, cell in enumerate(CELL_LABELS)}
-    groups: dict[tuple[int, str], list[dict]] = {}
+    groups: dict[tuple[int, str], list[Row]] = {}
     for r in sorted(
         rows,
         key=lambda r: (r["L"], not r["full"], order[r["cell"]], r.get("forget_bias", 0.0)),
@@ -397,7 +402,7 @@ def _groups(rows: Iterable[dict]) -> dict[tuple[int, str], list[dict]]:
     return groups
 
 
-def seed_summary(rows: Iterable[dict], symbols: int = 4) -> str:
+def seed_summary(rows: Iterable[Row], symbols: int = 4) -> str:
     """The rows of :func:`run_cell_table` as a markdown table, one line per (L,
     setting) over its seeds: runs, how many learned (accuracy ≥ LEARNED) and how many
     stayed near chance, the median and range of the accuracy, mean seconds per run."""
@@ -493,7 +498,7 @@ class CheckResult:
         )
 
 
-def check(claim: Claim, rows: Iterable[dict], symbols: int = 4) -> CheckResult:
+def check(claim: Claim, rows: Iterable[Row], symbols: int = 4) -> CheckResult:
     """Count ``claim``'s outcome over its rows (one per seed) and decide it.
 
     With n runs, k of them with the outcome, and n ≥ of: "≥ m of every `of`" holds when
@@ -596,7 +601,7 @@ CLAIMS: tuple[Claim, ...] = (
 )
 
 
-def check_report(rows: Sequence[dict], claims: Sequence[Claim] = CLAIMS, symbols: int = 4) -> str:
+def check_report(rows: Sequence[Row], claims: Sequence[Claim] = CLAIMS, symbols: int = 4) -> str:
     """Every claim with at least one row, grouped by conclusion, one line each
     (:meth:`CheckResult.line`), and how many claims had no row at all."""
     results = [check(c, rows, symbols) for c in claims]
