@@ -1,5 +1,6 @@
 """Independent checks that lean on nobody's autograd: finite differences and the
-complex step (manual_bptt/checking/gradcheck.py) against manual_bptt.bptt.
+complex step (manual_bptt/checking/gradcheck.py) against manual_bptt.bptt, for every
+registered cell.
 
 Truncated gradients are checked too, as the exact gradients of the loss with the
 states where the truncation cuts held constant (gradcheck.bptt_objective).
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import manual_bptt
@@ -23,8 +24,7 @@ from manual_bptt.checking.gradcheck import (
 )
 from manual_bptt.checking.strategies import cases
 from manual_bptt.compare import FINITE_DIFFERENCE, FLOAT64, assert_grads_close
-
-small_cases = cases(max_T=6, max_N=2, max_dim=4, max_scale=2.0)
+from tests.helpers import draw_case, every_cell, for_examples
 
 
 def objective_and_grads(case: Case):
@@ -33,44 +33,35 @@ def objective_and_grads(case: Case):
     return objective, objective.batched_grads(result.grads), result
 
 
-@given(small_cases)
-def test_bptt_equals_central_differences_full_and_truncated(case: Case) -> None:
-    objective, grads, _ = objective_and_grads(case)
-    numeric = central_differences(objective.f, objective.arrays)
-    assert_grads_close(grads, numeric, FINITE_DIFFERENCE, case.reproduction())
+# Examples per cell, in multiples of the profile's count, and the largest sizes. The
+# gated cells: a quarter, at sizes ≤ 3 (T ≤ 5): a gated cell has three or four times the
+# vanilla cell's entries to difference, and the complex step below checks every gradient
+# far more tightly anyway; this is the check that leans on no complex arithmetic.
+CENTRAL = {"rnn": (1.0, {"max_T": 6, "max_N": 2, "max_dim": 4, "max_scale": 2.0})}
+GATED_CENTRAL = (0.25, {"max_T": 5, "max_N": 2, "max_dim": 3, "max_scale": 2.0})
 
 
-@given(cases(max_T=8, max_N=3, max_dim=6, activations=("tanh", "sigmoid", "identity")))
-def test_bptt_equals_the_complex_step_to_round_off(case: Case) -> None:
+@every_cell
+def test_bptt_equals_central_differences_full_and_truncated(cell: str) -> None:
+    def agrees(case: Case) -> None:
+        objective, grads, result = objective_and_grads(case)
+        assert objective.f(objective.arrays) == pytest.approx(result.loss, rel=1e-12, abs=1e-12)
+        numeric = central_differences(objective.f, objective.arrays)
+        assert_grads_close(grads, numeric, FINITE_DIFFERENCE, case.reproduction())
+
+    scale, bounds = CENTRAL.get(cell, GATED_CENTRAL)
+    for_examples(scale, cases(cell=cell, **bounds), agrees)
+
+
+@every_cell
+@given(data=st.data())
+def test_bptt_equals_the_complex_step_to_round_off(cell: str, data: st.DataObject) -> None:
     """The complex step has no cancellation: it agrees with the analytic gradient under
-    the float64 autograd policy, a million times tighter than finite differences."""
-    objective, grads, _ = objective_and_grads(case)
-    rows = directional_check(objective.f, grads, objective.arrays, method="complex", tol=FLOAT64)
-    assert all(r.passed for r in rows), "\n".join(r.describe() for r in rows)
-
-
-# A quarter of the profile's count, at sizes ≤ 3: a gated cell has three or four times
-# the vanilla cell's entries to difference, and the complex step below checks every
-# gradient far more tightly anyway; this is the check that leans on no complex arithmetic.
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
-@settings(max_examples=max(1, settings.default.max_examples // 4))
-@given(data=st.data())
-def test_gated_bptt_equals_central_differences_full_and_truncated(
-    cell: str, data: st.DataObject
-) -> None:
-    case = data.draw(cases(cell=cell, max_T=5, max_N=2, max_dim=3, max_scale=2.0), label="case")
-    objective, grads, result = objective_and_grads(case)
-    assert objective.f(objective.arrays) == pytest.approx(result.loss, rel=1e-12, abs=1e-12)
-    numeric = central_differences(objective.f, objective.arrays)
-    assert_grads_close(grads, numeric, FINITE_DIFFERENCE, case.reproduction())
-
-
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
-@given(data=st.data())
-def test_gated_bptt_equals_the_complex_step_to_round_off(cell: str, data: st.DataObject) -> None:
-    """σ and tanh are analytic, so the gated cells run in complex arithmetic: the
-    complex step checks every gradient (h0, c0 and x too) under the float64 policy."""
-    case = data.draw(cases(cell=cell, max_T=8, max_N=3, max_dim=6), label="case")
+    the float64 autograd policy, a million times tighter than finite differences. relu
+    is not analytic; tanh, σ and the identity are, so every cell but the vanilla one
+    with relu runs in complex arithmetic, and every gradient (h0, c0, x too) is checked."""
+    analytic = ("tanh", "sigmoid", "identity")
+    case = draw_case(data, cell, max_T=8, max_N=3, max_dim=6, activations=analytic)
     objective, grads, _ = objective_and_grads(case)
     rows = directional_check(objective.f, grads, objective.arrays, method="complex", tol=FLOAT64)
     assert {r.name for r in rows} == set(result_names(case))
@@ -80,12 +71,6 @@ def test_gated_bptt_equals_the_complex_step_to_round_off(cell: str, data: st.Dat
 def result_names(case: Case) -> list[str]:
     """The gradients bptt returns for this case."""
     return list(case.call(manual_bptt.bptt).grads)
-
-
-@given(small_cases)
-def test_objective_value_is_the_loss(case: Case) -> None:
-    objective, _, result = objective_and_grads(case)
-    assert objective.f(objective.arrays) == pytest.approx(result.loss, rel=1e-12, abs=1e-12)
 
 
 def test_fast_mode_catches_a_wrong_gradient_and_names_it() -> None:

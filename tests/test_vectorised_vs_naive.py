@@ -8,30 +8,30 @@ they agree under the FLOAT64 policy rather than bit for bit.
 
 from __future__ import annotations
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import manual_bptt
-from manual_bptt.checking.strategies import cases, float32_cases
+from manual_bptt.checking.strategies import float32_cases
 from manual_bptt.compare import FLOAT32, FLOAT64
-from tests.helpers import assert_results_agree
+from tests.helpers import assert_results_agree, draw_case, every_cell
 
 # The gated cells' per-loss loops are slower: shorter sequences keep the run short.
-MAX_T = {"rnn": 20, "lstm": 16, "gru": 16}
+MAX_T = {"rnn": 20}
+GATED_MAX_T = 16
 
 
-@pytest.mark.parametrize("cell", list(MAX_T))
+@every_cell
 @given(data=st.data())
 def test_vectorised_equals_naive_loops(cell: str, data: st.DataObject) -> None:
     """Full, chunked and lag-batched window BPTT against the per-loss loops, every cell."""
-    case = data.draw(cases(cell=cell, max_T=MAX_T[cell]), label="case")
+    case = draw_case(data, cell, max_T=MAX_T.get(cell, GATED_MAX_T))
     fast = case.call(manual_bptt.bptt)
     slow = case.call(manual_bptt.naive_bptt)
     assert_results_agree(fast, slow, FLOAT64, f"vectorised vs naive for {case.reproduction()}")
 
 
-@pytest.mark.parametrize("cell", list(MAX_T))
+@every_cell
 @given(data=st.data())
 def test_vectorised_equals_naive_loops_float32(cell: str, data: st.DataObject) -> None:
     case = data.draw(float32_cases(cell=cell, max_T=12), label="case")
