@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import DTypeLike, NDArray
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ FLOAT32 = Tolerance(rtol=1e-4, atol=1e-6)
 FINITE_DIFFERENCE = Tolerance(rtol=1e-6, atol=1e-7)
 
 
-def tolerance_for(dtype: np.dtype | type) -> Tolerance:
+def tolerance_for(dtype: DTypeLike) -> Tolerance:
     """FLOAT64 or FLOAT32 by dtype."""
     return FLOAT32 if np.dtype(dtype) == np.float32 else FLOAT64
 

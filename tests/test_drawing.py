@@ -8,6 +8,7 @@ honoured as asked, or refused in one line.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import numpy as np
 import pytest
@@ -25,7 +26,7 @@ from tests.helpers import assert_results_agree
 
 FACES = {"manual": manual_bptt.bptt, "autograd": torch_reference.bptt}
 CELLS = ("rnn", "lstm", "gru")
-SIZES = {"T": 3, "N": 2, "D": 4, "H": 2, "K": 3, "seed": 7}
+SIZES: dict[str, Any] = {"T": 3, "N": 2, "D": 4, "H": 2, "K": 3, "seed": 7}  # make_case(**SIZES)
 # The recipe's keys before the new options: a recipe at their defaults reads the same.
 OLD_KEYS = [
     *("T", "N", "D", "H", "K", "seed", "scale", "activation", "tokens", "batched"),
@@ -91,7 +92,7 @@ def test_a_recipe_at_the_defaults_reads_as_it_always_has() -> None:
 
 
 def test_a_recipe_names_the_options_away_from_their_defaults_and_rebuilds_the_case() -> None:
-    chosen = {"mask_dtype": "float64", "ids_dtype": "int32", "layout": "strided"}
+    chosen: dict[str, Any] = {"mask_dtype": "float64", "ids_dtype": "int32", "layout": "strided"}
     case = make_case(**SIZES, with_mask=True, tokens=True, **chosen)
     assert list(case.recipe) == [*OLD_KEYS, *chosen]
     assert {k: case.recipe[k] for k in chosen} == chosen
@@ -196,7 +197,8 @@ def drawn(case: Case, option: str) -> str | None:
     if option == "mask_dtype":
         return None if case.mask is None else case.mask.dtype.name
     if option == "ids_dtype":
-        return case.y.dtype.name
+        ids: str = case.y.dtype.name
+        return ids
     return case.layout
 
 

@@ -16,6 +16,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ import pytest
 from manual_bptt.vanishing.experiment import (
     CLAIMS,
     Claim,
+    Row,
     Task,
     cell_settings,
     cell_table_task,
@@ -115,7 +117,7 @@ def test_the_forget_bias_is_the_lstms_f_rows_only() -> None:
 # accuracy is a multiple of 1/512: the rows below use such values.
 
 
-def rows_of(setting: str, accuracies: list[float], L: int = 40) -> list[dict]:
+def rows_of(setting: str, accuracies: list[float], L: int = 40) -> list[Row]:
     """One row per accuracy, as run_setting writes them (seeds 0, 1, …)."""
     return [
         {"L": L, "setting": setting, "seed": seed, "accuracy": acc, "seconds": 1.0, "full": True}
@@ -190,7 +192,7 @@ def test_outcomes_split_accuracy_at_chance_plus_10_points_and_90_percent(
         ),
     ],
 )
-def test_a_malformed_claim_is_refused_word_for_word(kwargs: dict, message: str) -> None:
+def test_a_malformed_claim_is_refused_word_for_word(kwargs: dict[str, Any], message: str) -> None:
     args = {"conclusion": "c", "L": 40, "cell": "gru", "outcome": "learned", **kwargs}
     with pytest.raises(ValueError, match=re.escape(message)) as info:
         Claim(**args)

@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 
 import manual_bptt
 from manual_bptt import BPTTResult
@@ -16,7 +17,9 @@ from tests.helpers import assert_results_agree
 RESULT = make_case(T=4, N=2, D=3, H=3, K=4, seed=5, with_h0=True).call(manual_bptt.bptt)
 
 
-def changed(grads: dict | None = None, loss: float | None = None) -> BPTTResult:
+def changed(
+    grads: dict[str, NDArray[np.floating]] | None = None, loss: float | None = None
+) -> BPTTResult:
     new_loss = RESULT.loss if loss is None else loss
     return dataclasses.replace(RESULT, loss=new_loss, grads={**RESULT.grads, **(grads or {})})
 

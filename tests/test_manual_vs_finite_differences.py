@@ -8,6 +8,8 @@ states where the truncation cuts held constant (gradcheck.bptt_objective).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -37,8 +39,13 @@ def objective_and_grads(case: Case):
 # gated cells: a quarter, at sizes ≤ 3 (T ≤ 5): a gated cell has three or four times the
 # vanilla cell's entries to difference, and the complex step below checks every gradient
 # far more tightly anyway; this is the check that leans on no complex arithmetic.
-CENTRAL = {"rnn": (1.0, {"max_T": 6, "max_N": 2, "max_dim": 4, "max_scale": 2.0})}
-GATED_CENTRAL = (0.25, {"max_T": 5, "max_N": 2, "max_dim": 3, "max_scale": 2.0})
+CENTRAL: dict[str, tuple[float, dict[str, Any]]] = {
+    "rnn": (1.0, {"max_T": 6, "max_N": 2, "max_dim": 4, "max_scale": 2.0})
+}
+GATED_CENTRAL: tuple[float, dict[str, Any]] = (
+    0.25,
+    {"max_T": 5, "max_N": 2, "max_dim": 3, "max_scale": 2.0},
+)
 
 
 @every_cell

@@ -15,6 +15,7 @@ import textwrap
 import time
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -672,7 +673,7 @@ def _grads_that_assert() -> object:
     """A local function (so it runs in this process) whose grads assert on a read."""
     import manual_bptt
 
-    class Grads(dict):
+    class Grads(dict[str, Any]):
         def __getitem__(self, key):
             if key == "U":  # raise, not assert: pytest would add its own text to an assert
                 raise AssertionError("no U for you")

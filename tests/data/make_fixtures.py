@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -23,7 +24,7 @@ from manual_bptt.compare import FLOAT64, assert_grads_close
 
 HERE = Path(__file__).parent
 
-RECIPES: dict[str, dict] = {
+RECIPES: dict[str, dict[str, Any]] = {  # make_case keyword arguments
     "tanh_float_full": {"T": 7, "N": 3, "D": 4, "H": 5, "K": 3, "seed": 11, "with_h0": True},
     "tanh_tokens_window2": {
         "T": 9,
@@ -124,13 +125,13 @@ RECIPES: dict[str, dict] = {
 OPTION_NAMES = ("activation", "truncate", "chunk", "reduction")
 
 
-def write(name: str, recipe: dict) -> None:
+def write(name: str, recipe: dict[str, Any]) -> None:
     case = make_case(**recipe)
     kwargs = case.kwargs()
     expected = torch_reference.bptt(case.params, case.x, case.y, **kwargs)
     manual = manual_bptt.bptt(case.params, case.x, case.y, **kwargs)
     assert_grads_close(manual.grads, expected.grads, FLOAT64, name)
-    arrays = {f"param_{k}": v for k, v in case.params.as_dict().items()}
+    arrays: dict[str, Any] = {f"param_{k}": v for k, v in case.params.as_dict().items()}  # savez
     arrays.update({"x": case.x, "y": case.y})
     if case.h0 is not None:
         arrays["h0"] = case.h0
