@@ -443,14 +443,42 @@ def test_when_every_call_raises_no_gradient_could_be_compared(tmp_path, capsys) 
     assert "FAILED: no gradient could be compared: f raised KeyError: 'U'" in out.splitlines()[0]
 
 
-def test_a_module_without_a_style_gets_the_style_its_names_suggest(capsys, monkeypatch):
+def test_a_module_without_a_style_is_verified_in_the_style_its_names_are(capsys, monkeypatch):
     monkeypatch.chdir(Path(__file__).parents[1] / "examples")
-    code, out, err = verify(["rnn_layers"], capsys)
+    code, out, err = verify(["rnn_layers", "--examples", "5"], capsys)
+    assert code == 0, out + err
+    assert err.splitlines()[-1] == (
+        "bptt verify: no --style given; its names (rnn_forward, rnn_backward) are --style cs231n's"
+    )
+    assert out.startswith("rnn_layers (cs231n style): every gradient agrees")
+
+
+@pytest.mark.parametrize(
+    ("target", "line"),
+    [
+        ("min-char-rnn.py:lossFun", "a function named lossFun is --style min-char-rnn's"),
+        ("rnn_tutorial.ipynb:RNNNumpy", "a class with bptt(x, y) is --style tutorial's"),
+    ],
+)
+def test_a_target_without_a_style_is_verified_in_the_style_it_has(
+    capsys, monkeypatch, target, line
+) -> None:
+    monkeypatch.chdir(Path(__file__).parents[1] / "examples")
+    code, out, err = verify([target, "--examples", "5"], capsys)
+    assert code == 0, out + err
+    assert f"bptt verify: no --style given; {line}" in err.splitlines()
+
+
+def test_a_module_of_forward_backward_pairs_gets_filled_in_layer_commands(capsys, monkeypatch):
+    monkeypatch.chdir(Path(__file__).parents[1] / "examples" / "generic")
+    code, out, err = verify(["stacked_rnn"], capsys)
     assert code == 2
     assert out == ""
     assert err == (
-        "bptt verify: rnn_layers is a module: "
-        "its names (rnn_forward, rnn_backward) suggest --style cs231n\n"
+        "bptt verify: stacked_rnn is a module: it defines layer_backward, layer_forward, "
+        "stacked_backward, stacked_forward; for the layer form: "
+        'bptt verify stacked_rnn --forward layer_forward --backward layer_backward --shapes "..."; '
+        'bptt verify stacked_rnn --forward stacked_forward --backward stacked_backward --shapes "..."\n'
     )
 
 

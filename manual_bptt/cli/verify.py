@@ -243,8 +243,18 @@ def run(args: argparse.Namespace) -> int:
             target = worker.start()
             if worker.note:
                 print(worker.note, file=sys.stderr)
-            if args.style is None and generic is None and target.info.get("module"):
-                raise UsageError(f"{args.target} is a module: {suggest_style(target)}")
+            if args.style is None and generic is None:
+                chosen, why = detect_style(target, args.target)
+                if chosen is None:
+                    raise UsageError(f"{args.target} is a module: {why}")
+                if chosen != style_name:
+                    style_name, style = chosen, make_style(chosen, **options)
+                    try:
+                        space = style.space_for(**choices)
+                    except UsageError as err:
+                        raise UsageError(f"{err} ({_flags(choices)})") from None
+                if why:
+                    print(f"bptt verify: no --style given; {why}", file=sys.stderr)
             report = verify(
                 target,
                 style=style,
@@ -364,7 +374,39 @@ SUGGESTIONS = (
 )
 
 
-def suggest_style(target: Any) -> str:
+def detect_style(target: Any, spec: str) -> tuple[str | None, str]:
+    """The style a target without --style is verified in, and a sentence saying why
+    ("" for the default, project); (None, what to do) when it cannot be told.
+
+    A module whose names are a known interface's (rnn_forward and rnn_backward, the
+    LSTM's) is verified in that style; a class with bptt, in the tutorial's; a function
+    named lossFun, in min-char-rnn's; any other function, in the project's. Otherwise
+    the sentence lists what the module defines, with a filled-in command for each pair
+    NAME_forward / NAME_backward (the layer form, its shapes left to fill in)."""
+    from manual_bptt.checking.guard import CodeFailed
+
+    if target.info.get("module"):
+        try:
+            names = target.names()
+        except CodeFailed as err:  # its own __dir__ or attributes raised, or hung
+            return None, f"{err.message}; give a name: MODULE:NAME"
+        for style, needed in SUGGESTIONS[:2]:
+            if all(n in names for n in needed):
+                return style, f"its names ({', '.join(needed)}) are --style {style}'s"
+        return None, suggest_style(target, spec)
+    if target.info.get("class"):
+        try:
+            has_bptt = hasattr(target, "bptt")
+        except CodeFailed:
+            has_bptt = False
+        if has_bptt:
+            return "tutorial", "a class with bptt(x, y) is --style tutorial's"
+    if spec.rpartition(":")[2] == "lossFun":
+        return "min-char-rnn", "a function named lossFun is --style min-char-rnn's"
+    return "project", ""
+
+
+def suggest_style(target: Any, spec: str = "MODULE") -> str:
     """A sentence naming the style a module's names suggest, with the command's flags."""
     from manual_bptt.checking.guard import CodeFailed
 
@@ -375,9 +417,20 @@ def suggest_style(target: Any) -> str:
     for style, needed in SUGGESTIONS:
         if all(n in names for n in needed):
             extra = ":lossFun" if style == "min-char-rnn" else ""
-            return f"its names ({', '.join(needed)}) suggest {extra and 'TARGET' + extra + ' '}--style {style}"
+            return (
+                f"its names ({', '.join(needed)}) suggest "
+                f"{(extra and 'TARGET' + extra + ' ') or ''}--style {style}"
+            )
     classes = [n for n, f in names.items() if f.get("class")]
     functions = [n for n, f in names.items() if f.get("function")]
+    pairs = [n[: -len("_forward")] for n in functions if n.endswith("_forward")]
+    pairs = [p for p in pairs if f"{p}_backward" in functions]
+    if pairs:
+        commands = "; ".join(
+            f'bptt verify {spec} --forward {p}_forward --backward {p}_backward --shapes "..."'
+            for p in pairs[:3]
+        )
+        return f"it defines {', '.join(functions[:8])}; for the layer form: {commands}"
     if classes:
         return f"give a name: MODULE:{classes[0]} --style tutorial for a class with bptt(x, y)"
     if functions:
