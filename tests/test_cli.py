@@ -291,7 +291,8 @@ def test_code_that_fails_to_import_is_reported_in_one_line(tmp_path, capsys) -> 
 
 
 def test_a_class_verified_in_project_style_is_a_usage_error_with_a_hint(capsys) -> None:
-    assert main(["verify", "manual_bptt.checking.gallery:TutorialRNN", "--examples", "5"]) == 2
+    target = "manual_bptt.checking.gallery:TutorialRNN"
+    assert main(["verify", target, "--style", "project", "--examples", "5"]) == 2
     err = capsys.readouterr().err
     assert "cannot be called as f(params, x, y, **options)" in err
     assert "add --style tutorial" in err
