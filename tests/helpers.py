@@ -68,7 +68,9 @@ def for_examples(
     """``check`` on ``scale`` times the loaded profile's number of examples (at least
     one) drawn from ``strategy``: for a property whose cost differs so much between cells
     that each cell is given its own count (Hypothesis's count is one per test function)."""
-    count = max(1, int(scale * settings.default.max_examples))
+    loaded = settings.default
+    assert loaded is not None, "conftest.py loads a profile before any test runs"
+    count = max(1, int(scale * loaded.max_examples))
     settings(max_examples=count)(given(strategy)(check))()
 
 

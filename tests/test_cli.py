@@ -348,9 +348,9 @@ def test_big_work_is_estimated_before_it_starts(capsys) -> None:
     # U 1200 + W 22500 + V 750 + b 150 + c 5 + h0 450 + x 288 entries, twice, three modes
     evaluations, memory = estimate(args, sizes, 3)
     assert evaluations == 2 * 25343 * 3
-    assert announce(args, sizes, evaluations, memory).startswith(
-        "bptt check: about 152,058 finite-difference evaluations"
-    )
+    line = announce(args, sizes, evaluations, memory)
+    assert line is not None
+    assert line.startswith("bptt check: about 152,058 finite-difference evaluations")
     small = {**sizes, "H": 16}
     assert estimate(args, small, 3)[0] == 4926
     assert announce(args, small, *estimate(args, small, 3)) is None  # small work is not
