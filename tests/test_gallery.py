@@ -128,6 +128,7 @@ def test_a_minimal_failure_reproduces_from_its_recipe() -> None:
     for finding in report.findings:
         again = evaluate(gallery.OnlyLastLoss, "tutorial", make_case(**finding.case.recipe))
         assert finding.key in again.failing
+        assert finding.worst is not None
         assert again.agreements[finding.key].describe() == finding.worst.describe()
 
 
