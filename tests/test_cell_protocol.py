@@ -21,6 +21,7 @@ a wrong backward step is caught.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -40,7 +41,7 @@ from manual_bptt.linear import input_term, rows_matmul
 from manual_bptt.naive import naive_bptt
 from manual_bptt.params import CellParams, check_arrays, check_gated_shapes
 from tests.helpers import assert_contributions_sum_to_bptt
-from torch_reference.cells import register_twin
+from torch_reference.cells import TWINS, register_twin
 
 Array = np.ndarray
 
@@ -118,9 +119,14 @@ def twin(params: CellParams, leaves: torch_reference.network.CellLeaves):  # typ
     return step
 
 
-if "leaky" not in CELLS:
+@pytest.fixture(autouse=True, scope="module")
+def _leaky_registered() -> Iterator[None]:
+    """The leaky cell is registered for this file's tests only: the other files see the
+    package's cells as they are."""
     register(Cell("leaky", LeakyParams, forward, backward_step, grad_W))
     register_twin("leaky", twin)
+    yield
+    del CELLS["leaky"], TWINS["leaky"]
 
 
 def leaky_cases(**bounds: int) -> st.SearchStrategy[Case]:

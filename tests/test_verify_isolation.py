@@ -508,12 +508,13 @@ def test_an_object_whose_getattr_raises_key_error_is_no_traceback(
     (tmp_path / "rnn_layers.py").write_text(layers)
     (tmp_path / "helpers_module.py").write_text(KEY_ERROR_NAMESPACE)
     monkeypatch.chdir(tmp_path)
-    code, out, err = verify(["helpers_module"], capsys)
-    assert (code, out) == (2, "")
-    assert err == (
-        "bptt verify: helpers_module is a module: "
-        "its names (rnn_forward, rnn_backward) suggest --style cs231n\n"
+    code, out, err = verify(["helpers_module", "--examples", "5"], capsys)
+    assert code == 0, out + err
+    assert err.splitlines()[-1] == (
+        "bptt verify: no --style given; its names (rnn_forward, rnn_backward) are "
+        "--style cs231n's"
     )
+    assert out.startswith("helpers_module (cs231n style): every gradient agrees")
     code, out, err = verify(
         ["helpers_module:settings", "--style", "cs231n", "--examples", "5"], capsys
     )
