@@ -212,10 +212,21 @@ def test_every_claim_is_about_a_setting_the_documented_commands_run() -> None:
     assert {claim.setting for claim in CLAIMS} <= labels
 
 
-def test_every_conclusion_checked_is_stated_in_docs_experiment_md() -> None:
-    text = " ".join((DOCS / "experiment.md").read_text().split())
-    missing = {c.conclusion for c in CLAIMS if c.conclusion not in text}
-    assert not missing
+def conclusions_table() -> list[str]:
+    """The first column of docs/experiment.md's table of conclusions, without the
+    "(*revised*)" marks."""
+    lines = (DOCS / "experiment.md").read_text(encoding="utf-8").split("\n")
+    start = lines.index("| conclusion | check, per setting, over five seeds |")
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append(line.split(" | ")[0].removeprefix("| ").removesuffix(" (*revised*)"))
+    return rows
+
+
+def test_the_docs_table_of_conclusions_is_the_conclusions_checked() -> None:
+    assert conclusions_table() == list(dict.fromkeys(c.conclusion for c in CLAIMS))
 
 
 def test_the_check_report_lists_each_claim_run_under_its_conclusion() -> None:

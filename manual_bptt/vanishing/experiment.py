@@ -366,8 +366,8 @@ def cell_table(rows: list[Row], symbols: int = 4) -> str:
 
 
 # How a run of the cell table is read. Held-out accuracy is a multiple of 1/512; chance
-# is 1/symbols = 25%. Runs that learned the recall end at 99–100%, runs that learned
-# nothing within a few points of chance; the few in between are counted as neither.
+# is 1/symbols = 25%. Runs that learned the recall end at 99–100%; the others end near
+# chance or in between (a tanh RNN's window at 50–75%), counted as neither.
 LEARNED = 0.9  # at or above: the run learned the recall
 NEAR_CHANCE = 0.10  # at most this far above chance: the run learned nothing
 OUTCOMES = ("learned", "near chance", "between", "above chance")
@@ -525,9 +525,10 @@ def check(claim: Claim, rows: Iterable[Row], symbols: int = 4) -> CheckResult:
     return CheckResult(claim, k, n, held)
 
 
-_CELLS = (("rnn", 0.0), ("lstm", 0.0), ("lstm", 1.0), ("lstm", 3.0), ("gru", 0.0))
-
-# The conclusions of docs/experiment.md, each as counts over five seeds.
+# The conclusions of docs/experiment.md, each as counts over five seeds. Those marked
+# "revised" replace earlier ones that five seeds refuted (docs/experiment.md says which):
+# they were drawn from the run they are first checked on, so a second machine's run is
+# their first independent test.
 CLAIMS: tuple[Claim, ...] = (
     Claim("Full BPTT: the tanh RNN learns L = 10 and 20", 10, "rnn", "learned", least=4),
     Claim("Full BPTT: the tanh RNN learns L = 10 and 20", 20, "rnn", "learned", least=4),
@@ -536,48 +537,45 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("Full BPTT: the GRU learns L = 10 and 20", 20, "gru", "learned", least=4),
     Claim("Full BPTT: the GRU does not learn L = 40", 40, "gru", "near chance", least=4),
     Claim("Full BPTT: the LSTM with b_f = 0 fails L = 20", 20, "lstm", "near chance", least=4),
-    Claim(
-        "Full BPTT: the LSTM with b_f = +1 ends between chance and learning at L = 20",
+    Claim(  # revised
+        "Full BPTT: b_f = +1 helps the LSTM at L = 20, but not reliably",
         20,
         "lstm",
-        "between",
-        least=3,
+        "learned",
+        least=1,
+        forget_bias=1.0,
+    ),
+    Claim(  # revised
+        "Full BPTT: b_f = +1 helps the LSTM at L = 20, but not reliably",
+        20,
+        "lstm",
+        "learned",
+        most=3,
         forget_bias=1.0,
     ),
     Claim(
-        "Full BPTT: the LSTM learns L = 40 with b_f = +3 only",
+        "Full BPTT: the LSTM learns L = 40 with b_f = +3, not with b_f = 0 or +1",
         40,
         "lstm",
         "learned",
         least=3,
         forget_bias=3.0,
     ),
-    Claim(
-        "Full BPTT: the LSTM learns L = 40 with b_f = +3 only", 40, "lstm", "near chance", least=4
-    ),
-    Claim(
-        "Full BPTT: the LSTM learns L = 40 with b_f = +3 only",
-        40,
-        "lstm",
-        "near chance",
-        least=4,
-        forget_bias=1.0,
-    ),
     *(
         Claim(
-            "A window k = L/2 never learns L = 40, whatever the cell",
+            "Full BPTT: the LSTM learns L = 40 with b_f = +3, not with b_f = 0 or +1",
             40,
-            cell,
-            "learned",
-            most=0,
-            full=False,
+            "lstm",
+            "near chance",
+            least=4,
             forget_bias=bias,
         )
-        for cell, bias in _CELLS
+        for bias in (0.0, 1.0)
     ),
     *(
         Claim(
-            "A window k = L/2 rarely learns L = 20, where full BPTT does",
+            "With the tanh RNN and the GRU, a window k = L/2 rarely learns L = 20, which "
+            "full BPTT learns",
             20,
             cell,
             "learned",
@@ -586,17 +584,30 @@ CLAIMS: tuple[Claim, ...] = (
         )
         for cell in ("rnn", "gru")
     ),
-    *(
-        Claim(
-            "At L = 10 every window ends more than 10 points above chance",
-            10,
-            cell,
-            "above chance",
-            least=4,
-            full=False,
-            forget_bias=bias,
-        )
-        for cell, bias in _CELLS
+    Claim(  # revised
+        "With the tanh RNN, a window k = L/2 rarely learns L = 40",
+        40,
+        "rnn",
+        "learned",
+        most=1,
+        full=False,
+    ),
+    Claim(  # revised
+        "With b_f = +3, the LSTM learns L = 40 through a window k = L/2 too",
+        40,
+        "lstm",
+        "learned",
+        least=3,
+        full=False,
+        forget_bias=3.0,
+    ),
+    Claim(  # revised
+        "At L = 10 the GRU's window ends more than 10 points above chance",
+        10,
+        "gru",
+        "above chance",
+        least=4,
+        full=False,
     ),
 )
 
@@ -669,7 +680,7 @@ def machine_line(record: dict[str, object]) -> str:
         blas = (
             "; ".join(
                 f"{b['internal_api']} {b['version']}, kernel {b['architecture']}, "
-                f"{b['num_threads']} threads"
+                f"{b['num_threads']} thread{'' if b['num_threads'] == 1 else 's'}"
                 for b in blas
             )
             or "none found"
