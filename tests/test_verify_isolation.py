@@ -511,8 +511,7 @@ def test_an_object_whose_getattr_raises_key_error_is_no_traceback(
     code, out, err = verify(["helpers_module", "--examples", "5"], capsys)
     assert code == 0, out + err
     assert err.splitlines()[-1] == (
-        "bptt verify: no --style given; its names (rnn_forward, rnn_backward) are "
-        "--style cs231n's"
+        "bptt verify: no --style given; its names (rnn_forward, rnn_backward) are --style cs231n's"
     )
     assert out.startswith("helpers_module (cs231n style): every gradient agrees")
     code, out, err = verify(
