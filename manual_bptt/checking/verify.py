@@ -22,6 +22,7 @@ ends the search. Output printed by the code under test is captured (guard.py).
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import time
 import types
@@ -485,21 +486,20 @@ def verify(
     """
     checked_timeout(timeout)
     adapter = style if isinstance(style, Style) else make_style(style, **style_options)
+    search = functools.partial(
+        _verify,
+        adapter=adapter,
+        max_examples=max_examples,
+        random_seed=random_seed,
+        show_progress=show_progress,
+        strategy=strategy,
+        space=space,
+        timeout=timeout,
+        strict_inputs=strict_inputs,
+        real_sizes=real_sizes,
+    )
     if isinstance(target, Remote):
-        return _verify(
-            target,
-            adapter,
-            name or repr(target),
-            target._worker,
-            max_examples,
-            random_seed,
-            show_progress,
-            strategy,
-            space,
-            timeout,
-            strict_inputs,
-            real_sizes,
-        )
+        return search(target, label=name or repr(target), worker=target._worker)
     if isinstance(target, _Unnamed):
         target, spec = target.obj, None
     else:
@@ -508,20 +508,7 @@ def verify(
         target if isinstance(target, str) else getattr(target, "__name__", repr(target))
     )
     if spec is None:
-        return _verify(
-            target,
-            adapter,
-            label,
-            None,
-            max_examples,
-            random_seed,
-            show_progress,
-            strategy,
-            space,
-            timeout,
-            strict_inputs,
-            real_sizes,
-        )
+        return search(target, label=label, worker=None)
     with Worker(spec, timeout) as worker:
         remote = worker.start()
         if not isinstance(target, str) and not _same_module(target, worker):
@@ -539,20 +526,7 @@ def verify(
                 strict_inputs=strict_inputs,
                 real_sizes=real_sizes,
             )
-        return _verify(
-            remote,
-            adapter,
-            label,
-            worker,
-            max_examples,
-            random_seed,
-            show_progress,
-            strategy,
-            space,
-            timeout,
-            strict_inputs,
-            real_sizes,
-        )
+        return search(remote, label=label, worker=worker)
 
 
 def _same_module(obj: Any, worker: Worker) -> bool:
