@@ -13,7 +13,6 @@ verify.py does the comparing, searching and shrinking, once for every style.
 from __future__ import annotations
 
 import contextlib
-import copy
 import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -244,11 +243,6 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
         return len(a) == len(b) and all(_same(p, q) for p, q in zip(a, b, strict=True))
     return bool(a == b)
-
-
-def snapshot(value: Any) -> Any:
-    """A deep copy to compare an argument with after a call."""
-    return copy.deepcopy(value)
 
 
 def require_callable(obj: Any, what: str, args: tuple[Any, ...], shown: str, **kwargs: Any) -> Any:

@@ -33,7 +33,6 @@ from manual_bptt.checking.styles.base import (
 )
 from manual_bptt.inputs import require_vanilla
 
-GLOBALS = ("Wxh", "Whh", "Why", "bh", "by", "vocab_size", "hidden_size")
 RETURNS = ("loss", "dWxh", "dWhh", "dWhy", "dbh", "dby", "h_last")
 DEFAULT_CLIP = 5.0  # min-char-rnn.py: np.clip(dparam, -5, 5, out=dparam)
 
