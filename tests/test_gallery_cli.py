@@ -203,7 +203,7 @@ def test_check_runs_verify_in_a_worker_and_shows_what_each_wrong_gradient_shrink
     assert main(["gallery", name, "--check", "--examples", "20"]) == 1
     out = capsys.readouterr().out
     first, *rest = out.splitlines()
-    assert first == f"$ bptt {command} --strict-inputs --examples 20 --seed 0"
+    assert first == f"running: bptt {command} --strict-inputs --examples 20 --seed 0"
     assert "FAILED" in rest[0]
     for line in shown:
         assert any(row.startswith(line) for row in rest), (line, out)

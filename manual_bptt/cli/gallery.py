@@ -436,6 +436,6 @@ def run(args: argparse.Namespace) -> int:
     from manual_bptt.cli import build_parser
 
     argv = slip.verify_argv(args.examples, args.seed)
-    print(f"$ bptt {' '.join(argv)}", flush=True)
+    print(f"running: bptt {' '.join(argv)}", flush=True)
     verify_args = build_parser().parse_args(argv)
     return int(verify_args.run(verify_args))
