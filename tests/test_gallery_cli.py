@@ -159,6 +159,19 @@ def test_every_slip_without_a_correct_twin_has_a_fix() -> None:
             ),
         ),
         (["zzz"], "no slip named 'zzz'; 'bptt gallery' lists all 30"),
+        ([""], "no slip named ''; 'bptt gallery' lists all 30"),
+        (
+            ["TutorialRNN"],
+            (
+                "TutorialRNN is the correct implementation of --style tutorial, not a slip; "
+                "bptt verify manual_bptt.checking.gallery:TutorialRNN --style tutorial checks it"
+            ),
+        ),
+        (
+            ["CurrentStateInDW", "--examples", "5"],
+            "--examples goes with --check, which runs verify on the slip",
+        ),
+        (["--seed", "1"], "--seed goes with --check, which runs verify on the slip"),
         (["--diff"], "--diff needs a NAME; 'bptt gallery' lists them"),
         (["--check"], "--check needs a NAME; 'bptt gallery' lists them"),
     ],

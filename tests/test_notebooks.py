@@ -3,9 +3,9 @@ outputs and as their generator writes them, and run from top to bottom in a fres
 kernel, failing on any cell's error. The walk-through's exercises start unanswered;
 the solutions answer every one of them right.
 
-Run time (docs/teaching/bptt.ipynb's closing note): both notebooks, one after the
-other, 52 s of wall time on this project's 2-core machine while other jobs ran
-(27 s and 25 s; 26 s of CPU), measured with nbclient as below.
+Run time (docs/teaching/bptt.ipynb's closing note), on this project's 2-core machine
+while other jobs ran (load average 6): 27 s and 25 s, one after the other, with nbclient
+as below; this file with -n 2, both side by side, 71 s of wall time and 36 s of CPU.
 """
 
 from __future__ import annotations

@@ -160,14 +160,7 @@ FIXES: dict[str, tuple[tuple[str, str], ...]] = {
     ),
 }
 
-# style → the module its slips live in (without the gated cells', which are project style)
-MODULES = {
-    "tutorial": "manual_bptt.checking.gallery",
-    "project": "manual_bptt.checking.gallery",
-    "cs231n": "manual_bptt.checking.gallery_cs231n",
-    "cs231n-lstm": "manual_bptt.checking.gallery_cs231n_lstm",
-    "min-char-rnn": "manual_bptt.checking.gallery_min_char_rnn",
-}
+CHECK_EXAMPLES = 200  # --check's default, verify's own
 
 
 @dataclass(frozen=True)
@@ -239,10 +232,17 @@ def find(name: str) -> Slip:
     known = slips()
     if name in known:
         return known[name]
+    correct = {s.correct.__name__: s for s in known.values() if s.correct is not None}
+    if name in correct:
+        slip = correct[name]
+        raise UsageError(
+            f"{name} is the correct implementation of --style {slip.style}, not a slip; "
+            f"bptt verify {slip.correct.__module__}:{name} --style {slip.style} checks it"
+        )
     lower = {n.lower(): n for n in known}
-    key = name.lower()
-    near = difflib.get_close_matches(key, list(lower), n=3, cutoff=0.6)
-    near += [n for n in lower if key in n and n not in near]  # a part of the name
+    key = name.strip().lower()
+    near = difflib.get_close_matches(key, list(lower), n=3, cutoff=0.6) if key else []
+    near += [n for n in lower if key and key in n and n not in near]  # a part of the name
     if near:
         names = ", ".join(lower[n] for n in near[:3])
         raise UsageError(f"no slip named {name!r}; near: {names}")
@@ -413,12 +413,15 @@ def register(sub: Any) -> None:
         "--check", action="store_true", help="run bptt verify on it and show what it shrinks to"
     )
     p.add_argument(
-        "--examples", type=positive_int, default=200, help="--check: problems to try (default 200)"
+        "--examples", type=positive_int, help="--check: problems to try (default 200, verify's)"
     )
-    p.add_argument("--seed", type=int, default=0, help="--check: Hypothesis seed (default 0)")
+    p.add_argument("--seed", type=int, help="--check: Hypothesis seed (default 0)")
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.check and (args.examples is not None or args.seed is not None):
+        flag = "--examples" if args.examples is not None else "--seed"
+        raise UsageError(f"{flag} goes with --check, which runs verify on the slip")
     if args.name is None:
         if args.diff or args.check:
             raise UsageError(
@@ -435,7 +438,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from manual_bptt.cli import build_parser
 
-    argv = slip.verify_argv(args.examples, args.seed)
+    argv = slip.verify_argv(
+        CHECK_EXAMPLES if args.examples is None else args.examples,
+        0 if args.seed is None else args.seed,
+    )
     print(f"running: bptt {' '.join(argv)}", flush=True)
     verify_args = build_parser().parse_args(argv)
     return int(verify_args.run(verify_args))
