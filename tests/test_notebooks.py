@@ -4,8 +4,9 @@ kernel, failing on any cell's error. The walk-through's exercises start unanswer
 the solutions answer every one of them right.
 
 Run time (docs/teaching/bptt.ipynb's closing note), on this project's 2-core machine
-while other jobs ran (load average 6): 27 s and 25 s, one after the other, with nbclient
-as below; this file with -n 2, both side by side, 71 s of wall time and 36 s of CPU.
+while other jobs ran (load average 4 to 6): 16 to 27 s per notebook with nbclient as
+below, about 26 s of CPU for the two; this file with -n 2, both side by side, 45 to 71 s
+of wall time.
 """
 
 from __future__ import annotations

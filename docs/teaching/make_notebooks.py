@@ -374,6 +374,12 @@ bptt verify my_rnn_layers.py --style cs231n
 which the last cell runs through the same entry point (`manual_bptt.cli.main`), with
 fewer examples to keep it quick."""
 
+EX4_MD = """\
+**Exercise 4.** Write `rnn_step_backward` (equation (7) for one step, then the step's
+parts of (10)–(12)) and `rnn_backward` (back in time, each h_t getting its own upstream
+gradient plus what step t + 1 sends back) in the cell below, run it, then run the check.
+Until then the backward returns zeros, and verify says which gradients are wrong."""
+
 FORWARD_PART = """\
 import numpy as np
 
@@ -490,7 +496,7 @@ left.set_ylabel("‖∂E_t/∂U via step t − ℓ‖ (median, ÷ lag 0)")
 left.set_title(f"Decay with the lag: tanh RNN, T={T}, H=32,\\nuntrained, seed {SEED}")
 left.legend(fontsize=9)
 right.set_xlabel("lag ℓ")
-right.set_ylabel("‖∂h_{T−1}/∂h_{T−1−ℓ}‖₂")
+right.set_ylabel("‖∂h(T−1) / ∂h(T−1−ℓ)‖₂")
 right.set_title(f"Jacobian norms (solid) and bound (dashed):\\nsame networks, seed {SEED}")
 right.legend(fontsize=9)
 fig.tight_layout()
@@ -554,7 +560,8 @@ bias b_f = +1 starts f at σ(1) ≈ 0.73 (Gers, Schmidhuber & Cummins 2000).
 The same measurement for the three cells, on the network of the long-range experiment
 (4 symbols, H = 32, T = 61, every loss scored), at initialisation. `TRAIN_STEPS`
 trains each cell with full BPTT on a delay L = 20 first (Adam); 0 keeps this notebook
-quick, 3000 reproduces the table of docs/vanishing.md (about 5 minutes on two cores)."""
+quick; 3000 gives the trained rows of docs/vanishing.md's table (about 5 minutes on two
+cores; what training gives depends on the machine's BLAS, docs/experiment.md)."""
 
 REMEDY = """\
 from manual_bptt.vanishing.cells import compare_cells
@@ -568,15 +575,38 @@ for s in studies:
     kept = f"{s.carousel[40]:.1e}" if s.carousel is not None else ""
     print(f"{s.label:<40} {gate:>11} {s.reach(10):9.1e} {s.reach(20):9.1e} {s.reach(40):9.1e} {kept:>11}")
 
-fig, ax = plt.subplots()
+fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
 for s in studies:
-    ax.semilogy(s.decay / s.decay[0], label=s.label)
-ax.set_xlabel("lag ℓ = t − k")
-ax.set_ylabel("‖∂E_t/∂U via step t − ℓ‖ (median, ÷ lag 0)")
-ax.set_title(f"How far back each cell's gradient reaches: H=32, T=61,\\n"
-             f"{TRAIN_STEPS} steps trained, seed {SEED}")
-ax.legend(fontsize=9)
+    left.semilogy(s.decay / s.decay[0], label=s.label)
+    right.semilogy(s.jacobian, label=s.label)
+left.set_xlabel("lag ℓ = t − k")
+left.set_ylabel("‖∂E_t/∂U via step t − ℓ‖ (median, ÷ lag 0)")
+left.set_title(f"How far back each cell's gradient reaches:\\n"
+               f"H=32, T=61, {TRAIN_STEPS} steps trained, seed {SEED}")
+left.legend(fontsize=9)
+right.set_xlabel("lag ℓ")
+right.set_ylabel("‖∂state(T−1) / ∂state(T−1−ℓ)‖₂")
+right.set_title(f"State Jacobian norms (the LSTM's state is [h; s]):\\n"
+                f"same networks, sequence 0, seed {SEED}")
+right.legend(fontsize=9)
+fig.tight_layout()
 plt.show()"""
+
+FORGET_MD = """\
+The forget-gate bias on its own: the LSTM at initialisation with b_f from 0 to 3 (the
+same network and sequences; b_f is added to the f rows of b):"""
+
+FORGET = """\
+from manual_bptt.vanishing.cells import measure
+from manual_bptt.vanishing.experiment import Setting, cell_table_task, initial_params
+
+task = cell_table_task(20, SEED)
+print(f"{'b_f':>4} {'mean f':>7} {'lag 10':>9} {'lag 20':>9} {'lag 40':>9} {'Π f, lag 20':>11} {'Π f, lag 40':>11}")
+for b_f in (0.0, 1.0, 2.0, 3.0):
+    lstm = initial_params(task, Setting("lstm", cell="lstm", forget_bias=b_f))
+    s = measure(lstm, task, 61, SEED, f"b_f = {b_f:g}")
+    print(f"{b_f:4g} {s.gate_mean:7.3f} {s.reach(10):9.1e} {s.reach(20):9.1e} {s.reach(40):9.1e}"
+          f" {s.carousel[20]:11.1e} {s.carousel[40]:11.1e}")"""
 
 REMEDY_AFTER = """\
 After 3000 steps of training (docs/vanishing.md, seed 0) the picture changes: the tanh
@@ -647,7 +677,7 @@ for options in ({"truncate": 2}, {"chunk": 3}):
 BIAS_MD = """\
 Truncation changes the gradient (never the loss): it drops the parts left of the
 window. How far the truncated gradient is from the full one, as k grows, on the
-untrained tanh RNN of step 5 and on the same with σ_max(W) = 1.6:"""
+untrained tanh RNN of the Vanish step and on the same with σ_max(W) = 1.6:"""
 
 BIAS = """\
 from manual_bptt.vanishing.study import with_sigma
@@ -671,7 +701,7 @@ ax.legend(fontsize=9)
 plt.show()"""
 
 BIAS_AFTER = """\
-The window's gap falls as fast as the contributions of step 5 decay with the lag: on a
+The window's gap falls as fast as the contributions decay with the lag (the Vanish step): on a
 network whose gradient vanishes anyway, a short window loses little. Chunks lose more
 for the same k: a loss early in its chunk reaches back fewer than k steps. Neither gap
 is noise: for a given network and batch the truncated gradient is a fixed function,
@@ -723,10 +753,10 @@ What a student does in each step:
 6. **The remedy**: works out what a forget-gate bias buys the carousel.
 7. **Truncation**: finds where the window and the chunks become full BPTT.
 
-Run time: about 25 s for this notebook alone, and about the same for its solutions
-(together about 35 s of CPU). On this project's two-core machine, shared with other
-jobs (load average 6), the two took 52 s one after the other and 71 s side by side
-under tests/test_notebooks.py. The cell below prints this run's time."""
+Run time, measured on this project's two-core machine while other jobs shared it: 16 to
+27 s for this notebook alone, about the same for its solutions (together about 26 s of
+CPU); the two side by side under tests/test_notebooks.py (pytest -n 2), 45 to 71 s of
+wall time, depending on the other jobs' load. The cell below prints this run's time."""
 
 FINISH = """\
 print(f"this notebook ran in {time.perf_counter() - START:.0f} s")"""
@@ -756,6 +786,7 @@ CELLS: list[Cell] = [
     ("answer", ANSWER3_STUDENT, ANSWER3_SOLUTION),
     ("exercise", "", REVEAL),
     ("md", VERIFY_MD),
+    ("md", EX4_MD),
     ("exercise", EX4_STUDENT, EX4_SOLUTION),
     ("code", EX4_CHECK),
     ("md", VANISH_MD),
@@ -766,6 +797,8 @@ CELLS: list[Cell] = [
     ("exercise", EX5_STUDENT, EX5_SOLUTION),
     ("md", REMEDY_MD),
     ("code", REMEDY),
+    ("md", FORGET_MD),
+    ("code", FORGET),
     ("md", REMEDY_AFTER),
     ("md", EX6_MD),
     ("exercise", EX6_STUDENT, EX6_SOLUTION),
