@@ -21,8 +21,10 @@ from manual_bptt.arraychecks import is_integer
 from manual_bptt.cases import IDS_DTYPES, LAYOUTS, MASK_DTYPES, Case, make_case
 from manual_bptt.cells import CELLS
 
-# Full BPTT, window truncation, chunked truncation.
+# Full BPTT, window truncation, chunked truncation: what cases() draws by default.
 MODES = ("full", "truncate", "chunk")
+# And TBPTT(k1, k2), which only code that takes a tbptt option can be given.
+ALL_MODES = (*MODES, "tbptt")
 
 # The bounded domain on which compare.FLOAT32 was measured and is stated.
 FLOAT32_MAX_T = 20
@@ -77,7 +79,8 @@ def cases(
     [min_scale, max_scale] (1 is the usual initialisation, 4 saturates tanh and
     explodes relu); float or token inputs, batched or not; h0 and mask given or not;
     reduction; and, among ``modes``, full BPTT ("full"), truncate in [0, T+2]
-    ("truncate") or chunk in [1, T+2] ("chunk").
+    ("truncate"), chunk in [1, T+2] ("chunk") or tbptt (k1, k2), each in [1, T+2]
+    ("tbptt").
     ``batched``, ``tokens`` and ``with_mask`` fix that choice when not None (cheaper
     than filtering, which Hypothesis's health checks rightly dislike).
     """
@@ -89,11 +92,16 @@ def cases(
     batched = choose(batched, "batched")
     N = draw(st.integers(1, max_N), label="N") if batched else 1
     D, H, K = (draw(st.integers(1, max_dim), label=name) for name in "DHK")
-    if not modes or set(modes) - set(MODES):
-        raise ValueError(f"modes must be a non-empty subset of {MODES}; got {modes!r}")
+    if not modes or set(modes) - set(ALL_MODES):
+        raise ValueError(f"modes must be a non-empty subset of {ALL_MODES}; got {modes!r}")
     mode = draw(st.sampled_from(modes), label="mode")
     truncate = draw(st.integers(0, T + 2), label="truncate") if mode == "truncate" else None
     chunk = draw(st.integers(1, T + 2), label="chunk") if mode == "chunk" else None
+    tbptt = (
+        (draw(st.integers(1, T + 2), label="k1"), draw(st.integers(1, T + 2), label="k2"))
+        if mode == "tbptt"
+        else None
+    )
     return make_case(
         T=T,
         N=N,
@@ -111,6 +119,7 @@ def cases(
         with_mask=choose(with_mask, "with_mask"),
         truncate=truncate,
         chunk=chunk,
+        tbptt=tbptt,
         reduction=draw(st.sampled_from(["sum", "mean"]), label="reduction"),
         dtype=dtype,
         cell=cell,
