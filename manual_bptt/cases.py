@@ -71,7 +71,7 @@ class Case:
     def kwargs(self) -> dict[str, Any]:
         """The keyword arguments of ``bptt`` after (params, x, y) (c0 for the LSTM only,
         so that code written for the vanilla cell's signature still takes them)."""
-        out = {
+        out: dict[str, Any] = {
             "h0": self.h0,
             "mask": self.mask,
             "activation": self.activation,

@@ -523,7 +523,9 @@ def bptt_objective(
         for t, r in enumerate(reach):
             if r > t:  # reaches no step: o_t = V h_t + c on the constant h_t (3)
                 o = np.asarray(frozen_h[t], dtype) @ p.V.T + p.c
-                total = total + nll(log_softmax(o[None]), batch.y[t : t + 1], mask[t : t + 1], scale)
+                total = total + nll(
+                    log_softmax(o[None]), batch.y[t : t + 1], mask[t : t + 1], scale
+                )
                 continue
             c = c_start if r == 0 or frozen_s is None else frozen_s[r]
             o = run(xs[r : t + 1], h_start if r == 0 else frozen[r], c)[-1]

@@ -169,6 +169,9 @@ class Space:
     entries), ``ids_dtypes`` the token ids' and targets' ("int64", "int32"), and
     ``layouts`` the memory layouts in which the code under test is handed the float
     arrays ("C", "F", "strided": see :func:`manual_bptt.cases.in_layout`).
+    ``tbptt=True`` says the code under test takes a ``tbptt`` option: "tbptt" (TBPTT(k1,
+    k2), k1 and k2 in [1, T+2]) may then be asked for in ``modes``, though it is never
+    drawn unless asked (code written before it would be handed an option it lacks).
     """
 
     activations: tuple[str, ...] = tuple(ACTIVATIONS)
@@ -192,6 +195,7 @@ class Space:
     mask_dtypes: tuple[str, ...] = MASK_DTYPES
     ids_dtypes: tuple[str, ...] = IDS_DTYPES
     layouts: tuple[str, ...] = LAYOUTS
+    tbptt: bool = False
 
     def narrowed(self, **choices: Any) -> Space:
         """This space with some options fixed; ValueError, in words that read after
@@ -210,6 +214,8 @@ class Space:
                 fixed[name] = _largest(name, value)
                 continue
             allowed = getattr(self, name)
+            if name == "modes" and self.tbptt:
+                allowed = (*allowed, "tbptt")  # drawn only when asked for
             wanted = tuple(value) if isinstance(value, tuple) else (value,)
             kept = tuple(v for v in allowed if v in wanted)
             if not kept:
@@ -286,6 +292,8 @@ def problems(draw: st.DrawFn, space: Space = Space()) -> Case:
     drawn["mask_dtype"] = draw(st.sampled_from(space.mask_dtypes), label="mask_dtype")
     drawn["ids_dtype"] = draw(st.sampled_from(space.ids_dtypes), label="ids_dtype")
     drawn["layout"] = draw(st.sampled_from(space.layouts), label="layout")
+    # TBPTT's second length, drawn last for the same reason (k is its k1).
+    k2 = draw(st.integers(1, T + 2), label="k2")
     if cell != "rnn":
         drawn["activation"] = "tanh"  # a gated cell's nonlinearities are its own
     return make_case(
@@ -297,6 +305,7 @@ def problems(draw: st.DrawFn, space: Space = Space()) -> Case:
         batched=batched,
         truncate=k if mode == "truncate" else None,
         chunk=max(k, 1) if mode == "chunk" else None,
+        tbptt=(max(k, 1), k2) if mode == "tbptt" else None,
         cell=cell,
         reset=reset,
         **drawn,
