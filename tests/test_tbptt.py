@@ -14,6 +14,7 @@ full-BPTT gradient; and the sample mean's error shrinks as the exact variance pr
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -174,6 +175,12 @@ def reach_table(T: int, k1: int, k2: int) -> str:
 
 def test_tbptt_2_4_at_T_8_reaches_as_the_table_says() -> None:
     assert reach_table(8, 2, 4) == TABLE_2_4
+
+
+def test_the_readmes_tbptt_table_is_the_codes() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+    block = readme.split("<!-- tbptt-table -->\n```\n", 1)[1].split("```", 1)[0]
+    assert block == reach_table(8, 2, 4)
 
 
 def test_k2_below_k1_leaves_the_first_losses_of_each_block_reaching_no_step() -> None:
