@@ -428,4 +428,9 @@ def prepare_param(
     batch = prepare(cell, x, y, **options)
     if param == "x" and batch.tokens:
         raise ValueError('param="x" needs float inputs; token ids have no gradient')
+    if batch.links is not None:
+        raise ValueError(
+            "contributions split a deterministic gradient by loss and step; randomized "
+            "truncation's weights would be left out, so it is refused (use bptt)"
+        )
     return cell, batch

@@ -14,6 +14,7 @@ full-BPTT gradient; and the sample mean's error shrinks as the exact variance pr
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +29,14 @@ from manual_bptt.checking.gradcheck import bptt_objective
 from manual_bptt.compare import FLOAT64, Tolerance, assert_grads_close
 from manual_bptt.naive import first_reachable_step
 from manual_bptt.truncation import RandomTruncation, tbptt_blocks
-from manual_bptt.vanishing.decomposition import contribution_norms
-from tests.helpers import assert_results_agree, draw_case, every_cell
+from manual_bptt.vanishing.decomposition import CELL_PARAMS, contribution_norms, contributions
+from tests.helpers import (
+    assert_contributions_sum_to_bptt,
+    assert_results_agree,
+    draw_case,
+    every_cell,
+    params_for,
+)
 
 SMALL = {"max_T": 14, "max_N": 3, "max_dim": 6, "modes": ("tbptt",)}
 
@@ -140,6 +147,30 @@ def test_tbptt_equals_finite_differences_of_the_truncated_loss(
         got = grads[name].reshape(base.shape)
         # central differences: error O(ε²·f''') + rounding O(1e-16/ε), about 1e-9 here
         assert_grads_close({name: got}, {name: numeric}, Tolerance(1e-5, 1e-7), case.describe())
+
+
+@every_cell
+@given(data=st.data())
+def test_tbptt_contributions_equal_autograd_and_sum_to_the_truncated_gradient(
+    cell: str, data: st.DataObject
+) -> None:
+    case = draw_case(data, cell, max_T=8, max_N=2, max_dim=4, modes=("tbptt",))
+    param = data.draw(st.sampled_from(params_for(case, CELL_PARAMS[cell])), label="param")
+    mine = case.call(contributions, param=param)
+    theirs = case.call(torch_reference.contributions, param=param)
+    assert_grads_close({param: mine}, {param: theirs}, FLOAT64, case.describe())
+    assert_contributions_sum_to_bptt(case, (param,))
+
+
+def test_contributions_refuse_randomized_truncation() -> None:
+    case = make_case(T=4, N=1, D=2, H=3, K=3, seed=0)
+    message = (
+        "contributions split a deterministic gradient by loss and step; randomized "
+        "truncation's weights would be left out, so it is refused (use bptt)"
+    )
+    for face in (contributions, torch_reference.contributions):
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            case.call(face, param="W", randomized=RandomTruncation("d2l", 0.5))
 
 
 # The definition's table for TBPTT(2, 4) at T = 8: row t (the loss at step t), column k
