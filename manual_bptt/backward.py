@@ -12,6 +12,7 @@ gradients, and stacking the steps turns that sum into the inner dimension of a p
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields, replace
 from functools import partial
 from typing import TYPE_CHECKING, Any, cast
 
@@ -108,9 +109,26 @@ def gated_backward(
     # The cell's backward step and ∂L/∂W from δ̃, bound to its parameters and cache;
     # its state's parts ([h; s] for the LSTM, h for the others).
     cell = cell_of(params)
-    step = partial(backward_step or cell.backward_step, params, cache)
+    backward_step = backward_step or cell.backward_step
+    step = partial(backward_step, params, cache)
     parts = len(cell.state)
-    delta, delta_h, initial = cell_deltas(step, g, parts, batch.truncate, batch.chunk)
+
+    def step_on(steps: slice, d_state: tuple[Array, ...]) -> tuple[Array, Array, tuple[Array, ...]]:
+        # The same step over any slice of steps (TBPTT's strided ones): on a view of the
+        # cache's time-major arrays (cells.py: a cache's arrays all run over steps first).
+        count = len(range(*steps.indices(batch.T)))
+        return backward_step(params, steps_of(cache, steps), 0, count, d_state)
+
+    delta, delta_h, initial = cell_deltas(
+        step,
+        g,
+        parts,
+        batch.truncate,
+        batch.chunk,
+        tbptt=batch.tbptt,
+        links=batch.links,
+        step_on=step_on,
+    )
     dW = cell.grad_W(params, cache, delta_h)
     grads = {
         "U": grad_U(batch, delta, params.D),
@@ -127,6 +145,19 @@ def gated_backward(
     if not batch.tokens:
         out["x"] = rows_matmul(delta, params.U)
     return out
+
+
+def steps_of(cache: Any, steps: slice) -> Any:
+    """The cache of a registered cell restricted to ``steps``: a view of each of its
+    arrays (all time-major, (T, …)), as a cache of the same class."""
+    return replace(
+        cache,
+        **{
+            f.name: getattr(cache, f.name)[steps]
+            for f in fields(cache)
+            if isinstance(getattr(cache, f.name), np.ndarray)
+        },
+    )
 
 
 def bptt(
@@ -170,7 +201,8 @@ def bptt(
     with quiet():  # a non-finite forward has been reported by run_batch
         # ∂L/∂o is written over the logits o, our own array, which nothing needs afterwards.
         loss, dO = loss_and_dlogits(cache.o, batch.y, batch.mask, batch.loss_scale, out=cache.o)
-        if isinstance(params, Params):  # the vanilla cell's lag-batched form of (7)
+        plain = batch.tbptt is None and batch.links is None
+        if isinstance(params, Params) and plain:  # the vanilla cell's lag-batched form of (7)
             assert isinstance(cache, Cache)
             return BPTTResult.from_batched(batch, loss, backward(params, batch, cache, dO))
         return BPTTResult.from_batched(batch, loss, gated_backward(params, batch, cache, dO))

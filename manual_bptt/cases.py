@@ -45,6 +45,8 @@ class Case:
         layout: the memory layout ("C", "F" or "strided") in which the code under
             test is to be handed the float arrays; the arrays above are always
             C-ordered, and :func:`in_layout` gives each one in this layout.
+        tbptt: (k1, k2) of TBPTT(k1, k2), or None (then not among the options, so that
+            code written before it still takes them).
     """
 
     params: CellParams
@@ -59,6 +61,7 @@ class Case:
     recipe: dict[str, Any] = field(repr=False)
     c0: NDArray[np.floating] | None = None
     layout: str = "C"
+    tbptt: tuple[int, int] | None = None
 
     def call(self, face: Callable[..., R], **changes: Any) -> R:
         """``face(params, x, y, **options)`` on this case, with ``changes`` to the options:
@@ -68,7 +71,7 @@ class Case:
     def kwargs(self) -> dict[str, Any]:
         """The keyword arguments of ``bptt`` after (params, x, y) (c0 for the LSTM only,
         so that code written for the vanilla cell's signature still takes them)."""
-        out = {
+        out: dict[str, Any] = {
             "h0": self.h0,
             "mask": self.mask,
             "activation": self.activation,
@@ -78,6 +81,8 @@ class Case:
         }
         if len(self.params.STATE) > 1:  # a second part of the state (the LSTM's s)
             out["c0"] = self.c0
+        if self.tbptt is not None:
+            out["tbptt"] = self.tbptt
         return out
 
     @property
@@ -111,6 +116,7 @@ def make_case(
     with_mask: bool = False,
     truncate: int | None = None,
     chunk: int | None = None,
+    tbptt: tuple[int, int] | None = None,
     reduction: str = "sum",
     dtype: str = "float64",
     biases: bool = True,
@@ -147,6 +153,8 @@ def make_case(
             del recipe[name]
     if cell == "rnn":
         del recipe["cell"]
+    if tbptt is None:
+        del recipe["tbptt"]
     if "reset" not in CELLS[cell].options or reset == "after":
         del recipe["reset"]
     if not with_mask:
@@ -181,7 +189,9 @@ def make_case(
         h0 = None if h0 is None else h0[0]
         c0 = None if c0 is None else c0[0]
         mask = None if mask is None else mask[:, 0]
-    return Case(params, x, y, h0, mask, activation, truncate, chunk, reduction, recipe, c0, layout)
+    return Case(
+        params, x, y, h0, mask, activation, truncate, chunk, reduction, recipe, c0, layout, tbptt
+    )
 
 
 def in_layout(array: NDArray[Any], layout: str) -> NDArray[Any]:

@@ -7,8 +7,10 @@ two steps:
 
 - ``forward(params, x, initial, tokens, act) -> cache``: the whole forward pass on
   checked, batched inputs, x float (T, N, D) or token ids (T, N), ``initial`` the
-  state entering step 0, one (N, H) array per part; the cache has at least h and
-  h_prev (T, N, H) and the logits o (T, N, K);
+  state entering step 0, one (N, H) array per part; the cache is a dataclass whose
+  arrays are all time-major, (T, …) (TBPTT runs the backward step on a view of them at
+  a strided slice of steps: backward.steps_of), with at least h and h_prev (T, N, H)
+  and the logits o (T, N, K);
 - ``backward_step(params, cache, lo, hi, d_state) -> (δ, δ̃, ε')``: back through steps
   lo … hi−1 at once (truncation.CellStep), and ``grad_W(params, cache, δ̃)``.
 

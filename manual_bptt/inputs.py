@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike, NDArray
 from manual_bptt.activations import Activation, get_activation
 from manual_bptt.arraychecks import first_index, first_non_finite, is_integer
 from manual_bptt.params import COMPLEX_DTYPE, CellParams, Params, plain_array
+from manual_bptt.truncation import RandomTruncation
 
 REDUCTIONS = ("sum", "mean")
 
@@ -37,7 +38,15 @@ class Options(TypedDict, total=False):
             vanilla cell's; the gated cells accept only the default).
         truncate: window length k ≥ 0: the loss at step t reaches steps t … max(0, t−k).
         chunk: chunk length k ≥ 1: losses reach back to the start of their chunk of k.
+        tbptt: (k1, k2), both ≥ 1: TBPTT(k1, k2), every k1 steps backpropagate k2 steps
+            (truncation.py says exactly which losses reach which steps).
+        randomized: randomized truncation, unbiased: a truncation.RandomTruncation (its
+            links ξ drawn from its seed), or the links ξ (T,) themselves, finite and ≥ 0:
+            the gradient carried from step t into step t−1 is multiplied by ξ_t (ξ_0,
+            the link into h0, is not used).
         reduction: "sum" (default, equation (5)) or "mean" (divided by Σm; 0 if Σm = 0).
+
+    At most one of truncate, chunk, tbptt and randomized may be given.
     """
 
     h0: ArrayLike | None
@@ -46,6 +55,8 @@ class Options(TypedDict, total=False):
     activation: str
     truncate: int | None
     chunk: int | None
+    tbptt: tuple[int, int] | None
+    randomized: RandomTruncation | ArrayLike | None
     reduction: str
 
 
@@ -68,6 +79,8 @@ class Batch:
         activation: φ.
         truncate: window length k of the per-loss truncation, or None.
         chunk: chunk length k of the framework-style truncation, or None.
+        tbptt: (k1, k2) of TBPTT(k1, k2), or None.
+        links: randomized truncation's ξ (T,) float64, or None.
         reduction: "sum" or "mean".
     """
 
@@ -82,6 +95,13 @@ class Batch:
     truncate: int | None
     chunk: int | None
     reduction: str
+    tbptt: tuple[int, int] | None = None
+    links: NDArray[np.float64] | None = None
+
+    @property
+    def truncated(self) -> bool:
+        """Whether any truncation (or randomized truncation) was asked for."""
+        return any(v is not None for v in (self.truncate, self.chunk, self.tbptt, self.links))
 
     @property
     def T(self) -> int:
@@ -323,14 +343,23 @@ def prepare(
         raise ValueError(f"reduction must be one of {REDUCTIONS}; got {reduction!r}")
     k_window = _check_count("truncate", options.get("truncate"), 0)
     k_chunk = _check_count("chunk", options.get("chunk"), 1)
-    if k_window is not None and k_chunk is not None:
+    tbptt = _check_tbptt(options.get("tbptt"))
+    given = [
+        f"{name}={options.get(name)!r}"
+        for name in ("truncate", "chunk", "tbptt")
+        if options.get(name) is not None
+    ]
+    if options.get("randomized") is not None:
+        given.append("randomized")
+    if len(given) > 1:
         raise ValueError(
-            "give at most one of truncate (per-loss window) and chunk (framework-style "
-            f"chunks); got truncate={k_window} and chunk={k_chunk}"
+            "give at most one of truncate (per-loss window), chunk (framework-style chunks), "
+            f"tbptt (TBPTT(k1, k2)) and randomized; got {' and '.join(given)}"
         )
     xb, h0b, tokens, batched = prepare_inputs(params, x, h0=options.get("h0"))
     T, N = xb.shape[0], xb.shape[1]
     c0 = prepare_c0(params, options.get("c0"), N, batched)
+    links = _prepare_links(options.get("randomized"), T)
     return Batch(
         x=xb,
         y=_prepare_y(params, y, T, N, batched),
@@ -343,7 +372,46 @@ def prepare(
         truncate=k_window,
         chunk=k_chunk,
         reduction=reduction,
+        tbptt=tbptt,
+        links=links,
     )
+
+
+def _check_tbptt(value: object) -> tuple[int, int] | None:
+    """(k1, k2) as ints, both ≥ 1; TypeError or ValueError naming tbptt otherwise."""
+    if value is None:
+        return None
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError(f"tbptt must be a pair (k1, k2) of integers or None; got {value!r}")
+    k1, k2 = value
+    if not (is_integer(k1) and is_integer(k2)):
+        raise TypeError(f"tbptt must be a pair (k1, k2) of integers or None; got {value!r}")
+    if int(k1) < 1 or int(k2) < 1:
+        raise ValueError(f"tbptt's k1 and k2 must both be ≥ 1; got ({int(k1)}, {int(k2)})")
+    return int(k1), int(k2)
+
+
+def _prepare_links(value: Any, T: int) -> NDArray[np.float64] | None:
+    """Randomized truncation's ξ (T,): drawn from a RandomTruncation, or given."""
+    if value is None:
+        return None
+    if isinstance(value, RandomTruncation):
+        return value.draw(T)
+    if isinstance(value, (str, bytes)) or np.ndim(value) != 1:
+        raise TypeError(
+            "randomized must be a RandomTruncation or the links ξ, a 1-D array of T "
+            f"numbers; got {type(value).__name__}"
+        )
+    xi = np.asarray(value)
+    if xi.dtype.kind not in "iuf" or xi.shape != (T,):
+        raise ValueError(
+            f"randomized's links ξ must be {T} real numbers (one per step); got "
+            f"{xi.dtype} {xi.shape}"
+        )
+    xi = xi.astype(np.float64)
+    if not (np.all(np.isfinite(xi)) and np.all(xi >= 0)):
+        raise ValueError("randomized's links ξ must be finite and ≥ 0")
+    return xi
 
 
 def prepare_param(
@@ -360,4 +428,9 @@ def prepare_param(
     batch = prepare(cell, x, y, **options)
     if param == "x" and batch.tokens:
         raise ValueError('param="x" needs float inputs; token ids have no gradient')
+    if batch.links is not None:
+        raise ValueError(
+            "contributions split a deterministic gradient by loss and step; randomized "
+            "truncation's weights would be left out, so it is refused (use bptt)"
+        )
     return cell, batch

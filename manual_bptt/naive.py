@@ -24,18 +24,28 @@ from manual_bptt.lstm import LSTMParams
 from manual_bptt.network import OverflowWarning, overflow_warning, quiet, warn_at_caller
 from manual_bptt.params import CellParams, Params
 from manual_bptt.result import BPTTResult
+from manual_bptt.truncation import tbptt_first_step
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 
 def first_reachable_step(t: int, batch: Batch) -> int:
-    """The earliest step that the loss at step t backpropagates into."""
+    """The earliest step that the loss at step t backpropagates into (greater than t
+    when it reaches none: TBPTT(k1, k2) with k2 < k1)."""
     if batch.truncate is not None:
         return max(0, t - batch.truncate)  # window of k + 1 steps
     if batch.chunk is not None:
         return (t // batch.chunk) * batch.chunk  # start of t's chunk
-    return 0  # full BPTT
+    if batch.tbptt is not None:
+        return tbptt_first_step(t, batch.T, *batch.tbptt)  # truncation.py: its block's
+    return 0  # full BPTT (and randomized truncation, whose links weigh the steps)
+
+
+def link(batch: Batch, k: int) -> float:
+    """ξ_k, the weight of the gradient carried from step k back into step k−1: 1
+    unless randomized truncation drew another."""
+    return 1.0 if batch.links is None else float(batch.links[k])
 
 
 def _one_sequence(
@@ -93,8 +103,8 @@ def _one_sequence(
                 grads["x"][k, n] += U.T @ delta  # (12)
             if k == 0:
                 grads["h0"][n] += W.T @ delta  # (12), the window reached h_{−1}
-            else:
-                delta = (W.T @ delta) * act.dphi(a[k - 1], states[k])  # (7) one step back
+            else:  # (7) one step back, weighted by ξ_k
+                delta = link(batch, k) * (W.T @ delta) * act.dphi(a[k - 1], states[k])
     return loss
 
 
@@ -168,6 +178,8 @@ def _one_sequence_lstm(
             _add_input_side(params, batch, n, k, delta, grads)  # (23), (24)
             eh = W.T @ delta  # (17) ε^h_{k−1}, from this loss
             es = es * f  # (18) ε^s_{k−1}
+            if k > 0:  # weighted by ξ_k on the way into step k−1
+                eh, es = link(batch, k) * eh, link(batch, k) * es
             if k == 0:
                 grads["h0"][n] += eh  # (24)
                 grads["c0"][n] += es  # (24)
@@ -218,7 +230,7 @@ def _one_sequence_gru(
             _add_input_side(params, batch, n, k, np.concatenate([dr, dz, dn]), grads)  # (31), (33)
             if k == 0:
                 grads["h0"][n] += eh_prev  # (33)
-            eh = eh_prev
+            eh = link(batch, k) * eh_prev  # into step k−1, weighted by ξ_k
     return loss
 
 
@@ -259,6 +271,8 @@ def _one_sequence_cell(
                 grads["h0"][n] += incoming[0][0, 0]
                 if parts > 1:
                     grads["c0"][n] += incoming[1][0, 0]
+            else:  # into step k−1, weighted by ξ_k
+                incoming = tuple(link(batch, k) * part for part in incoming)
     if total_h is not None:
         grads["W"] += cell.grad_W(params, cache, total_h)
         if "bh" in grads:

@@ -1,4 +1,5 @@
-"""Which losses reach which steps: the δ recurrence (7) for full, chunked and window BPTT.
+"""Which losses reach which steps: the δ recurrence (7) for full, chunked, window and
+TBPTT(k1, k2) truncation, and the two randomized truncations that are unbiased.
 
 Every function here takes
     g     (T, N, H): ∂L/∂h_t through the output layer alone, Vᵀ ∂L/∂o_t,
@@ -20,7 +21,9 @@ In row-vector form (one row per sequence) Wᵀ δ is ``δ @ W``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from itertools import product
 
 import numpy as np
 from numpy.typing import NDArray
@@ -125,13 +128,21 @@ CellStep = Callable[[int, int, tuple[Array, ...]], tuple[Array, Array, tuple[Arr
 
 
 def cell_deltas_chunked(
-    step: CellStep, g: Array, parts: int, chunk: int | None
+    step: CellStep,
+    g: Array,
+    parts: int,
+    chunk: int | None,
+    links: NDArray[np.float64] | None = None,
 ) -> tuple[Array, Array, tuple[Array, ...]]:
     """Full BPTT (chunk=None) or chunks of k for any cell: one pass backward in time.
 
     g (T, N, H) is Vᵀ ∂L/∂o_t, the loss's gradient reaching h_t; ``parts`` is how many
     parts the state has. As (7) for the vanilla cell: ε_t = (g_t, 0, …) + the carry
     from step t+1, the carry cut where step t+1 starts a chunk.
+
+    ``links`` (T,), for randomized truncation (:class:`RandomTruncation`): the carry from
+    step t+1 is multiplied by ξ_{t+1} = links[t+1] (0 cuts it), so the loss at step s
+    reaches step t with the weight ξ_{t+1} ⋯ ξ_s.
     """
     T = g.shape[0]
     k = T if chunk is None else chunk
@@ -141,6 +152,8 @@ def cell_deltas_chunked(
     for t in range(T - 1, -1, -1):
         if (t + 1) % k == 0:  # step t+1 starts a new chunk: its carry is cut
             carry = zero
+        elif links is not None:
+            carry = tuple(part * links[t + 1] for part in carry)  # ξ_{t+1} ε
         incoming = (g[t : t + 1] + carry[0], *carry[1:])
         delta, delta_h, carry = step(t, t + 1, incoming)
         if t == T - 1:
@@ -183,9 +196,215 @@ def cell_deltas_window(
 
 
 def cell_deltas(
-    step: CellStep, g: Array, parts: int, truncate: int | None, chunk: int | None
+    step: CellStep,
+    g: Array,
+    parts: int,
+    truncate: int | None,
+    chunk: int | None,
+    *,
+    tbptt: tuple[int, int] | None = None,
+    links: NDArray[np.float64] | None = None,
+    step_on: StepOn | None = None,
 ) -> tuple[Array, Array, tuple[Array, ...]]:
-    """(Δ, Δ̃, ε_{−1}) for whichever truncation is asked for (at most one of the two)."""
+    """(Δ, Δ̃, ε_{−1}) for whichever truncation is asked for (at most one of them).
+
+    TBPTT needs ``step_on``, the same backward step over any slice of steps."""
     if truncate is not None:
         return cell_deltas_window(step, g, parts, truncate)
-    return cell_deltas_chunked(step, g, parts, chunk)
+    if tbptt is not None:
+        if step_on is None:
+            raise TypeError("TBPTT(k1, k2) needs step_on, the backward step over a slice")
+        return cell_deltas_tbptt(step_on, g, parts, *tbptt)
+    return cell_deltas_chunked(step, g, parts, chunk, links)
+
+
+# TBPTT(k1, k2) (Williams & Peng 1990; Sutskever 2013, §2.8): every k1 steps,
+# backpropagate k2 steps.
+#
+# Block j holds the losses of steps s_j = j·k1 … e_j = min(s_j + k1, T) − 1 (the last
+# block is shorter when k1 does not divide T). Its backward pass starts at e_j and runs
+# k2 steps back, to e_j − k2 + 1, but never further back than k2 − k1 steps before the
+# block's first step (which matters only for a last block cut short by the end of the
+# sequence: it reaches no further back than a full block in its place would), and not
+# before step 0:
+#
+#     first_j = max(0, e_j − k2 + 1, min(s_j, s_j + k1 − k2)).
+#
+# The loss at step t of block j reaches steps first_j … t, and h0 (and c0) when
+# first_j = 0. When k2 < k1, the block's first k1 − k2 losses lie before first_j: they
+# reach no step at all, and count only in ∂L/∂V and ∂L/∂c. Special cases: chunk=k is
+# TBPTT(k, k) and truncate=k is TBPTT(1, k+1), for every T; TBPTT(k1, k2) is full BPTT
+# when k2 ≥ k1·⌈T/k1⌉ (with k1 ≥ T: when k2 ≥ T), since then first_j = 0 for every block.
+
+
+def tbptt_blocks(T: int, k1: int, k2: int) -> list[tuple[int, int, int]]:
+    """The blocks of TBPTT(k1, k2) over T steps, as (s_j, e_j, first_j) in order."""
+    blocks = []
+    for start in range(0, T, k1):
+        end = min(start + k1, T) - 1
+        blocks.append((start, end, max(0, end - k2 + 1, min(start, start + k1 - k2))))
+    return blocks
+
+
+def tbptt_first_step(t: int, T: int, k1: int, k2: int) -> int:
+    """first_j for the block j = ⌊t/k1⌋ that holds the loss at step t: the earliest step
+    that loss reaches (greater than t when it reaches none)."""
+    return tbptt_blocks(T, k1, k2)[t // k1][2]
+
+
+StepOn = Callable[[slice, tuple[Array, ...]], tuple[Array, Array, tuple[Array, ...]]]
+
+
+def cell_deltas_tbptt(
+    step_on: StepOn, g: Array, parts: int, k1: int, k2: int
+) -> tuple[Array, Array, tuple[Array, ...]]:
+    """(Δ, Δ̃, ε_{−1}) for TBPTT(k1, k2), any cell: every block's own backward pass.
+
+    ``step_on(steps, ε)`` is the cell's backward step over the steps of a slice (one
+    incoming gradient per step, (len, N, H) per part of the state). The full blocks
+    all end at e_j = (j+1)·k1 − 1, so they are run together: at offset i, one backward
+    step over the steps e_j − i of every block (a slice with stride k1), each on its
+    own block's carry, plus the loss g_t while the step is still in its block (i < k1).
+    So the loop runs min(k2, ⌊T/k1⌋·k1) times, not once per (block, step) pair;
+    with k1 = 1 this is the window's lag-by-lag form. A last, shorter block is run on
+    its own, one step at a time. Where windows overlap (k2 > k1) a step receives from
+    several blocks, and Δ sums them.
+    """
+    T, N, H = g.shape
+    totals: list[Array] = []  # [Δ, Δ̃]; made at the first step, when G·H is known
+    initial = [np.zeros((N, H), dtype=g.dtype) for _ in range(parts)]
+
+    def add(steps: slice, delta: Array, delta_h: Array) -> None:
+        if not totals:
+            totals.append(np.zeros((T, *delta.shape[1:]), dtype=delta.dtype))
+            # the LSTM's two sides are one array: keep it once
+            totals.append(totals[0] if delta_h is delta else np.zeros_like(totals[0]))
+        totals[0][steps] += delta
+        if totals[1] is not totals[0]:
+            totals[1][steps] += delta_h
+
+    full = T // k1  # blocks 0 … full−1 have k1 steps
+    carry: tuple[Array, ...] = ()
+    first_block = 0
+    for i in range(min(k2, full * k1)):
+        j0 = i // k1  # the first block whose step e_j − i is ≥ 0
+        steps = slice((j0 + 1) * k1 - 1 - i, full * k1 - i, k1)  # e_j − i, j = j0 … full−1
+        if i == 0:
+            incoming = (g[steps], *(np.zeros_like(g[steps]) for _ in range(parts - 1)))
+        else:
+            dropped = j0 - first_block  # block first_block passed step 0 last time
+            incoming = tuple(part[dropped:] for part in carry)
+            if i < k1:  # still inside every block: its loss joins
+                incoming = (incoming[0] + g[steps], *incoming[1:])
+        first_block = j0
+        delta, delta_h, carry = step_on(steps, incoming)
+        add(steps, delta, delta_h)
+        if steps.start == 0:  # block j0 is at step 0: what leaves it reaches h0 (and c0)
+            for init, part in zip(initial, carry, strict=True):
+                init += part[0]
+    if full * k1 < T:  # the last block, shorter than k1
+        start, end, first = tbptt_blocks(T, k1, k2)[-1]
+        one: tuple[Array, ...] = tuple(np.zeros_like(g[:1]) for _ in range(parts))
+        for t in range(end, first - 1, -1):
+            if t >= start:
+                one = (one[0] + g[t : t + 1], *one[1:])
+            delta, delta_h, one = step_on(slice(t, t + 1), one)
+            add(slice(t, t + 1), delta, delta_h)
+        if first == 0:
+            for init, part in zip(initial, one, strict=True):
+                init += part[0]
+    if not totals:  # no loss reaches any step (k2 < k1 and T < k1 − k2 + 1 …): Δ = 0
+        delta, delta_h, _ = step_on(slice(0, 1), tuple(np.zeros_like(g[:1]) for _ in range(parts)))
+        add(slice(0, 1), np.zeros_like(delta), np.zeros_like(delta_h))
+    return totals[0], totals[1], tuple(initial)
+
+
+# Randomized truncation, unbiased: the carry from step t into step t−1 is multiplied by
+# a random ξ_t with E[ξ_t | the draws before it] = 1, either 0 (the gradient is cut
+# there) or 1/P(not cut) (it is compensated for the cuts it survived). The loss at step
+# s reaches step t with the weight ξ_{t+1} ⋯ ξ_s, whose expectation is 1 by the tower
+# rule, so the expected gradient is the full-BPTT gradient (Tallec & Ollivier 2017,
+# "Unbiasing truncated backpropagation through time", arXiv:1705.08209). The link into
+# the initial state (h0, c0) is never cut. Two distributions:
+#
+# - "d2l": d2l.ai §9.7 ("Randomized Truncation"): ξ_t = 1/π with probability π, else 0,
+#   the same π at every step: a cut every 1/(1−π) steps on average, and a gradient that
+#   survives ℓ links is multiplied by π^−ℓ.
+# - "artbp": Tallec & Ollivier's form, where the truncation probability c_t may depend
+#   on the past: here (our choice of schedule, not the paper's) c_t = 1/(a + d_t), with
+#   d_t ≥ 1 the number of links since the last cut (or since step 0). A run of ℓ links
+#   survives with probability a/(a + ℓ) and is multiplied by (a + ℓ)/a: a heavy tail
+#   with compensation that grows linearly, where "d2l"'s grows exponentially.
+
+KINDS = ("d2l", "artbp")
+
+
+@dataclass(frozen=True)
+class RandomTruncation:
+    """Randomized truncation: which distribution, its parameter, and the seed.
+
+    Attributes:
+        kind: "d2l" (parameter π in (0, 1], the probability of keeping each link) or
+            "artbp" (parameter a > 0 in c_t = 1/(a + d_t)).
+        param: π or a.
+        seed: the seed of numpy's default_rng, from which the links are drawn.
+    """
+
+    kind: str
+    param: float
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"random truncation's kind must be one of {KINDS}; got {self.kind!r}")
+        if isinstance(self.param, bool) or not isinstance(self.param, (int, float)):
+            raise TypeError(
+                f"random truncation's parameter must be a number; got {type(self.param).__name__}"
+            )
+        if self.kind == "d2l" and not 0 < self.param <= 1:
+            raise ValueError(f"d2l's π must be in (0, 1]; got {self.param}")
+        if self.kind == "artbp" and not (self.param > 0 and np.isfinite(self.param)):
+            raise ValueError(f"artbp's a must be a finite number > 0; got {self.param}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
+            raise TypeError(f"random truncation's seed must be an integer; got {self.seed!r}")
+
+    def cut_probability(self, since: int) -> float:
+        """P(cut the next link), ``since`` ≥ 1 links after the last cut (or step 0)."""
+        if self.kind == "d2l":
+            return 1.0 - float(self.param)
+        return 1.0 / (float(self.param) + since)
+
+    def links(self, cuts: tuple[bool, ...]) -> NDArray[np.float64]:
+        """ξ (T,) for a pattern of cuts at links 1 … T−1 (len T−1): ξ_0 = 1 (the
+        link into h0), ξ_t = 0 at a cut, else 1/(1 − c_t)."""
+        xi = np.ones(len(cuts) + 1)
+        since = 1
+        for t, cut in enumerate(cuts, start=1):
+            c = self.cut_probability(since)
+            xi[t] = 0.0 if cut else 1.0 / (1.0 - c)
+            since = 1 if cut else since + 1
+        return xi
+
+    def draw(self, T: int) -> NDArray[np.float64]:
+        """ξ (T,) drawn from ``seed``: the same links for every call with this seed."""
+        rng = np.random.default_rng(self.seed)
+        cuts = []
+        since = 1
+        for _ in range(T - 1):
+            cut = bool(rng.random() < self.cut_probability(since))
+            cuts.append(cut)
+            since = 1 if cut else since + 1
+        return self.links(tuple(cuts))
+
+    def outcomes(self, T: int) -> Iterator[tuple[float, NDArray[np.float64]]]:
+        """Every pattern of cuts over T steps with its probability, as (P, ξ): all
+        2^(T−1) of them (patterns of probability 0 left out), for exact expectations."""
+        for cuts in product((False, True), repeat=T - 1):
+            probability = 1.0
+            since = 1
+            for cut in cuts:
+                c = self.cut_probability(since)
+                probability *= c if cut else 1.0 - c
+                since = 1 if cut else since + 1
+            if probability > 0:
+                yield probability, self.links(cuts)

@@ -21,6 +21,7 @@ a wrong backward step is caught.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import ClassVar
@@ -39,6 +40,7 @@ from manual_bptt.cells import CELLS, Cell, cell_of, init_params, register
 from manual_bptt.compare import FLOAT64, compare_grads
 from manual_bptt.linear import input_term, rows_matmul
 from manual_bptt.naive import naive_bptt
+from manual_bptt.network import run_batch
 from manual_bptt.params import CellParams, check_arrays, check_gated_shapes
 from tests.helpers import assert_contributions_sum_to_bptt
 from torch_reference.cells import TWINS, register_twin
@@ -136,8 +138,9 @@ def leaky_cases(**bounds: int) -> st.SearchStrategy[Case]:
     @st.composite
     def draw(draw: st.DrawFn) -> Case:
         n_steps = draw(st.integers(1, T))
-        mode = draw(st.sampled_from(["full", "truncate", "chunk"]))
+        mode = draw(st.sampled_from(["full", "truncate", "chunk", "tbptt"]))
         k = draw(st.integers(0, n_steps + 2))
+        k2 = draw(st.integers(1, n_steps + 2))
         return make_case(
             T=n_steps,
             N=draw(st.integers(1, 3)),
@@ -152,6 +155,7 @@ def leaky_cases(**bounds: int) -> st.SearchStrategy[Case]:
             with_mask=draw(st.booleans()),
             truncate=k if mode == "truncate" else None,
             chunk=max(k, 1) if mode == "chunk" else None,
+            tbptt=(max(k, 1), k2) if mode == "tbptt" else None,
             reduction=draw(st.sampled_from(["sum", "mean"])),
             cell="leaky",
         )
@@ -223,6 +227,20 @@ def test_a_wrong_backward_step_for_the_test_cell_is_caught(monkeypatch) -> None:
         case.call(manual_bptt.bptt).grads, case.call(torch_reference.bptt).grads, FLOAT64
     )
     assert {a.name for a in bad if not a.passed} >= {"W", "U", "b"}
+
+
+@pytest.mark.parametrize("name", [*CELLS, "leaky"])
+def test_every_array_of_a_cells_cache_runs_over_steps_first(name: str) -> None:
+    """TBPTT runs a cell's backward step on a view of its cache's arrays at a slice of
+    steps (backward.steps_of): every array of the cache must be time-major, (T, …)."""
+    case = make_case(T=7, N=2, D=3, H=5, K=4, seed=0, cell=name)
+    batch = manual_bptt.inputs.prepare(case.params, case.x, case.y)
+    cache = run_batch(case.params, batch)
+    for f in dataclasses.fields(cache):
+        value = getattr(cache, f.name)
+        if value is not None:
+            assert isinstance(value, np.ndarray), f.name
+            assert value.shape[0] == 7, (f.name, value.shape)
 
 
 @pytest.mark.parametrize("name", list(CELLS))

@@ -19,6 +19,7 @@ from manual_bptt import Params, init_params
 from manual_bptt.checking.gradcheck import bptt_objective
 from manual_bptt.compare import FLOAT64, assert_grads_close
 from manual_bptt.inputs import require_vanilla
+from manual_bptt.truncation import RandomTruncation
 
 FACES = [manual_bptt.bptt, manual_bptt.naive_bptt, torch_reference.bptt]
 D, H, K, T, N = 3, 4, 5, 6, 2
@@ -71,6 +72,7 @@ BAD_CALLS = [
     ({"truncate": True}, TypeError, "truncate must be an integer"),
     ({"chunk": 0}, ValueError, "chunk must be ≥ 1"),
     ({"truncate": 2, "chunk": 3}, ValueError, "give at most one of truncate"),
+    ({"tbptt": (1, 2), "chunk": 3}, ValueError, "give at most one of truncate"),
     ({"activation": "softplus"}, ValueError, "activation must be one of 'tanh', 'sigmoid'"),
     ({"reduction": "max"}, ValueError, "reduction must be one of"),
     ({"params": {"U": 1}}, TypeError, "params must be a manual_bptt.Params (or LSTMParams"),
@@ -838,16 +840,107 @@ WORD_FOR_WORD = [
         TypeError,
         (
             "unexpected keyword argument 'trunc'; the options after (params, x, y) are h0, c0, "
-            "mask, activation, truncate, chunk, reduction"
+            "mask, activation, truncate, chunk, tbptt, randomized, reduction"
         ),
     ),
     (
         _bptt_with(truncate=2, chunk=3),
         ValueError,
         (
-            "give at most one of truncate (per-loss window) and chunk (framework-style chunks); "
-            "got truncate=2 and chunk=3"
+            "give at most one of truncate (per-loss window), chunk (framework-style chunks), "
+            "tbptt (TBPTT(k1, k2)) and randomized; got truncate=2 and chunk=3"
         ),
+    ),
+    (
+        _bptt_with(chunk=3, tbptt=(2, 4)),
+        ValueError,
+        (
+            "give at most one of truncate (per-loss window), chunk (framework-style chunks), "
+            "tbptt (TBPTT(k1, k2)) and randomized; got chunk=3 and tbptt=(2, 4)"
+        ),
+    ),
+    (
+        _bptt_with(truncate=1, randomized=RandomTruncation("d2l", 0.5)),
+        ValueError,
+        (
+            "give at most one of truncate (per-loss window), chunk (framework-style chunks), "
+            "tbptt (TBPTT(k1, k2)) and randomized; got truncate=1 and randomized"
+        ),
+    ),
+    (
+        _bptt_with(tbptt=(0, 3)),
+        ValueError,
+        "tbptt's k1 and k2 must both be ≥ 1; got (0, 3)",
+    ),
+    (
+        _bptt_with(tbptt=(2, -1)),
+        ValueError,
+        "tbptt's k1 and k2 must both be ≥ 1; got (2, -1)",
+    ),
+    (
+        _bptt_with(tbptt=4),
+        TypeError,
+        "tbptt must be a pair (k1, k2) of integers or None; got 4",
+    ),
+    (
+        _bptt_with(tbptt=(2.5, 3)),
+        TypeError,
+        "tbptt must be a pair (k1, k2) of integers or None; got (2.5, 3)",
+    ),
+    (
+        _bptt_with(tbptt=(1, 2, 3)),
+        TypeError,
+        "tbptt must be a pair (k1, k2) of integers or None; got (1, 2, 3)",
+    ),
+    (
+        _bptt_with(randomized="d2l"),
+        TypeError,
+        "randomized must be a RandomTruncation or the links ξ, a 1-D array of T numbers; got str",
+    ),
+    (
+        _bptt_with(randomized=np.ones(T + 1)),
+        ValueError,
+        f"randomized's links ξ must be {T} real numbers (one per step); got float64 ({T + 1},)",
+    ),
+    (
+        _bptt_with(randomized=np.r_[np.ones(T - 1), -1.0]),
+        ValueError,
+        "randomized's links ξ must be finite and ≥ 0",
+    ),
+    (
+        _bptt_with(randomized=np.r_[np.ones(T - 1), np.inf]),
+        ValueError,
+        "randomized's links ξ must be finite and ≥ 0",
+    ),
+    (
+        lambda: RandomTruncation("geometric", 0.5),
+        ValueError,
+        "random truncation's kind must be one of ('d2l', 'artbp'); got 'geometric'",
+    ),
+    (
+        lambda: RandomTruncation("d2l", 0.0),
+        ValueError,
+        "d2l's π must be in (0, 1]; got 0.0",
+    ),
+    (
+        lambda: RandomTruncation("d2l", 1.5),
+        ValueError,
+        "d2l's π must be in (0, 1]; got 1.5",
+    ),
+    (
+        lambda: RandomTruncation("artbp", 0),
+        ValueError,
+        "artbp's a must be a finite number > 0; got 0",
+    ),
+    (
+        lambda: RandomTruncation("artbp", "2"),
+        TypeError,
+        "random truncation's parameter must be a number; got str",
+    ),
+    (
+        lambda: RandomTruncation("d2l", 0.5, seed=1.5),
+        TypeError,
+        "random truncation's seed must be an integer; got 1.5",
     ),
     (
         lambda: manual_bptt.loss(

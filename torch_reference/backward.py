@@ -19,21 +19,21 @@ from manual_bptt.result import GRAD_NAMES, BPTTResult
 from torch_reference.activations import ACTIVATIONS
 from torch_reference.cells import twin_step
 from torch_reference.network import as_tensor, make_cell_leaves, make_leaves
-from torch_reference.truncation import (
-    chunked_loss,
-    chunked_state_loss,
-    window_loss,
-    window_state_loss,
-)
+from torch_reference.truncation import batch_loss, vanilla_loss
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 
 def _grad(leaf: torch.Tensor) -> np.ndarray:
+    """The leaf's gradient; zeros when no loss reaches it (TBPTT(k1, k2) with k2 < k1
+    can leave h0, and even U, W, b, unreached: their gradient is then 0, not None)."""
     g = leaf.grad
-    assert g is not None  # every leaf enters step 0 or the readout, so the loss reaches it
-    return g.numpy()
+    return (
+        np.zeros(tuple(leaf.shape), dtype=np.float64 if leaf.dtype == torch.float64 else np.float32)
+        if g is None
+        else g.numpy()
+    )
 
 
 def gated_bptt(params: CellParams, batch: Batch) -> BPTTResult:
@@ -45,10 +45,7 @@ def gated_bptt(params: CellParams, batch: Batch) -> BPTTResult:
     y_t = as_tensor(batch.y, dtype=torch.long)
     mask_t = as_tensor(batch.mask)
     state0 = leaves.initial_state()
-    if batch.truncate is not None:
-        total = window_state_loss(cell_step, leaves.logits, state0, y_t, mask_t, batch.truncate)
-    else:
-        total = chunked_state_loss(cell_step, leaves.logits, state0, y_t, mask_t, batch.chunk)
+    total = batch_loss(cell_step, leaves.logits, state0, y_t, mask_t, batch)
     loss = total * batch.loss_scale
     loss.backward()
     grads = {name: _grad(leaf) for name, leaf in leaves.weights.items()}
@@ -79,10 +76,7 @@ def bptt(
     phi = ACTIVATIONS[batch.activation.name]
     y_t = as_tensor(batch.y, dtype=torch.long)
     mask_t = as_tensor(batch.mask)
-    if batch.truncate is not None:
-        total = window_loss(leaves, phi, y_t, mask_t, batch.truncate)
-    else:
-        total = chunked_loss(leaves, phi, y_t, mask_t, batch.chunk)
+    total = vanilla_loss(leaves, phi, y_t, mask_t, batch)
     loss = total * batch.loss_scale
     loss.backward()
     grads = {}

@@ -46,6 +46,13 @@ def first_step_reached(t: int, batch: Batch) -> int:
         return max(0, t - batch.truncate)  # the window t−k … t
     if batch.chunk is not None:
         return t - t % batch.chunk  # the start of t's chunk
+    if batch.tbptt is not None:
+        # TBPTT(k1, k2): the block of k1 losses holding t is backpropagated k2 steps from
+        # its last step, but no more than k2 − k1 steps before its first, nor before 0.
+        k1, k2 = batch.tbptt
+        first = t - t % k1
+        last = min(first + k1, batch.T) - 1
+        return max(last - k2 + 1, first - max(0, k2 - k1), 0)
     return 0
 
 
@@ -124,6 +131,8 @@ def contributions(
     overflow = Overflow()
     for t in range(T):
         start = first_step_reached(t, batch)
+        if start > t:  # the loss reaches no step: it reads the detached state h_t
+            start = t + 1
         state = states[0] if start == 0 else tuple(p.detach() for p in states[start])
         for s in range(start, t + 1):
             state = cell.step(leaves_at(s), state, s)

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import torch
 
+from manual_bptt.inputs import Batch
 from torch_reference.crossentropy import step_loss
 from torch_reference.network import Leaves, Overflow, logits, step
 
@@ -106,6 +108,108 @@ def window_state_loss(
     return _summed_loss(windows(), readout, y, mask, state0[0].dtype)
 
 
+def tbptt_state_loss(
+    cell_step: Step,
+    readout: Readout,
+    state0: State,
+    y: torch.Tensor,
+    mask: torch.Tensor,
+    k1: int,
+    k2: int,
+) -> torch.Tensor:
+    """Σ_t E_t where each block of k1 losses is backpropagated k2 steps: TBPTT(k1, k2).
+
+    Block j holds the losses of steps j·k1 … end (end = the block's last step, T − 1
+    for a last block cut short). Its losses are computed on a run of the steps from
+    ``reach`` to ``end`` that starts from the state entering ``reach``, detached unless
+    it is the initial state, where ``reach`` is k2 steps back from ``end``, but no more
+    than max(0, k2 − k1) steps before the block's first step, and not before step 0.
+    Losses of the block before ``reach`` (when k2 < k1) read a detached state: only
+    the output layer gets their gradient. O(T·max(k1, k2)) steps: simple, not fast.
+    """
+    T = y.shape[0]
+    entering = [state0]  # the state entering each step: one ordinary forward pass
+    for t in range(T):
+        entering.append(cell_step(entering[-1], t))
+
+    def blocks() -> Iterator[State]:
+        for first in range(0, T, k1):
+            end = min(first + k1, T) - 1
+            reach = max(end - k2 + 1, first - max(0, k2 - k1), 0)
+            for t in range(first, min(reach, end + 1)):  # losses no step of which is reached
+                yield _detach(entering[t + 1])
+            state = state0 if reach == 0 else _detach(entering[reach])
+            for t in range(reach, end + 1):
+                state = cell_step(state, t)
+                if t >= first:
+                    yield state
+
+    return _summed_loss(blocks(), readout, y, mask, state0[0].dtype)
+
+
+class _ScaledGradient(torch.autograd.Function):
+    """The identity forward; backward multiplies the gradient by a constant."""
+
+    @staticmethod
+    def forward(
+        ctx: torch.autograd.function.FunctionCtx, x: torch.Tensor, w: float
+    ) -> torch.Tensor:  # type: ignore[override]
+        ctx.w = w  # type: ignore[attr-defined]
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(
+        ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
+    ) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        return grad * ctx.w, None  # type: ignore[attr-defined]
+
+
+def weighted_state_loss(
+    cell_step: Step,
+    readout: Readout,
+    state0: State,
+    y: torch.Tensor,
+    mask: torch.Tensor,
+    links: np.ndarray,
+) -> torch.Tensor:
+    """Σ_t E_t where the gradient entering step t−1 from step t is multiplied by
+    ξ_t = links[t] (randomized truncation; ξ_t = 0 detaches): the state passes unchanged
+    forward, and an autograd function scales its gradient on the way back."""
+
+    def states() -> Iterator[State]:
+        state = state0
+        for t in range(y.shape[0]):
+            if t > 0:
+                w = float(links[t])
+                state = (
+                    _detach(state)
+                    if w == 0
+                    else tuple(_ScaledGradient.apply(part, w) for part in state)
+                )
+            state = cell_step(state, t)
+            yield state
+
+    return _summed_loss(states(), readout, y, mask, state0[0].dtype)
+
+
+def batch_loss(
+    cell_step: Step,
+    readout: Readout,
+    state0: State,
+    y: torch.Tensor,
+    mask: torch.Tensor,
+    batch: Batch,
+) -> torch.Tensor:
+    """Σ_t E_t with whichever truncation the batch asks for (at most one)."""
+    if batch.truncate is not None:
+        return window_state_loss(cell_step, readout, state0, y, mask, batch.truncate)
+    if batch.tbptt is not None:
+        return tbptt_state_loss(cell_step, readout, state0, y, mask, *batch.tbptt)
+    if batch.links is not None:
+        return weighted_state_loss(cell_step, readout, state0, y, mask, batch.links)
+    return chunked_state_loss(cell_step, readout, state0, y, mask, batch.chunk)
+
+
 def _vanilla(leaves: Leaves, phi: Phi) -> tuple[Step, Readout, State]:
     """The vanilla cell as (step, readout, initial state): the state is (h,), (1)–(3)."""
     return (
@@ -127,3 +231,10 @@ def window_loss(
 ) -> torch.Tensor:
     """The vanilla cell's :func:`window_state_loss`."""
     return window_state_loss(*_vanilla(leaves, phi), y, mask, truncate)
+
+
+def vanilla_loss(
+    leaves: Leaves, phi: Phi, y: torch.Tensor, mask: torch.Tensor, batch: Batch
+) -> torch.Tensor:
+    """The vanilla cell's :func:`batch_loss`."""
+    return batch_loss(*_vanilla(leaves, phi), y, mask, batch)

@@ -455,16 +455,25 @@ def bptt_objective(
     truncation cuts the gradient (the whole state: h, and s for the LSTM). With S_s the
     state entering step s under θ (S_0 = h0, and c0)
     and r(t) the first step the loss at step t may reach (max(0, t−k) for truncate=k;
-    the start of t's chunk for chunk=k),
+    the start of t's chunk for chunk=k; its block's first reachable step for
+    tbptt=(k1, k2), truncation.py),
 
         f(θ') = Σ_t E_t( steps r(t) … t run with θ' from S_{r(t)} )
 
     where the entering state is h0' (and c0') itself when r(t) = 0 (so they keep their gradient)
-    and the constant S_{r(t)} otherwise. f(θ) = L(θ), and ∇f(θ) is exactly the
-    truncated gradient, so finite differences of f check it. Costs O(T·reach) steps
-    per call: fine for the small problems one checks this way.
+    and the constant S_{r(t)} otherwise; when r(t) > t (TBPTT with k2 < k1: the loss
+    reaches no step) E_t reads the constant h_t, so only V and c move it. f(θ) = L(θ),
+    and ∇f(θ) is exactly the truncated gradient, so finite differences of f check it.
+    Costs O(T·reach) steps per call: fine for the small problems one checks this way.
+    Randomized truncation's gradient is not the gradient of such a function: refused.
     """
     batch = prepare(params, x, y, **options)
+    if batch.links is not None:
+        raise ValueError(
+            "randomized truncation weighs paths by ξ: its gradient is not that of a "
+            "truncated loss, so finite differences cannot check it (compare with the "
+            "twin, torch_reference.bptt, instead)"
+        )
     arrays: dict[str, NDArray[Any]] = {
         k: np.array(v, dtype=np.float64) for k, v in params.as_dict().items()
     }
@@ -487,7 +496,8 @@ def bptt_objective(
     mask = batch.mask.astype(np.float64)
     scale = batch.loss_scale
     reach = [first_reachable_step(t, batch) for t in range(batch.T)]
-    truncated = batch.truncate is not None or batch.chunk is not None
+    truncated = batch.truncated
+    frozen_h = cache.h  # h_t, (T, N, H): what a loss that reaches no step reads
 
     def f(values: Arrays) -> float | complex:
         # One dtype for all: complex128 as soon as any array carries a complex step.
@@ -511,6 +521,12 @@ def bptt_objective(
             return _total(nll(log_softmax(run(xs, h_start, c_start)), batch.y, mask, scale))
         total: Any = 0.0
         for t, r in enumerate(reach):
+            if r > t:  # reaches no step: o_t = V h_t + c on the constant h_t (3)
+                o = np.asarray(frozen_h[t], dtype) @ p.V.T + p.c
+                total = total + nll(
+                    log_softmax(o[None]), batch.y[t : t + 1], mask[t : t + 1], scale
+                )
+                continue
             c = c_start if r == 0 or frozen_s is None else frozen_s[r]
             o = run(xs[r : t + 1], h_start if r == 0 else frozen[r], c)[-1]
             total = total + nll(log_softmax(o[None]), batch.y[t : t + 1], mask[t : t + 1], scale)

@@ -21,8 +21,10 @@ from manual_bptt.arraychecks import is_integer
 from manual_bptt.cases import IDS_DTYPES, LAYOUTS, MASK_DTYPES, Case, make_case
 from manual_bptt.cells import CELLS
 
-# Full BPTT, window truncation, chunked truncation.
+# Full BPTT, window truncation, chunked truncation: what cases() draws by default.
 MODES = ("full", "truncate", "chunk")
+# And TBPTT(k1, k2), which only code that takes a tbptt option can be given.
+ALL_MODES = (*MODES, "tbptt")
 
 # The bounded domain on which compare.FLOAT32 was measured and is stated.
 FLOAT32_MAX_T = 20
@@ -77,7 +79,8 @@ def cases(
     [min_scale, max_scale] (1 is the usual initialisation, 4 saturates tanh and
     explodes relu); float or token inputs, batched or not; h0 and mask given or not;
     reduction; and, among ``modes``, full BPTT ("full"), truncate in [0, T+2]
-    ("truncate") or chunk in [1, T+2] ("chunk").
+    ("truncate"), chunk in [1, T+2] ("chunk") or tbptt (k1, k2), each in [1, T+2]
+    ("tbptt").
     ``batched``, ``tokens`` and ``with_mask`` fix that choice when not None (cheaper
     than filtering, which Hypothesis's health checks rightly dislike).
     """
@@ -89,11 +92,16 @@ def cases(
     batched = choose(batched, "batched")
     N = draw(st.integers(1, max_N), label="N") if batched else 1
     D, H, K = (draw(st.integers(1, max_dim), label=name) for name in "DHK")
-    if not modes or set(modes) - set(MODES):
-        raise ValueError(f"modes must be a non-empty subset of {MODES}; got {modes!r}")
+    if not modes or set(modes) - set(ALL_MODES):
+        raise ValueError(f"modes must be a non-empty subset of {ALL_MODES}; got {modes!r}")
     mode = draw(st.sampled_from(modes), label="mode")
     truncate = draw(st.integers(0, T + 2), label="truncate") if mode == "truncate" else None
     chunk = draw(st.integers(1, T + 2), label="chunk") if mode == "chunk" else None
+    tbptt = (
+        (draw(st.integers(1, T + 2), label="k1"), draw(st.integers(1, T + 2), label="k2"))
+        if mode == "tbptt"
+        else None
+    )
     return make_case(
         T=T,
         N=N,
@@ -111,6 +119,7 @@ def cases(
         with_mask=choose(with_mask, "with_mask"),
         truncate=truncate,
         chunk=chunk,
+        tbptt=tbptt,
         reduction=draw(st.sampled_from(["sum", "mean"]), label="reduction"),
         dtype=dtype,
         cell=cell,
@@ -160,6 +169,9 @@ class Space:
     entries), ``ids_dtypes`` the token ids' and targets' ("int64", "int32"), and
     ``layouts`` the memory layouts in which the code under test is handed the float
     arrays ("C", "F", "strided": see :func:`manual_bptt.cases.in_layout`).
+    ``tbptt=True`` says the code under test takes a ``tbptt`` option: "tbptt" (TBPTT(k1,
+    k2), k1 and k2 in [1, T+2]) may then be asked for in ``modes``, though it is never
+    drawn unless asked (code written before it would be handed an option it lacks).
     """
 
     activations: tuple[str, ...] = tuple(ACTIVATIONS)
@@ -183,6 +195,7 @@ class Space:
     mask_dtypes: tuple[str, ...] = MASK_DTYPES
     ids_dtypes: tuple[str, ...] = IDS_DTYPES
     layouts: tuple[str, ...] = LAYOUTS
+    tbptt: bool = False
 
     def narrowed(self, **choices: Any) -> Space:
         """This space with some options fixed; ValueError, in words that read after
@@ -201,6 +214,8 @@ class Space:
                 fixed[name] = _largest(name, value)
                 continue
             allowed = getattr(self, name)
+            if name == "modes" and self.tbptt:
+                allowed = (*allowed, "tbptt")  # drawn only when asked for
             wanted = tuple(value) if isinstance(value, tuple) else (value,)
             kept = tuple(v for v in allowed if v in wanted)
             if not kept:
@@ -277,6 +292,9 @@ def problems(draw: st.DrawFn, space: Space = Space()) -> Case:
     drawn["mask_dtype"] = draw(st.sampled_from(space.mask_dtypes), label="mask_dtype")
     drawn["ids_dtype"] = draw(st.sampled_from(space.ids_dtypes), label="ids_dtype")
     drawn["layout"] = draw(st.sampled_from(space.layouts), label="layout")
+    # TBPTT's second length (k is its k1), drawn last and only for it: what every other
+    # mode draws, and the search over it, stay exactly as they were.
+    k2 = draw(st.integers(1, T + 2), label="k2") if mode == "tbptt" else 0
     if cell != "rnn":
         drawn["activation"] = "tanh"  # a gated cell's nonlinearities are its own
     return make_case(
@@ -288,6 +306,7 @@ def problems(draw: st.DrawFn, space: Space = Space()) -> Case:
         batched=batched,
         truncate=k if mode == "truncate" else None,
         chunk=max(k, 1) if mode == "chunk" else None,
+        tbptt=(max(k, 1), k2) if mode == "tbptt" else None,
         cell=cell,
         reset=reset,
         **drawn,

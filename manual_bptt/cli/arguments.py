@@ -41,6 +41,18 @@ nonnegative_int = _bounded(int, 0, strict=False)  # ≥ 0: truncate, seeds of nu
 positive_float = _bounded(float, 0, strict=True)  # > 0 and finite: weight scale
 
 
+def length_pair(text: str) -> tuple[int, int]:
+    """Two integers ≥ 1 written K1,K2: TBPTT(k1, k2)'s lengths."""
+    parts = text.split(",")
+    try:
+        pair = tuple(int(part) for part in parts)
+    except ValueError:
+        pair = ()
+    if len(pair) != 2 or min(pair) < 1:
+        raise argparse.ArgumentTypeError(f"must be two integers ≥ 1 as K1,K2; got {text!r}")
+    return pair[0], pair[1]
+
+
 def finite_float(text: str) -> float:
     """Any finite number, of either sign (a bias): not inf, not NaN."""
     try:

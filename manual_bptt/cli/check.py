@@ -50,6 +50,7 @@ from manual_bptt.checking.gradcheck import (
 )
 from manual_bptt.cli.arguments import (
     add_command,
+    length_pair,
     nonnegative_int,
     positive_float,
     positive_int,
@@ -118,6 +119,12 @@ def register(sub: Any) -> None:
     mode.add_argument(
         "--chunk", type=positive_int, metavar="K", help="check only chunks of this length (≥ 1)"
     )
+    mode.add_argument(
+        "--tbptt",
+        type=length_pair,
+        metavar="K1,K2",
+        help="check only TBPTT(k1, k2): every k1 steps backpropagate k2 steps (both ≥ 1)",
+    )
     mode.add_argument("--full", action="store_true", help="check only full BPTT")
     p.add_argument(
         "--seed", type=nonnegative_int, default=0, help="seed of weights and data, ≥ 0 (default 0)"
@@ -147,19 +154,22 @@ def register(sub: Any) -> None:
     )
 
 
-def modes(args: argparse.Namespace) -> list[tuple[str, int | None, int | None]]:
-    """The (label, truncate, chunk) triples to check."""
+def modes(args: argparse.Namespace) -> list[tuple[str, dict[str, Any]]]:
+    """The (label, truncation options) pairs to check."""
     if args.truncate is not None:
-        return [(f"truncate={args.truncate}", args.truncate, None)]
+        return [(f"truncate={args.truncate}", {"truncate": args.truncate})]
     if args.chunk is not None:
-        return [(f"chunk={args.chunk}", None, args.chunk)]
-    full: list[tuple[str, int | None, int | None]] = [("full", None, None)]
+        return [(f"chunk={args.chunk}", {"chunk": args.chunk})]
+    if args.tbptt is not None:
+        k1, k2 = args.tbptt
+        return [(f"tbptt=({k1}, {k2})", {"tbptt": (k1, k2)})]
+    full: list[tuple[str, dict[str, Any]]] = [("full", {})]
     if args.full:
         return full
     return [
         *full,
-        (f"truncate={DEFAULT_WINDOW}", DEFAULT_WINDOW, None),
-        (f"chunk={DEFAULT_CHUNK}", None, DEFAULT_CHUNK),
+        (f"truncate={DEFAULT_WINDOW}", {"truncate": DEFAULT_WINDOW}),
+        (f"chunk={DEFAULT_CHUNK}", {"chunk": DEFAULT_CHUNK}),
     ]
 
 
@@ -366,13 +376,12 @@ def run(args: argparse.Namespace) -> int:
                     tokens=args.tokens,
                     with_h0=True,
                     dtype=args.dtype,
-                    truncate=truncate,
-                    chunk=chunk,
                     cell=args.cell,
                     reset=args.reset,
+                    **truncation,
                 ),
             )
-            for label, truncate, chunk in modes(args)
+            for label, truncation in modes(args)
         ]
     except ValueError as err:  # a scale whose weights overflow, named by init_params
         raise UsageError(f"--scale {args.scale:g}: {err}") from None

@@ -3,7 +3,7 @@
 Draws random problems for one cell (--cell: the vanilla RNN by default, the LSTM, or
 the GRU with both reset variants) (T up to 40, N up to 6, D, H, K up to 16, every activation,
 float or token inputs, batched or not, h0, masks, both reductions, full BPTT, window
-truncation and chunks, weight scales from 1e-3 to 4), runs manual_bptt.bptt and the
+truncation, chunks and TBPTT(k1, k2), weight scales from 1e-3 to 4), runs manual_bptt.bptt and the
 autograd twin on each, and compares loss and gradients under the tolerance policy of
 manual_bptt/compare.py. Prints how many examples ran and the comparison that came
 closest to its tolerance; on a failure, the minimal (shrunk) counterexample and a line that reproduces it.
@@ -19,7 +19,7 @@ from typing import Any
 from manual_bptt.backward import bptt
 from manual_bptt.cells import CELLS
 from manual_bptt.checking.explain import describe_finding
-from manual_bptt.checking.strategies import cases
+from manual_bptt.checking.strategies import ALL_MODES, cases
 from manual_bptt.checking.verify import verify
 from manual_bptt.cli.arguments import add_command, positive_int
 
@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         random_seed=args.seed,
         name="manual_bptt:bptt",
         show_progress=None,
-        strategy=cases(cell=args.cell),
+        strategy=cases(cell=args.cell, modes=ALL_MODES),
     )
     seconds = time.perf_counter() - started
     if report.failure is None:

@@ -132,6 +132,14 @@ def register(sub: Any) -> None:
         const="chunk",
         help="chunked truncation only",
     )
+    modes.add_argument(
+        "--tbptt-only",
+        dest="modes",
+        action="store_const",
+        const="tbptt",
+        help="TBPTT(k1, k2) only, passed as tbptt=(k1, k2) (the project style: your "
+        "function must take it)",
+    )
     _pair(narrow, "batched", "--batched", "--unbatched", "with a batch axis", "one sequence")
     _pair(narrow, "tokens", "--tokens", "--dense", "token-id inputs", "float inputs")
     narrow.add_argument(
@@ -187,7 +195,7 @@ CHOICES = {  # CLI argument → Space field
 }
 FLAGS = {
     "activations": "--activation",
-    "modes": "--full/--truncate-only/--chunk-only",
+    "modes": "--full/--truncate-only/--chunk-only/--tbptt-only",
     "batched": "--batched/--unbatched",
     "tokens": "--tokens/--dense",
     "biases": "--no-biases",

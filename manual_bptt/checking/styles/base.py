@@ -406,6 +406,7 @@ class Style:
                         with_mask=space.mask[pick],
                         truncate=4 if mode == "truncate" else None,
                         chunk=5 if mode == "chunk" else None,
+                        tbptt=(3, 6) if mode == "tbptt" else None,
                         reduction=space.reductions[pick],
                         dtype=space.dtypes[pick],
                         biases=space.biases[pick],
@@ -437,9 +438,11 @@ class Style:
             if case.truncate is not None
             else "chunk"
             if case.chunk is not None
+            else "tbptt"
+            if case.tbptt is not None
             else "full"
         )
-        checks.append(("mode", mode, space.modes))
+        checks.append(("mode", mode, (*space.modes, "tbptt") if space.tbptt else space.modes))
         if space.biases == (False,):
             checks.append(("biases", r.get("biases", True), (False,)))
         if space.h0 == (False,):

@@ -50,7 +50,7 @@ class ProjectStyle(Style):
             "x",
         )  # every cell's (GRU: bh, LSTM: c0)
     )
-    space = Space()
+    space = Space(tbptt=True)  # manual_bptt.bptt's signature takes tbptt
     cells = tuple(CELLS)  # every registered cell
 
     def bind(self, obj: Any, where: str) -> Any:
