@@ -234,7 +234,8 @@ def cell_deltas(
 # first_j = 0. When k2 < k1, the block's first k1 − k2 losses lie before first_j: they
 # reach no step at all, and count only in ∂L/∂V and ∂L/∂c. Special cases: chunk=k is
 # TBPTT(k, k) and truncate=k is TBPTT(1, k+1), for every T; TBPTT(k1, k2) is full BPTT
-# when k2 ≥ k1·⌈T/k1⌉ (with k1 ≥ T: when k2 ≥ T), since then first_j = 0 for every block.
+# exactly when first_j = 0 for every block: k2 ≥ T when k1 ≥ T (one block), and
+# k2 ≥ k1·⌈T/k1⌉ when k1 < T.
 
 
 def tbptt_blocks(T: int, k1: int, k2: int) -> list[tuple[int, int, int]]:
