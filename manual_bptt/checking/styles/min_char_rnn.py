@@ -28,10 +28,10 @@ from manual_bptt.checking.styles.base import (
     Observed,
     Style,
     Target,
-    UsageError,
     facts,
     require_callable,
 )
+from manual_bptt.errors import UsageError
 from manual_bptt.inputs import require_vanilla
 
 RETURNS = ("loss", "dWxh", "dWhh", "dWhy", "dbh", "dby", "h_last")

@@ -20,11 +20,11 @@ from manual_bptt.checking.styles.base import (
     Observed,
     Style,
     Target,
-    UsageError,
     facts,
     require_callable,
     type_name,
 )
+from manual_bptt.errors import UsageError
 
 
 class TutorialStyle(Style):
