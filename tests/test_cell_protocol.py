@@ -106,10 +106,11 @@ def backward_step(
 
 
 def grad_W(params: LeakyParams, cache: LeakyCache, delta_h: Array) -> Array:
-    return delta_h.reshape(-1, delta_h.shape[-1]).T @ cache.h_prev.reshape(-1, params.H)
+    dW: Array = delta_h.reshape(-1, delta_h.shape[-1]).T @ cache.h_prev.reshape(-1, params.H)
+    return dW
 
 
-def twin(params: CellParams, leaves: torch_reference.network.CellLeaves):  # type: ignore[no-untyped-def]
+def twin(params: CellParams, leaves: torch_reference.network.CellLeaves):
     def step(state: tuple[torch.Tensor, ...], t: int) -> tuple[torch.Tensor, ...]:
         (h,) = state
         w = leaves.weights
@@ -211,13 +212,14 @@ def test_the_test_cell_forward_gives_its_gates_and_states() -> None:
     out = manual_bptt.forward(case.params, case.x, h0=case.h0)
     assert out.gates is not None
     assert out.gates.shape == (3, 2, 6)
+    assert case.h0 is not None
     f, n = out.gates[..., :3], out.gates[..., 3:]
     previous = np.concatenate([case.h0[None], out.h[:-1]])
     np.testing.assert_allclose(out.h, f * previous + (1 - f) * n, rtol=1e-13)
 
 
 def test_a_wrong_backward_step_for_the_test_cell_is_caught(monkeypatch) -> None:
-    def wrong(params, cache, lo, hi, d_state):  # type: ignore[no-untyped-def]
+    def wrong(params, cache, lo, hi, d_state):
         delta, delta_h, (eh,) = backward_step(params, cache, lo, hi, d_state)
         return delta, delta_h, (eh * 1.001,)  # the carry a little off
 

@@ -6,6 +6,8 @@ examples."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -15,6 +17,7 @@ import manual_bptt
 import torch_reference
 from manual_bptt.cases import make_case
 from manual_bptt.compare import FLOAT64, Tolerance, assert_grads_close
+from manual_bptt.params import Params
 from manual_bptt.vanishing.decomposition import CELL_PARAMS, contribution_norms, contributions
 from manual_bptt.vanishing.study import kravets_example, tutorial_example, with_sigma
 from tests.helpers import (
@@ -129,13 +132,14 @@ def scaled_norms(blocks: np.ndarray) -> np.ndarray:
     flat = blocks.reshape(T, T, -1)
     big = np.abs(flat).max(axis=-1, keepdims=True)
     safe = np.where(big > 0, big, 1.0)
-    return big[..., 0] * np.linalg.norm(flat / safe, axis=-1)
+    norms: np.ndarray = big[..., 0] * np.linalg.norm(flat / safe, axis=-1)
+    return norms
 
 
 @pytest.mark.parametrize("param", CHAINED)
 def test_norms_only_form_keeps_norms_whose_squares_would_underflow(param: str) -> None:
     case = make_case(T=6, N=3, D=3, H=4, K=3, seed=7, with_h0=True)
-    params = with_sigma(case.params, 1e-60)  # each step back multiplies by about 1e-60
+    params = with_sigma(cast(Params, case.params), 1e-60)  # each step back multiplies by ~1e-60
     full = contributions(params, case.x, case.y, param=param, h0=case.h0)
     expected = scaled_norms(full)
     assert 0 < expected[expected > 0].min() < 1e-200  # squares of these underflow to 0

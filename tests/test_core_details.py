@@ -6,6 +6,7 @@ the φ' block size, the γ constants and the finite-difference step grid."""
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import numpy as np
 import pytest
@@ -60,6 +61,7 @@ def test_forward_returns_a_h_h0_o_and_y_hat_batched_and_unbatched(activation) ->
                 np.testing.assert_allclose(
                     fields[k], value, rtol=1e-13, atol=1e-14, err_msg=f"{label} {k}"
                 )
+        assert single.a is not None
         assert single.a.shape == (T, H)
         assert single.h0.shape == (H,)
         assert single.o.shape == single.y_hat.shape == (T, K)
@@ -127,7 +129,7 @@ def test_an_all_zero_mask_gives_plus_zero_not_minus_zero() -> None:
         manual_bptt.loss(case.params, case.x, case.y, mask=mask, reduction="mean"),
     ):
         assert value == 0.0
-        assert math.copysign(1.0, value) == 1.0  # −0.0 would print as "-0"
+        assert math.copysign(1.0, cast(float, value)) == 1.0  # −0.0 would print as "-0"
 
 
 def test_dphi_is_taken_in_blocks_when_a_batch_holds_more_than_the_block() -> None:

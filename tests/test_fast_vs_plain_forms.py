@@ -14,6 +14,8 @@ pin the pieces that were rewritten for speed, so that a slip in one shows up by 
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -29,12 +31,14 @@ from manual_bptt.inputs import Batch, prepare
 from manual_bptt.linear import rows_matmul
 from manual_bptt.naive import first_reachable_step
 from manual_bptt.network import Cache, run_forward
+from manual_bptt.params import Params
 from manual_bptt.truncation import deltas
 
 
 def setup(case: Case) -> tuple[Batch, Cache]:
     batch = case.call(prepare)
-    return batch, run_forward(case.params, batch.x, batch.h0, batch.tokens, batch.activation)
+    params = cast(Params, case.params)  # cases() draws the vanilla cell
+    return batch, run_forward(params, batch.x, batch.h0, batch.tokens, batch.activation)
 
 
 def assert_close(got: np.ndarray, want: np.ndarray, what: str) -> None:
@@ -68,17 +72,18 @@ def test_fused_loss_and_dlogits_equal_log_softmax_nll_and_softmax(
 @given(cases(modes=("full",)), st.sampled_from([1, 2, 3, 7]))
 def test_blockwise_dphi_equals_dphi_of_whole_arrays(case: Case, steps: int) -> None:
     batch = case.call(prepare)
-    N, H = batch.x.shape[1], case.params.H
+    params = cast(Params, case.params)  # cases() draws the vanilla cell
+    N, H = batch.x.shape[1], params.H
     # φ' is taken every `steps` steps (the test cases are too small to reach the real
     # block size), and with the default block, which for them is the whole sequence.
-    kept = run_forward(case.params, batch.x, batch.h0, batch.tokens, batch.activation, keep_a=True)
+    kept = run_forward(params, batch.x, batch.h0, batch.tokens, batch.activation, keep_a=True)
     assert kept.a is not None
     whole = batch.activation.dphi(kept.a, kept.h)
     assert np.array_equal(kept.dphi, whole)
     default = rnn.DPHI_BLOCK
     try:
         rnn.DPHI_BLOCK = steps * N * H
-        cache = run_forward(case.params, batch.x, batch.h0, batch.tokens, batch.activation)
+        cache = run_forward(params, batch.x, batch.h0, batch.tokens, batch.activation)
     finally:
         rnn.DPHI_BLOCK = default
     assert cache.a is None

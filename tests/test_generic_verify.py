@@ -7,6 +7,7 @@ import re
 import sys
 import types
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from manual_bptt.checking.numeric_reference import reference_agreements
 from manual_bptt.checking.shapes import (
+    Drawn,
     ShapesError,
     bounds_for,
     drawn_problems,
@@ -22,6 +24,7 @@ from manual_bptt.checking.shapes import (
     parse_shapes,
 )
 from manual_bptt.checking.styles import UsageError, make_style
+from manual_bptt.checking.styles.layer import GenericStyle
 from manual_bptt.checking.verify import verify
 from manual_bptt.cli import main
 
@@ -184,7 +187,7 @@ SLIPS = {
 }
 
 
-def _options(example: str, slip: bool) -> tuple[str, str, dict[str, str]]:
+def _options(example: str, slip: bool) -> tuple[str, str, dict[str, Any]]:
     """(target, style, options) of an example, as its docstring's command gives them."""
     suffix = "_slip" if slip else ""
     if example in LAYER:
@@ -243,7 +246,7 @@ def test_the_slip_is_named_at_a_minimal_case(example) -> None:
     assert not report.other
     for v in report.verdicts:
         if v.finding is not None:
-            sizes = v.finding.case.sizes
+            sizes = cast(Drawn, v.finding.case).sizes  # a generic form's problem
             assert v.finding.worst is not None
             assert v.finding.worst.worst_index != ()
             # shrunk: every size at most 3 (the peephole slip's dpi shows from T = 3 on)
@@ -279,7 +282,7 @@ def _project_loss(cell: str) -> types.SimpleNamespace:
     from manual_bptt.checking.gradcheck import bptt_objective
 
     names = [e.split(":")[0] for e in CELL_PARAMS[cell].split()]
-    space: dict[str, object] = {"np": np}
+    space: dict[str, Any] = {"np": np}
 
     def loss(x, y, h0):
         arrays = {k: space[k] for k in names}
@@ -302,8 +305,11 @@ def _project_loss(cell: str) -> types.SimpleNamespace:
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_the_numeric_reference_agrees_with_the_twin_on_the_project_cells(cell) -> None:
-    style = make_style(
-        "loss", loss="loss", args="x:T,N,D y:T,N:ints<K h0:N,H", params=CELL_PARAMS[cell]
+    style = cast(
+        GenericStyle,
+        make_style(
+            "loss", loss="loss", args="x:T,N,D y:T,N:ints<K h0:N,H", params=CELL_PARAMS[cell]
+        ),
     )
     target = _project_loss(cell)
     report = verify(target, style=style, max_examples=8, real_sizes=False)

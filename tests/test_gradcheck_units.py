@@ -15,6 +15,7 @@ fields of each record and the messages.
 from __future__ import annotations
 
 import re
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -41,7 +42,8 @@ from manual_bptt.compare import FINITE_DIFFERENCE, Tolerance, compare_grads
 
 
 def cube_sum(arrays) -> float | complex:
-    return sum(np.sum(a**3) for a in arrays.values())
+    total: float | complex = sum(np.sum(a**3) for a in arrays.values())
+    return total
 
 
 def point() -> dict[str, np.ndarray]:
@@ -178,7 +180,10 @@ def cube_objective() -> BPTTObjective:
 def test_step_size_errors_at_given_steps_are_the_textbook_errors() -> None:
     objective = cube_objective()
     steps = np.array([1e-1, 1e-2], np.float32)  # any real steps; reported as float64
-    errors = step_size_errors(objective, exact_grads(objective.arrays), eps=steps, seed=5)
+    # cast: step_size_errors takes any real steps (a list too), though eps is annotated float64
+    errors = step_size_errors(
+        objective, exact_grads(objective.arrays), eps=cast(Any, steps), seed=5
+    )
     v = random_directions(objective.arrays, 5)
     inner, second, third = terms(objective.arrays, v)
     assert errors.eps.dtype == np.float64
@@ -205,7 +210,7 @@ def test_step_size_errors_default_grid_seed_and_no_complex() -> None:
 def test_step_size_errors_refuse_a_bad_step_by_name() -> None:
     objective = cube_objective()
     with pytest.raises(ValueError, match=r"^eps must be a finite number > 0; got 0\.0"):
-        step_size_errors(objective, exact_grads(objective.arrays), eps=[1e-3, 0.0])
+        step_size_errors(objective, exact_grads(objective.arrays), eps=cast(Any, [1e-3, 0.0]))
 
 
 def test_random_directions_are_unit_vectors_shaped_like_the_arrays() -> None:
@@ -230,6 +235,7 @@ def test_bptt_objective_of_a_float32_problem_is_float64_throughout() -> None:
     as64 = case.params.astype(np.float64)
     value = objective.f(objective.arrays)
     assert type(value) is float
+    assert case.h0 is not None
     expected = manual_bptt.bptt(
         as64, case.x.astype(np.float64), case.y, h0=case.h0.astype(np.float64), truncate=2
     )
@@ -248,11 +254,11 @@ def test_lstm_objective_has_a_float64_c0() -> None:
     ("call", "message"),
     [
         (
-            lambda: central_differences(cube_sum, [np.zeros(2)]),
+            lambda: central_differences(cube_sum, cast(Any, [np.zeros(2)])),
             "arrays must be a mapping of name → float64 array; got list",
         ),
         (
-            lambda: central_differences(cube_sum, point(), eps="1e-6"),
+            lambda: central_differences(cube_sum, point(), eps=cast(Any, "1e-6")),
             "eps must be a finite number > 0; got str '1e-6'",
         ),
         (
@@ -292,7 +298,8 @@ def _moved(arrays, i: int, step: float) -> dict[str, np.ndarray]:
 
 
 def _central_at(f, arrays, i: int, eps: float) -> float:
-    return (f(_moved(arrays, i, eps)) - f(_moved(arrays, i, -eps))) / (2 * eps)
+    slope: float = (f(_moved(arrays, i, eps)) - f(_moved(arrays, i, -eps))) / (2 * eps)
+    return slope
 
 
 def test_the_error_bound_is_round_off_plus_the_two_step_difference() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from typing import cast
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ import torch_reference
 from manual_bptt.cases import Case, make_case
 from manual_bptt.checking.strategies import cases
 from manual_bptt.compare import FLOAT64, assert_grads_close
+from manual_bptt.params import Params
 from tests.helpers import (
     CELL_NAMES,
     FACES,
@@ -129,7 +131,7 @@ def test_sum_reduction_batch_gradient_is_sum_over_sequences(cell: str, data: st.
     whole = run(case)
     parts = [run(sequences(case, slice(n, n + 1))) for n in range(case.y.shape[1])]
     names = case.params.NAMES
-    summed = {k: sum(p.grads[k] for p in parts) for k in names}
+    summed = {k: cast(np.ndarray, sum(p.grads[k] for p in parts)) for k in names}
     assert_grads_close({k: whole.grads[k] for k in names}, summed, FLOAT64, "sum over n")
     assert "h0" in whole.grads
     rows = {
@@ -161,8 +163,12 @@ def test_all_zero_mask_gives_zero_loss_and_zero_gradients(
 @given(data=st.data())
 def test_mean_reduction_is_sum_divided_by_mask_total(cell: str, data: st.DataObject) -> None:
     case = data.draw(
-        cases(cell=cell, max_T=16, with_mask=True).filter(lambda c: c.mask.any()), label="case"
+        cases(cell=cell, max_T=16, with_mask=True).filter(
+            lambda c: bool(cast(np.ndarray, c.mask).any())
+        ),
+        label="case",
     )
+    assert case.mask is not None  # with_mask=True
     total = float(np.sum(case.mask))
     mean = run(case, reduction="mean")
     summed = run(case, reduction="sum")
@@ -267,6 +273,7 @@ def test_a_saturated_gate_carries_the_state_unchanged(cell: str) -> None:
     """A saturated gate is the cells' point: with the GRU's z_t = 1 (bias +40) h_t = h0
     for every t; with the LSTM's f_t = 1, i_t = 0 the cell state stays c0."""
     case = make_case(T=6, N=2, D=3, H=4, K=3, seed=4, cell=cell, with_h0=True)
+    assert case.h0 is not None
     p, H = case.params, case.params.H
     b = p.b.copy()
     if cell == "gru":
@@ -277,6 +284,7 @@ def test_a_saturated_gate_carries_the_state_unchanged(cell: str) -> None:
         b[:H], b[H : 2 * H] = -40.0, 40.0
         out = manual_bptt.forward(p.with_arrays(b=b), case.x, h0=case.h0, c0=case.c0)
         assert out.s is not None
+        assert case.c0 is not None
         np.testing.assert_allclose(out.s, np.broadcast_to(case.c0, out.s.shape), atol=1e-15)
 
 
@@ -285,7 +293,7 @@ def test_relu_derivative_at_exactly_zero_is_zero_as_in_torch() -> None:
     With U, W, b zero every a_t is exactly 0, so only the convention decides dW, db."""
     case = make_case(T=3, N=2, D=2, H=3, K=2, seed=3, activation="relu")
     zero = {k: np.zeros_like(v) for k, v in case.params.as_dict().items() if k in "UWb"}
-    params = dataclasses.replace(case.params, **zero)
+    params = dataclasses.replace(cast(Params, case.params), **zero)
     manual = manual_bptt.bptt(params, case.x, case.y, activation="relu")
     twin = torch_reference.bptt(params, case.x, case.y, activation="relu")
     assert_grads_close(manual.grads, twin.grads, FLOAT64, "relu at a = 0")

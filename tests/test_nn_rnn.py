@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from typing import cast
 
 import numpy as np
 import pytest
@@ -24,6 +25,7 @@ from manual_bptt.cases import Case, make_case
 from manual_bptt.checking.strategies import cases, float32_cases
 from manual_bptt.compare import FLOAT32, FLOAT64, assert_grads_close
 from manual_bptt.gru import GRUParams
+from manual_bptt.lstm import LSTMParams
 from torch_reference.nn import TorchNN
 
 
@@ -89,6 +91,12 @@ def test_twin_equals_torch_nn_gated_float32_on_bounded_domain(cell: str, data) -
     assert_grads_close(twin.grads, grads, FLOAT32, f"twin vs torch.nn float32 {case.describe()}")
 
 
+def grad_of(leaf: torch.Tensor) -> np.ndarray:
+    """leaf's gradient after backward(), as an array (torch types .grad as Tensor | None)."""
+    assert leaf.grad is not None, "every leaf enters the total"
+    return leaf.grad.numpy()
+
+
 @given(
     cases(cell="lstm", modes=("full",), tokens=False, max_T=6, max_N=3, max_dim=5),
     st.booleans(),
@@ -111,11 +119,12 @@ def test_lstm_layer_vjp_equals_torch_nn_lstm_with_a_random_upstream(case, with_d
     h, s, grads = layer_vjp(p, x, h0, c0, dh, ds)
 
     lstm = torch.nn.LSTM(p.U.shape[1], H, dtype=torch.float64)
+    weights = dict(lstm.named_parameters())  # Parameters (lstm.weight_ih_l0 is Tensor | Module)
     with torch.no_grad():
-        lstm.weight_ih_l0.copy_(torch.tensor(np.asarray(p.U, np.float64)))
-        lstm.weight_hh_l0.copy_(torch.tensor(np.asarray(p.W, np.float64)))
-        lstm.bias_ih_l0.copy_(torch.tensor(np.asarray(p.b, np.float64)))
-        lstm.bias_hh_l0.zero_()
+        weights["weight_ih_l0"].copy_(torch.tensor(np.asarray(p.U, np.float64)))
+        weights["weight_hh_l0"].copy_(torch.tensor(np.asarray(p.W, np.float64)))
+        weights["bias_ih_l0"].copy_(torch.tensor(np.asarray(p.b, np.float64)))
+        weights["bias_hh_l0"].zero_()
     leaves = [torch.tensor(a, requires_grad=True) for a in (x, h0[None], c0[None])]
     out, (_, s_last) = lstm(leaves[0], (leaves[1], leaves[2]))
     total = (out * torch.tensor(dh)).sum()
@@ -123,12 +132,12 @@ def test_lstm_layer_vjp_equals_torch_nn_lstm_with_a_random_upstream(case, with_d
         total = total + (s_last[0] * torch.tensor(ds)).sum()
     total.backward()
     expected = {
-        "x": leaves[0].grad.numpy(),
-        "h0": leaves[1].grad[0].numpy(),
-        "c0": leaves[2].grad[0].numpy(),
-        "U": lstm.weight_ih_l0.grad.numpy(),
-        "W": lstm.weight_hh_l0.grad.numpy(),
-        "b": lstm.bias_ih_l0.grad.numpy(),
+        "x": grad_of(leaves[0]),
+        "h0": grad_of(leaves[1])[0],
+        "c0": grad_of(leaves[2])[0],
+        "U": grad_of(weights["weight_ih_l0"]),
+        "W": grad_of(weights["weight_hh_l0"]),
+        "b": grad_of(weights["bias_ih_l0"]),
     }
     states = {"h": h, "s": s}
     torch_states = {"h": out.detach().numpy(), "s": s_last[0].detach().numpy()}
@@ -238,8 +247,9 @@ def test_lstm_layer_vjp_computes_in_float64_and_returns_the_parameters_dtype() -
     h0, c0, dh, ds = (
         rng.normal(size=shape).astype(np.float32) for shape in [(3, 4)] * 2 + [(4, 3, 4), (3, 4)]
     )
-    got = layer_vjp(case.params, x, h0, c0, dh, ds)
-    wide = layer_vjp(case.params.astype(np.float64), x, h0, c0, dh, ds)
+    params = cast(LSTMParams, case.params)
+    got = layer_vjp(params, x, h0, c0, dh, ds)
+    wide = layer_vjp(params.astype(np.float64), x, h0, c0, dh, ds)
     for name, a, b in [("h", got[0], wide[0]), ("s", got[1], wide[1])] + [
         (k, got[2][k], wide[2][k]) for k in ("U", "W", "b", "h0", "c0", "x")
     ]:

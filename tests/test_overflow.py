@@ -8,6 +8,7 @@ RuntimeWarning out; a finite network issues none; `bptt check` says so with exit
 from __future__ import annotations
 
 import warnings
+from typing import cast
 
 import numpy as np
 import pytest
@@ -75,7 +76,7 @@ def test_overflow_is_one_warning_naming_the_first_bad_step(face) -> None:
     params, x, y = _problem()
     caught = _warnings_of(lambda: face(params, x, y, activation="relu"))
     assert [w.category for w in caught] == [OverflowWarning], [str(w.message) for w in caught]
-    assert caught[0].message.step == FIRST_BAD_STEP
+    assert cast(OverflowWarning, caught[0].message).step == FIRST_BAD_STEP
     # attributed to the line that called the face, not to a line inside the project
     assert caught[0].filename == __file__, caught[0].filename
     assert str(caught[0].message) == (
@@ -101,7 +102,9 @@ def test_float32_overflow_is_reported_too() -> None:
     params, x, y = _problem(np.float32)
     caught = _warnings_of(lambda: manual_bptt.bptt(params, x, y, activation="relu"))
     assert [w.category for w in caught] == [OverflowWarning]
-    assert caught[0].message.step < FIRST_BAD_STEP  # float32's range ends far sooner
+    step = cast(OverflowWarning, caught[0].message).step
+    assert step is not None
+    assert step < FIRST_BAD_STEP  # float32's range ends far sooner
 
 
 @pytest.mark.parametrize("face", [f for _, f in FACES], ids=[name for name, _ in FACES])
@@ -120,7 +123,7 @@ def test_gradients_that_overflow_behind_a_finite_loss_are_reported() -> None:
     for face in (manual_bptt.bptt, manual_bptt.naive_bptt, torch_reference.bptt):
         caught = _warnings_of(lambda f=face: f(params, x, y))
         assert [w.category for w in caught] == [OverflowWarning], face
-        assert caught[0].message.step is None
+        assert cast(OverflowWarning, caught[0].message).step is None
         assert "the gradients overflow: the loss is finite but grads[" in str(caught[0].message)
         assert caught[0].filename == __file__, face
 

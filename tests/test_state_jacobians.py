@@ -5,6 +5,8 @@ products of its forget gates) and what an open forget gate keeps."""
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
@@ -13,6 +15,8 @@ import manual_bptt
 from manual_bptt.cases import Case, make_case
 from manual_bptt.checking.strategies import cases
 from manual_bptt.compare import FLOAT64, assert_grads_close
+from manual_bptt.lstm import LSTMParams
+from manual_bptt.params import Params
 from manual_bptt.vanishing.jacobians import (
     carousel,
     hidden_jacobians,
@@ -33,7 +37,7 @@ SMALL = {"max_T": 8, "max_N": 3, "max_dim": 4, "max_scale": 2.0}
 def test_state_jacobians_equal_autograd_block_by_block(cell: str, data: st.DataObject) -> None:
     case = draw_case(data, cell, **{**SMALL, "max_T": 6, "max_N": 2, "modes": ("full",)})
     n = data.draw(st.integers(0, case.y.shape[1] - 1 if case.y.ndim == 2 else 0), label="n")
-    kw = {"h0": case.h0, "c0": case.c0, "activation": case.activation, "n": n}
+    kw: dict[str, Any] = {"h0": case.h0, "c0": case.c0, "activation": case.activation, "n": n}
     J = state_jacobians(case.params, case.x, **kw)
     expected = torch_state_jacobians(case.params, case.x, **kw)
     assert J.shape == expected.shape
@@ -45,9 +49,10 @@ def test_state_jacobians_equal_autograd_block_by_block(cell: str, data: st.DataO
 
 @given(cases(max_T=8, max_N=2, max_dim=5, modes=("full",)))
 def test_state_jacobians_of_the_vanilla_cell_are_its_hidden_jacobians(case: Case) -> None:
-    kw = {"h0": case.h0, "activation": case.activation}
+    kw: dict[str, Any] = {"h0": case.h0, "activation": case.activation}
+    vanilla = cast(Params, case.params)  # cases() draws the vanilla cell
     np.testing.assert_array_equal(
-        state_jacobians(case.params, case.x, **kw), hidden_jacobians(case.params, case.x, **kw)
+        state_jacobians(case.params, case.x, **kw), hidden_jacobians(vanilla, case.x, **kw)
     )
 
 
@@ -77,8 +82,8 @@ def test_the_carousel_of_sequence_n_is_the_product_of_its_forget_gates(
     diag(f_j)."""
     case = data.draw(lstm_batches(), label="case")
     n = data.draw(st.integers(0, case.x.shape[1] - 1), label="n")
-    kw = {"h0": case.h0, "c0": case.c0, "n": n}
-    C = carousel(case.params, case.x, **kw)
+    kw: dict[str, Any] = {"h0": case.h0, "c0": case.c0, "n": n}
+    C = carousel(cast(LSTMParams, case.params), case.x, **kw)
     steps = step_jacobians(case.params, case.x, **kw)
     H = case.params.H
     for t in range(case.T):
@@ -92,7 +97,7 @@ def test_the_carousel_of_sequence_n_is_the_product_of_its_forget_gates(
 def test_with_the_forget_gates_open_the_carousel_keeps_the_gradient() -> None:
     """A forget-gate bias of +20 (f ≈ 1) keeps ∂s_t/∂s_0 ≈ I over 40 steps, where the
     vanilla tanh cell at the same scale has lost it."""
-    lstm = manual_bptt.init_params(3, 6, 3, cell="lstm", seed=0)
+    lstm = cast(LSTMParams, manual_bptt.init_params(3, 6, 3, cell="lstm", seed=0))
     b = lstm.b.copy()
     b[6:12] += 20.0
     lstm = lstm.with_arrays(b=b)
@@ -110,7 +115,7 @@ def test_with_the_forget_gates_open_the_carousel_keeps_the_gradient() -> None:
 def test_state_jacobian_row_is_a_row_of_the_full_jacobians(cell: str, data: st.DataObject) -> None:
     case = draw_case(data, cell, **{**SMALL, "modes": ("full",)})
     t = data.draw(st.integers(0, case.T - 1), label="t")
-    kw = {"h0": case.h0, "c0": case.c0, "activation": case.activation}
+    kw: dict[str, Any] = {"h0": case.h0, "c0": case.c0, "activation": case.activation}
     row = state_jacobian_row(case.params, case.x, t=t, **kw)
     full = state_jacobians(case.params, case.x, **kw)[t]
     assert_grads_close({"R": row}, {"R": full}, FLOAT64, case.describe())

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pytest
@@ -241,7 +242,8 @@ def test_cs231n_lstm_maps_the_course_gate_order_to_the_projects() -> None:
     np.testing.assert_allclose(h.transpose(1, 0, 2), ours, rtol=1e-12, atol=1e-14)
 
 
-@settings(max_examples=4 * settings.default.max_examples, deadline=None)
+# settings.default is typed Optional; conftest.py has loaded a profile by now
+@settings(max_examples=4 * cast(settings, settings.default).max_examples, deadline=None)
 @given(st.data())
 def test_a_style_never_draws_what_it_does_not_support(data) -> None:
     style = make_style(data.draw(st.sampled_from(list(STYLES))))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ import torch_reference
 from manual_bptt import Params, init_params
 from manual_bptt.checking.gradcheck import bptt_objective
 from manual_bptt.compare import FLOAT64, assert_grads_close
+from manual_bptt.gru import GRUParams
 from manual_bptt.inputs import require_vanilla
 from manual_bptt.truncation import RandomTruncation
 
@@ -25,7 +27,7 @@ FACES = [manual_bptt.bptt, manual_bptt.naive_bptt, torch_reference.bptt]
 D, H, K, T, N = 3, 4, 5, 6, 2
 
 
-def _good() -> dict:
+def _good() -> dict[str, Any]:
     rng = np.random.default_rng(0)
     return {
         "params": init_params(D, H, K),
@@ -35,11 +37,11 @@ def _good() -> dict:
 
 
 @pytest.fixture
-def good() -> dict:
+def good() -> dict[str, Any]:
     return _good()
 
 
-def call(face, good: dict, **changes):
+def call(face, good: dict[str, Any], **changes):
     args = {**good, **changes}
     return face(args.pop("params"), args.pop("x"), args.pop("y"), **args)
 
@@ -116,7 +118,7 @@ def test_nan_or_inf_in_parameters_is_refused(name: str, bad: float) -> None:
         ("U", (H,), "U must have shape (H, D)"),
     ],
 )
-def test_parameter_shapes_must_fit_together(name: str, shape: tuple, phrase: str) -> None:
+def test_parameter_shapes_must_fit_together(name: str, shape: tuple[int, ...], phrase: str) -> None:
     arrays = init_params(D, H, K).as_dict()
     arrays[name] = np.zeros(shape)
     with pytest.raises(ValueError, match=re.escape(phrase)):
@@ -128,9 +130,9 @@ def test_parameters_must_share_one_float_dtype() -> None:
     with pytest.raises(TypeError, match="all parameters must share one dtype"):
         Params(**{**arrays, "W": arrays["W"].astype(np.float32)})
     with pytest.raises(TypeError, match=r"Params\.U must be float32 or float64"):
-        Params(**{k: v.astype(np.int64) for k, v in arrays.items()})
+        Params(**cast(Any, {k: v.astype(np.int64) for k, v in arrays.items()}))
     with pytest.raises(TypeError, match=r"Params\.b must be a numpy array"):
-        Params(**{**arrays, "b": [0.0] * H})
+        Params(**cast(Any, {**arrays, "b": [0.0] * H}))
 
 
 def test_complex_parameters_are_for_the_complex_step_only(good) -> None:
@@ -211,13 +213,13 @@ def test_gated_parameter_shapes_must_fit_together(cell, name, shape, phrase) -> 
 
 def test_gated_parameters_are_checked_like_the_vanilla_ones() -> None:
     lstm = init_params(D, H, K, cell="lstm")
-    gru = init_params(D, H, K, cell="gru")
+    gru = cast(GRUParams, init_params(D, H, K, cell="gru"))
     arrays = lstm.as_dict()
     with pytest.raises(TypeError, match="all parameters must share one dtype"):
         type(lstm)(**{**arrays, "V": arrays["V"].astype(np.float32)})
     with pytest.raises(TypeError, match=r"LSTMParams\.b must be a numpy array"):
         type(lstm)(**{**arrays, "b": [0.0] * 4 * H})
-    bad = gru.as_dict()
+    bad: dict[str, Any] = gru.as_dict()
     bad["bh"] = bad["bh"].copy()
     bad["bh"][2] = np.inf
     with pytest.raises(ValueError, match=r"GRUParams\.bh must be finite; entry \(2,\)"):
@@ -252,7 +254,7 @@ def test_vanishing_tools_say_they_are_for_the_vanilla_cell(good) -> None:
     # contributions take every cell (issue 13); the product bound is the vanilla cell's.
     lstm = init_params(D, H, K, cell="lstm")
     with pytest.raises(TypeError, match="written for the vanilla RNN"):
-        manual_bptt.jacobian_row(lstm, good["x"])
+        manual_bptt.jacobian_row(cast(Any, lstm), good["x"])
 
 
 def test_forward_checks_the_gated_options_too(good) -> None:
@@ -267,7 +269,7 @@ def test_forward_checks_the_gated_options_too(good) -> None:
 # result as the plain ndarray gives) or refused naming the argument (docs/using.md, "Bad input").
 
 
-def _tokens_problem() -> dict:
+def _tokens_problem() -> dict[str, Any]:
     rng = np.random.default_rng(1)
     return {
         "params": init_params(D, H, K, seed=1),
@@ -278,7 +280,7 @@ def _tokens_problem() -> dict:
     }
 
 
-def _floats_problem() -> dict:
+def _floats_problem() -> dict[str, Any]:
     return {**_tokens_problem(), "x": np.random.default_rng(2).normal(size=(T, N, D))}
 
 
@@ -323,13 +325,14 @@ def _flipped(a: np.ndarray) -> np.ndarray:
 
 
 def _read_only(a: np.ndarray) -> np.ndarray:
-    out = a.copy()
+    out: np.ndarray = a.copy()
     out.flags.writeable = False
     return out
 
 
 def _big_endian(a: np.ndarray) -> np.ndarray:
-    return a.astype(a.dtype.newbyteorder(">"))
+    swapped: np.ndarray = a.astype(a.dtype.newbyteorder(">"))
+    return swapped
 
 
 def _params_as(kind):
@@ -345,7 +348,7 @@ _FORTRAN_PARAMS = _params_as(np.asfortranarray)
 _LAYOUTS = (_NEGATIVE_STRIDES_PARAMS, _FORTRAN_PARAMS)
 
 
-def _kinds(kind: str, convert, arguments: str, params=None) -> list:
+def _kinds(kind: str, convert, arguments: str, params=None) -> list[Any]:
     """One row per argument named in ``arguments`` ("token x" is x on the token
     problem), each converted by ``convert``; params by ``params`` (default: convert
     applied to each array)."""
@@ -407,7 +410,7 @@ def _same(got: object, want: object, exact: bool) -> None:
         check(got, want, "result")
 
 
-def _kind_params(cases: list) -> list:
+def _kind_params(cases: list[Any]) -> list[Any]:
     out = []
     for case in cases:
         argument = case[1]
@@ -417,7 +420,7 @@ def _kind_params(cases: list) -> list:
     return out
 
 
-def _call_kind(face, problem: dict, argument: str, value: object):
+def _call_kind(face, problem: dict[str, Any], argument: str, value: object):
     args = {**problem, argument: value}
     return face(args.pop("params"), args.pop("x"), args.pop("y"), **args)
 
@@ -617,7 +620,7 @@ OTHER_BAD_CALLS = [
     ),
     (
         "init_params scale a string",
-        lambda: init_params(D, H, K, scale="2"),
+        lambda: init_params(D, H, K, scale=cast(Any, "2")),
         TypeError,
         "scale must be a number > 0",
     ),
@@ -629,11 +632,16 @@ OTHER_BAD_CALLS = [
     ),
     (
         "init_params seed = 1.5",
-        lambda: init_params(D, H, K, seed=1.5),
+        lambda: init_params(D, H, K, seed=cast(Any, 1.5)),
         TypeError,
         "seed must be an integer ≥ 0",
     ),
-    ("init_params H = 2.0", lambda: init_params(D, 2.0, K), ValueError, "H must be an integer ≥ 1"),
+    (
+        "init_params H = 2.0",
+        lambda: init_params(D, cast(Any, 2.0), K),
+        ValueError,
+        "H must be an integer ≥ 1",
+    ),
     (
         "sigma_max of a vector",
         lambda: manual_bptt.sigma_max(np.ones(H)),
@@ -965,7 +973,7 @@ WORD_FOR_WORD = [
         ),
     ),
     (
-        lambda: Params(**{**init_params(D, H, K).as_dict(), "b": [0.0] * H}),
+        lambda: Params(**cast(Any, {**init_params(D, H, K).as_dict(), "b": [0.0] * H})),
         TypeError,
         "Params.b must be a numpy array; got list",
     ),
@@ -992,7 +1000,9 @@ WORD_FOR_WORD = [
         f"mask must have shape (T,) = ({T},) to match y; got ({T - 1},)",
     ),
     (
-        lambda: manual_bptt.hidden_jacobians(init_params(D, H, K, cell="lstm"), np.zeros((T, D))),
+        lambda: manual_bptt.hidden_jacobians(
+            cast(Any, init_params(D, H, K, cell="lstm")), np.zeros((T, D))
+        ),
         TypeError,
         (
             "this Jacobian tool is written for the vanilla RNN (Params); got LSTMParams; "
@@ -1006,12 +1016,12 @@ WORD_FOR_WORD = [
     ),
     (lambda: init_params(D, H, 0), ValueError, "K must be an integer ≥ 1; got 0"),
     (
-        lambda: init_params(D, H, K, seed=1.5),
+        lambda: init_params(D, H, K, seed=cast(Any, 1.5)),
         TypeError,
         "seed must be an integer ≥ 0 or a numpy.random.Generator; got float 1.5",
     ),
     (
-        lambda: init_params(D, H, K, scale="1"),
+        lambda: init_params(D, H, K, scale=cast(Any, "1")),
         TypeError,
         "scale must be a number > 0; got str '1'",
     ),

@@ -15,7 +15,8 @@ import importlib
 import pkgutil
 from typing import Any
 
-from manual_bptt.checking.styles.base import Gradient, Observed, Style, UsageError
+from manual_bptt.checking.styles.base import Gradient, Observed, Style, Target
+from manual_bptt.errors import UsageError
 
 
 def _discover() -> dict[str, type[Style]]:
@@ -45,4 +46,4 @@ def make_style(name: str, **options: Any) -> Style:
     return STYLES[name](**options)
 
 
-__all__ = ["STYLES", "Gradient", "Observed", "Style", "UsageError", "make_style"]
+__all__ = ["STYLES", "Gradient", "Observed", "Style", "Target", "UsageError", "make_style"]

@@ -16,7 +16,7 @@ import contextlib
 import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
@@ -25,6 +25,30 @@ from manual_bptt.checking.guard import CodeFailed
 from manual_bptt.checking.strategies import Space, problems
 from manual_bptt.compare import Agreement
 from manual_bptt.errors import UsageError
+
+
+class Target(Protocol):
+    """The user's code as a style holds it, and what a style may do with it.
+
+    A target is a :class:`~manual_bptt.checking.worker.Remote` (the object stays in the
+    worker process; every use of it is a request there) or, for an object that cannot be
+    named for the worker, the object itself (a function, class, module or instance). A
+    style does three things with it, each through the problem's :class:`Observed`, which
+    times, guards and records them:
+
+    - call it: :meth:`Observed.call`, ``fn(*args, **kwargs)``;
+    - read an attribute: :meth:`Observed.get`, ``getattr(obj, name, default)``;
+    - set an attribute: :meth:`Observed.set`, ``setattr(obj, name, value)``.
+
+    :meth:`Style.bind` reads it before the first problem with :func:`member`,
+    :func:`require_callable`, :func:`facts` and ``hasattr``, refusing what cannot work.
+
+    No member is declared, on purpose: every object is a target, and mypy refuses
+    ``target.name``, ``target(...)`` and ``target[key]`` written in a style, which would
+    skip the time limit and the guard here and fail on a Remote (called by a request,
+    not by ``()``). Declaring ``__getattr__`` would exclude functions and classes, and
+    ``__getattribute__`` would let every attribute through unchecked.
+    """
 
 
 @dataclass(frozen=True)
@@ -121,7 +145,7 @@ class Observed:
     def call(
         self,
         what: str,
-        fn: Any,
+        fn: Target,
         *args: Any,
         names: tuple[str, ...] = (),
         module_globals: dict[str, Any] | None = None,
@@ -147,7 +171,7 @@ class Observed:
             self.changed_in_place(what, _argument(place, names))
         return value
 
-    def get(self, what: str, obj: Any, name: str, default: Any = None) -> Any:
+    def get(self, what: str, obj: Target, name: str, default: Any = None) -> Any:
         """``getattr(obj, name, default)`` on the code under test's object (a property
         may run its code): CodeFailed, not a traceback, if that raises."""
         from manual_bptt.checking.worker import Remote
@@ -156,7 +180,7 @@ class Observed:
             return getattr(obj, name, default)
         return _guarded(f"reading .{name} of {type_name(obj)}", lambda: getattr(obj, name, default))
 
-    def set(self, what: str, obj: Any, name: str, value: Any) -> None:
+    def set(self, what: str, obj: Target, name: str, value: Any) -> None:
         """``setattr(obj, name, value)`` on the code under test's object; CodeFailed if
         that raises (a read-only attribute)."""
         from manual_bptt.checking.worker import Remote
@@ -219,12 +243,12 @@ def _guarded(what: str, action: Callable[[], Any]) -> Any:
         raise CodeFailed(f"{what} raised {name}", f"{what} raised {name}: {err}") from None
 
 
-def type_name(value: Any) -> str:
+def type_name(value: object) -> str:
     """The name of a value's type, also for an object that stays in the worker."""
     return str(facts(value)["type"])
 
 
-def facts(value: Any) -> dict[str, Any]:
+def facts(value: object) -> dict[str, Any]:
     """What verify needs to know of an object: its type's name, whether it is a class,
     callable, a Python function (with module globals), a module; also for a Remote."""
     from manual_bptt.checking import serve
@@ -245,7 +269,9 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def require_callable(obj: Any, what: str, args: tuple[Any, ...], shown: str, **kwargs: Any) -> Any:
+def require_callable(
+    obj: Target, what: str, args: tuple[Any, ...], shown: str, **kwargs: Any
+) -> Target:
     """``obj`` if it is callable and accepts ``args`` and ``kwargs``; else UsageError.
 
     ``shown`` is how the call is written in the message ("rnn_forward(x, h0, Wx, Wh, b)").
@@ -282,10 +308,11 @@ def _called(shown: str) -> tuple[str, tuple[None, ...]]:
     return name, (None,) * len(args.rstrip(")").split(", "))
 
 
-def member(obj: Any, name: str, where: str) -> Any:
+def member(obj: Target, name: str, where: str) -> Target:
     """``obj.name``, or UsageError saying that ``where`` defines no ``name``."""
     try:
-        return getattr(obj, name)
+        found: Target = getattr(obj, name)
+        return found
     except AttributeError:
         raise UsageError(f"{where} defines no {name}") from None
     except CodeFailed as err:
@@ -457,20 +484,20 @@ class Style:
     def gradient(self, key: str) -> Gradient:
         return next(g for g in self.gradients if g.key == key)
 
-    def gradients_for(self, target: Any) -> tuple[Gradient, ...]:
+    def gradients_for(self, target: Target) -> tuple[Gradient, ...]:
         """The gradients this target returns: all, but the "step:" ones only where the
         target has the style's optional :attr:`step_functions`."""
         if not self.step_functions or self.has_steps(target):
             return self.gradients
         return tuple(g for g in self.gradients if not g.key.startswith("step:"))
 
-    def has_steps(self, target: Any) -> bool:
+    def has_steps(self, target: Target) -> bool:
         """Whether the target defines every one of the style's :attr:`step_functions`."""
         return bool(self.step_functions) and all(
             hasattr(target, _called(shown)[0]) for shown in self.step_functions
         )
 
-    def bind_functions(self, obj: Any, where: str) -> Any:
+    def bind_functions(self, obj: Target, where: str) -> Target:
         """``obj`` if it has every one of :attr:`functions` and, where it has the step
         pair, :attr:`step_functions`, each callable as written; UsageError if not."""
         for shown in self.functions:
@@ -482,11 +509,11 @@ class Style:
                 require_callable(getattr(obj, name), name, args, shown)
         return obj
 
-    def bind(self, obj: Any, where: str) -> Any:
+    def bind(self, obj: Target, where: str) -> Target:
         """The checkable target from the user's object; UsageError if it cannot be."""
         raise NotImplementedError
 
-    def observe(self, target: Any, case: Case, seen: Observed) -> Observed:
+    def observe(self, target: Target, case: Case, seen: Observed) -> Observed:
         """Run the target on one problem and record everything in ``seen`` (which
         holds the time limit and the seed) against the twin; return ``seen``."""
         raise NotImplementedError

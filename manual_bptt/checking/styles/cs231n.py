@@ -20,8 +20,6 @@ step with its own random dnext_h. The forward's h (and next_h) must match too.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from manual_bptt.cases import Case
@@ -30,6 +28,7 @@ from manual_bptt.checking.styles.base import (
     Gradient,
     Observed,
     Style,
+    Target,
 )
 from manual_bptt.inputs import require_vanilla
 
@@ -83,10 +82,10 @@ class CS231nStyle(Style):
     step_functions = ("rnn_step_forward(x, prev_h, Wx, Wh, b)", "rnn_step_backward(dnext_h, cache)")
     space = SPACE
 
-    def bind(self, obj: Any, where: str) -> Any:
+    def bind(self, obj: Target, where: str) -> Target:
         return self.bind_functions(obj, where)
 
-    def observe(self, target: Any, case: Case, seen: Observed) -> Observed:
+    def observe(self, target: Target, case: Case, seen: Observed) -> Observed:
         from torch_reference.network import hidden_states_vjp
 
         p = require_vanilla(case.params, "this style")
@@ -133,7 +132,7 @@ class CS231nStyle(Style):
     def _run(
         self,
         seen: Observed,
-        target: Any,
+        target: Target,
         fwd: str,
         bwd: str,
         out: str,

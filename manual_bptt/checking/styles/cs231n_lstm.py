@@ -28,7 +28,6 @@ dnext_c. The forward's h (next_h, next_c) must match too.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 
@@ -37,6 +36,7 @@ from manual_bptt.checking.styles.base import (
     Gradient,
     Observed,
     Style,
+    Target,
 )
 
 # lstm_backward returns what rnn_backward does: dx, dh0, dWx, dWh, db (keys x, h0, U, W, b)
@@ -102,10 +102,10 @@ class CS231nLSTMStyle(Style):
     cells = ("lstm",)
     space = replace(SPACE, cells=("lstm",))  # the vanilla style's problems, for the LSTM
 
-    def bind(self, obj: Any, where: str) -> Any:
+    def bind(self, obj: Target, where: str) -> Target:
         return self.bind_functions(obj, where)
 
-    def observe(self, target: Any, case: Case, seen: Observed) -> Observed:
+    def observe(self, target: Target, case: Case, seen: Observed) -> Observed:
         from torch_reference.lstm import layer_vjp
 
         p = _lstm(case)
@@ -141,7 +141,7 @@ class CS231nLSTMStyle(Style):
     def _observe_step(
         self,
         seen: Observed,
-        target: Any,
+        target: Target,
         case: Case,
         p: LSTMParams,
         x: np.ndarray,

@@ -44,6 +44,7 @@ from manual_bptt.checking.styles.base import (
     Gradient,
     Observed,
     Style,
+    Target,
     UsageError,
     facts,
     member,
@@ -141,7 +142,7 @@ class GenericStyle(Style):
     def function(self) -> str:
         raise NotImplementedError
 
-    def gradients_for(self, target: Any) -> tuple[Gradient, ...]:
+    def gradients_for(self, target: Target) -> tuple[Gradient, ...]:
         return tuple(Gradient(e.name, f"d{e.name}", self.function()) for e in self.floats())
 
     def gradient(self, key: str) -> Gradient:
@@ -247,7 +248,7 @@ class LayerStyle(GenericStyle):
     def function(self) -> str:
         return str(self.options.get("backward", "backward")).rpartition(":")[2]
 
-    def bind(self, obj: Any, where: str) -> Any:
+    def bind(self, obj: Target, where: str) -> Target:
         self.require_options()
         forward, backward = self.options["forward"], self.function()
         n = len(self.entries)
@@ -261,10 +262,10 @@ class LayerStyle(GenericStyle):
             )
         return obj
 
-    _backward: Any = None
+    _backward: Target | None = None
     _worker: Any = None
 
-    def _other_backward(self, obj: Any) -> Any:
+    def _other_backward(self, obj: Target) -> Target | None:
         """--backward OTHER.py:NAME: the function, loaded in a worker of its own when the
         target runs in one (else here); None when the backward is the target's."""
         from manual_bptt.checking.source import load
@@ -282,7 +283,7 @@ class LayerStyle(GenericStyle):
             self._backward = load(spec)
         return self._backward
 
-    def observe(self, target: Any, case: Any, seen: Observed) -> Observed:
+    def observe(self, target: Target, case: Any, seen: Observed) -> Observed:
         forward, backward = self.options["forward"], self.function()
         names = tuple(e.name for e in self.entries)
         with seen.attempt():
@@ -337,7 +338,7 @@ class LayerStyle(GenericStyle):
 _MISSING = object()
 
 
-def _same_process(backward: str, fn: Any, rest: tuple[Any, ...]) -> None:
+def _same_process(backward: str, fn: Target, rest: tuple[Any, ...]) -> None:
     """CodeFailed if the forward's cache holds an object that stays in another worker
     process than ``fn`` (a backward in another file needs a cache of plain values)."""
     from manual_bptt.checking.worker import Remote

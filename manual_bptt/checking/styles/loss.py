@@ -33,6 +33,7 @@ from manual_bptt.checking.shapes import (
 )
 from manual_bptt.checking.styles.base import (
     Observed,
+    Target,
     UsageError,
     facts,
     member,
@@ -115,7 +116,7 @@ class LossStyle(GenericStyle):
     def function(self) -> str:
         return str(self.options.get("loss", "loss"))
 
-    def bind(self, obj: Any, where: str) -> Any:
+    def bind(self, obj: Target, where: str) -> Target:
         self.require_options()
         loss = self.options["loss"]
         if self.options.get("object"):
@@ -132,7 +133,7 @@ class LossStyle(GenericStyle):
             )
         return obj
 
-    def observe(self, target: Any, case: Any, seen: Observed) -> Observed:
+    def observe(self, target: Target, case: Any, seen: Observed) -> Observed:
         loss = self.options["loss"]
         arg_names = tuple(e.name for e in self.entries[: self.n_args])
         with seen.attempt():
@@ -170,7 +171,9 @@ class LossStyle(GenericStyle):
             self.judge(seen, got, case, phi)
         return seen
 
-    def _caller(self, target: Any, case: Drawn, seen: Observed, arg_names: tuple[str, ...]) -> Any:
+    def _caller(
+        self, target: Target, case: Drawn, seen: Observed, arg_names: tuple[str, ...]
+    ) -> Any:
         """A function of the parameters' values that calls L once with the drawn args."""
         loss = self.options["loss"]
 

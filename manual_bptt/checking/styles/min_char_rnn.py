@@ -27,10 +27,11 @@ from manual_bptt.checking.styles.base import (
     Gradient,
     Observed,
     Style,
-    UsageError,
+    Target,
     facts,
     require_callable,
 )
+from manual_bptt.errors import UsageError
 from manual_bptt.inputs import require_vanilla
 
 RETURNS = ("loss", "dWxh", "dWhh", "dWhy", "dbh", "dby", "h_last")
@@ -74,7 +75,7 @@ class MinCharRNNStyle(Style):
         clip: float | None = self.options.get("clip_value", DEFAULT_CLIP)
         return clip
 
-    def bind(self, obj: Any, where: str) -> Any:
+    def bind(self, obj: Target, where: str) -> Target:
         require_callable(obj, where, (None, None, None), "lossFun(inputs, targets, hprev)")
         if not facts(obj)["function"]:
             raise UsageError(
@@ -82,7 +83,7 @@ class MinCharRNNStyle(Style):
             )
         return obj
 
-    def observe(self, target: Any, case: Case, seen: Observed) -> Observed:
+    def observe(self, target: Target, case: Case, seen: Observed) -> Observed:
         import torch_reference
         from torch_reference.network import hidden_states_vjp
 

@@ -26,6 +26,7 @@ from manual_bptt.checking.styles.base import (
     Gradient,
     Observed,
     Style,
+    Target,
     require_callable,
     type_name,
 )
@@ -53,13 +54,13 @@ class ProjectStyle(Style):
     space = Space(tbptt=True)  # manual_bptt.bptt's signature takes tbptt
     cells = tuple(CELLS)  # every registered cell
 
-    def bind(self, obj: Any, where: str) -> Any:
+    def bind(self, obj: Target, where: str) -> Target:
         options = dict.fromkeys(("h0", "mask", "activation", "truncate", "chunk", "reduction"))
         return require_callable(
             obj, where, (None, None, None), "f(params, x, y, **options)", **options
         )
 
-    def observe(self, target: Any, case: Case, seen: Observed) -> Observed:
+    def observe(self, target: Target, case: Case, seen: Observed) -> Observed:
         import torch_reference
 
         twin = torch_reference.bptt(case.params, case.x, case.y, **case.kwargs())

@@ -11,8 +11,6 @@ V, W to the problem's weights. --full passes bptt_truncate = T (k ≥ T−1 is f
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from manual_bptt.cases import Case
@@ -21,11 +19,12 @@ from manual_bptt.checking.styles.base import (
     Gradient,
     Observed,
     Style,
-    UsageError,
+    Target,
     facts,
     require_callable,
     type_name,
 )
+from manual_bptt.errors import UsageError
 
 
 class TutorialStyle(Style):
@@ -55,7 +54,7 @@ class TutorialStyle(Style):
         same_vocab=True,
     )
 
-    def bind(self, obj: Any, where: str) -> Any:
+    def bind(self, obj: Target, where: str) -> Target:
         require_callable(obj, where, (1, 1, 1), "Cls(word_dim, hidden_dim, bptt_truncate)")
         method = getattr(obj, "bptt", None)
         if method is None:
@@ -64,7 +63,7 @@ class TutorialStyle(Style):
             require_callable(method, f"{where}.bptt", (None, None, None), "self.bptt(x, y)")
         return obj
 
-    def observe(self, target: Any, case: Case, seen: Observed) -> Observed:
+    def observe(self, target: Target, case: Case, seen: Observed) -> Observed:
         import torch_reference
 
         p = case.params
