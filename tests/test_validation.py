@@ -941,12 +941,12 @@ WORD_FOR_WORD = [
         "artbp's a must be a finite number > 0; got 0",
     ),
     (
-        lambda: RandomTruncation("artbp", "2"),
+        lambda: RandomTruncation("artbp", cast(Any, "2")),
         TypeError,
         "random truncation's parameter must be a number; got str",
     ),
     (
-        lambda: RandomTruncation("d2l", 0.5, seed=1.5),
+        lambda: RandomTruncation("d2l", 0.5, seed=cast(Any, 1.5)),
         TypeError,
         "random truncation's seed must be an integer; got 1.5",
     ),
