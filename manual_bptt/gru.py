@@ -96,30 +96,40 @@ def run_forward(params: GRUParams, x: NDArray[np.number], h0: Array, tokens: boo
     h = np.empty((T + 1, N, H), dtype=gates.dtype)  # h[0] = h0, h[t + 1] = h_t
     h[0] = h0
     inner = np.empty((T, N, H), dtype=gates.dtype)
+    # W h_{t−1} as the row product h_{t−1} @ Wᵀ, with Wᵀ copied to C order once (as for
+    # the vanilla cell: docs/performance.md), all three blocks in one product ("after")
+    WT = np.ascontiguousarray(params.W.T)  # (H, 3H)
     for t in range(T):
-        inner[t], h[t + 1] = forward_step(params, gates[t], h[t])
+        inner[t], h[t + 1] = forward_step(params, gates[t], h[t], WT)
     o = rows_matmul(h[1:], params.V.T)  # (3)
     o += params.c
     return GRUCache(gates, inner, h[:-1], h[1:], o)
 
 
-def forward_step(params: GRUParams, A: Array, h_prev: Array) -> tuple[Array, Array]:
+def forward_step(params: GRUParams, A: Array, h_prev: Array, WT: Array) -> tuple[Array, Array]:
     """One step for N sequences, (25)–(27).
 
     A (N, 3H) holds U x_t + b on entry and the gates [r; z; n] on return (it is the
-    forward pass's own array, overwritten in place); h_prev (N, H). Returns (m_t or
-    p_t, h_t), each (N, H): what the reset gate multiplies, and the new state.
+    forward pass's own array, overwritten in place); h_prev (N, H); WT is Wᵀ (H, 3H) in
+    C order. Returns (m_t or p_t, h_t), each (N, H): what the reset gate multiplies,
+    and the new state.
     """
     H = h_prev.shape[-1]
-    W, bh = params.W, params.bh
-    A[:, : 2 * H] = sigmoid(A[:, : 2 * H] + h_prev @ W[: 2 * H].T + bh[: 2 * H])  # (25) r, z
+    bh = params.bh
+    if params.reset == "after":
+        hidden = h_prev @ WT  # [W_r; W_z; W_n] h_{t−1}, all three blocks at once
+        hidden += bh
+    else:
+        hidden = h_prev @ WT[:, : 2 * H]  # W_n meets p_t, not h_{t−1}
+        hidden += bh[: 2 * H]
+    A[:, : 2 * H] = sigmoid(A[:, : 2 * H] + hidden[:, : 2 * H])  # (25) r, z
     r, z = A[:, :H], A[:, H : 2 * H]
     if params.reset == "after":
-        inner = h_prev @ W[2 * H :].T + bh[2 * H :]  # m_t
+        inner = hidden[:, 2 * H :]  # m_t = W_n h_{t−1} + bh_n
         A[:, 2 * H :] = np.tanh(A[:, 2 * H :] + r * inner)  # (26) after
     else:
         inner = r * h_prev  # p_t
-        A[:, 2 * H :] = np.tanh(A[:, 2 * H :] + inner @ W[2 * H :].T + bh[2 * H :])  # (26) before
+        A[:, 2 * H :] = np.tanh(A[:, 2 * H :] + inner @ WT[:, 2 * H :] + bh[2 * H :])  # (26) before
     return inner, (1.0 - z) * A[:, 2 * H :] + z * h_prev  # (27)
 
 

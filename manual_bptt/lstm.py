@@ -24,7 +24,6 @@ from typing import ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
-from manual_bptt.activations import sigmoid
 from manual_bptt.linear import input_term, rows_matmul
 from manual_bptt.params import CellParams, check_arrays, check_gated_shapes
 
@@ -79,22 +78,42 @@ class LSTMCache:
     o: Array
 
 
-def forward_step(A: Array, WT: Array, h_prev: Array, s_prev: Array) -> tuple[Array, Array, Array]:
+def gate_scale(H: int, dtype: np.dtype) -> tuple[Array, Array]:
+    """(α, 1 − α), each (4H,): α is ½ in the blocks of i, f and q and 1 in the block of
+    g, so that (14) is one tanh over all four blocks: α ⊙ tanh(α ⊙ A) + (1 − α) is
+    σ(a) = (1 + tanh(a/2))/2 where α = ½ (activations.sigmoid's form, to the bit) and
+    tanh(a) where α = 1."""
+    alpha = np.full(4 * H, 0.5, dtype=dtype)
+    alpha[2 * H : 3 * H] = 1.0
+    return alpha, 1.0 - alpha
+
+
+def forward_step(
+    A: Array,
+    WT: Array,
+    scale: tuple[Array, Array],
+    prev: tuple[Array, Array],
+    out: tuple[Array, Array, Array],
+) -> None:
     """One step for N sequences, (13)–(16).
 
     A (N, 4H) holds U x_t + b on entry and the gates [i; f; g; q] on return (it is the
-    forward pass's own array, overwritten in place); WT is Wᵀ (H, 4H); h_prev, s_prev
-    (N, H). Returns (s_t, tanh(s_t), h_t), each (N, H).
+    forward pass's own array, overwritten in place); WT is Wᵀ (H, 4H); scale is
+    :func:`gate_scale`; prev = (h_{t−1}, s_{t−1}), each (N, H). Writes s_t, tanh(s_t)
+    and h_t into out = (s, tanh_s, h), each (N, H).
     """
-    H = h_prev.shape[-1]
+    H = WT.shape[0]
+    (h_prev, s_prev), (s, tanh_s, h), (alpha, shift) = prev, out, scale
     A += h_prev @ WT  # (13)
-    A[:, : 2 * H] = sigmoid(A[:, : 2 * H])  # (14) i, f
-    A[:, 2 * H : 3 * H] = np.tanh(A[:, 2 * H : 3 * H])  # (14) g
-    A[:, 3 * H :] = sigmoid(A[:, 3 * H :])  # (14) q
+    A *= alpha  # (14) [i; f; g; q] = α ⊙ tanh(α ⊙ A) + (1 − α)
+    np.tanh(A, out=A)
+    A *= alpha
+    A += shift
     i, f, g, q = (A[:, k * H : (k + 1) * H] for k in range(4))
-    s = f * s_prev + i * g  # (15)
-    tanh_s = np.tanh(s)
-    return s, tanh_s, q * tanh_s  # (16)
+    np.multiply(f, s_prev, out=s)  # (15) s_t = f ⊙ s_{t−1} + i ⊙ g
+    s += i * g
+    np.tanh(s, out=tanh_s)
+    np.multiply(q, tanh_s, out=h)  # (16)
 
 
 def run_forward(
@@ -112,8 +131,9 @@ def run_forward(
     h[0], s[0] = h0, c0
     tanh_s = np.empty((T, N, H), dtype=gates.dtype)
     WT = np.ascontiguousarray(params.W.T)
+    scale = gate_scale(H, gates.dtype)
     for t in range(T):
-        s[t + 1], tanh_s[t], h[t + 1] = forward_step(gates[t], WT, h[t], s[t])
+        forward_step(gates[t], WT, scale, (h[t], s[t]), (s[t + 1], tanh_s[t], h[t + 1]))
     o = rows_matmul(h[1:], params.V.T)  # (3)
     o += params.c
     return LSTMCache(gates, tanh_s, s[:-1], h[:-1], h[1:], s[1:], o)

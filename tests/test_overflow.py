@@ -7,8 +7,9 @@ RuntimeWarning out; a finite network issues none; `bptt check` says so with exit
 
 from __future__ import annotations
 
+import importlib
 import warnings
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -168,3 +169,141 @@ def test_a_gated_cell_whose_logits_overflow_is_reported(cell: str, face) -> None
     assert OverflowWarning in kinds, kinds
     assert all(issubclass(k, OverflowWarning) for k in kinds), kinds  # numpy stays quiet
     assert {w.filename for w in caught} == {__file__}
+
+
+# Gradients that overflow in the backward pass alone, one gradient at a time, behind a
+# finite loss and finite logits: each case leaves every other gradient finite, so a
+# detector that looked only at the loss, the small gradients or a few sums (∂L/∂b,
+# ∂L/∂c) would miss it. T = 4 steps, D = 1, H = 3, K = 2; y = 0 everywhere unless given.
+_T, _D, _H, _K = 4, 1, 3, 2
+_OPPOSED_V = np.array([[1.0, 1.0, 1.0], [-1.0, -1.0, -1.0]])  # Vᵀ ∂L/∂o same sign in every unit
+
+
+def _vanilla(U: float, W: float, V: np.ndarray) -> Params:
+    return Params(
+        U=np.full((_H, _D), U), W=np.full((_H, _H), W), V=V, b=np.zeros(_H), c=np.zeros(_K)
+    )
+
+
+def _gradients_overflow(name: str) -> str:
+    """The whole message result.py issues when grads[name] is the first non-finite one."""
+    return (
+        f"the gradients overflow: the loss is finite but grads[{name!r}] holds inf or NaN "
+        "(exploding gradients)"
+    )
+
+
+BACKWARD_ONLY = {
+    # identity φ, h_t = U x_t = 1.5e308 (finite), V = 1e-300 keeps the logits small;
+    # ∂L/∂V = Σ_t ∂L/∂o_t h_tᵀ sums four terms of 0.5 · 1.5e308. Δ = Vᵀ ∂L/∂o = 0.
+    "V": (_vanilla(1.5e308, 0.0, np.full((_K, _H), 1e-300)), np.ones((_T, _D)), {}),
+    # identity φ, x_t = 1.5e308 against U = 1e-300: h_t and the logits are small, but
+    # ∂L/∂U = Σ_t Δ_t x_tᵀ multiplies x itself.
+    "U": (
+        _vanilla(1e-300, 0.0, np.array([[1.0, -1.0, 0.5], [-1.0, 0.5, 1.0]])),
+        np.full((_T, _D), 1.5e308),
+        {},
+    ),
+    # identity φ, U = 1e308 against x_t = 1e-308: h_t = 1, but ∂L/∂x_t = Uᵀ Δ_t sums
+    # three terms of about 2e308 (y = 1, the wrong class, keeps Δ near 2).
+    "x": (_vanilla(1e308, 0.0, _OPPOSED_V), np.full((_T, _D), 1e-308), {"y": 1}),
+    # h_t = 0 throughout (x = 0, b = 0), so W = 1e308 never meets a non-zero state; with
+    # truncate=0, Δ_t = Vᵀ ∂L/∂o_t alone and only ∂L/∂h0 = Wᵀ Δ_0 goes through W.
+    "h0": (_vanilla(0.0, 1e308, _OPPOSED_V), np.zeros((_T, _D)), {"truncate": 0}),
+}
+
+
+@pytest.mark.parametrize("name", list(BACKWARD_ONLY))
+def test_a_gradient_that_alone_overflows_in_the_backward_pass_is_reported(name: str) -> None:
+    params, x, given = BACKWARD_ONLY[name]
+    options: dict[str, Any] = dict(given)
+    y = np.full(_T, options.pop("y", 0))
+    activation = "tanh" if name == "h0" else "identity"
+    caught = _warnings_of(lambda: manual_bptt.bptt(params, x, y, activation=activation, **options))
+    assert [str(w.message) for w in caught] == [_gradients_overflow(name)]
+    message = caught[0].message
+    assert isinstance(message, OverflowWarning)
+    assert message.step is None
+    assert caught[0].filename == __file__
+    # and it is the only gradient that overflowed: the loss and the others are finite
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", OverflowWarning)
+        result = manual_bptt.bptt(params, x, y, activation=activation, **options)
+    assert np.isfinite(result.loss)
+    assert [k for k, g in result.grads.items() if not np.isfinite(g).all()] == [name]
+
+
+# Every entry of every gradient, for each cell, float inputs and token ids (with ids
+# that leave columns of ∂L/∂U untouched): a NaN, +inf or −inf written into that one
+# entry after the backward pass, before bptt builds its result, is reported, naming the
+# gradient. A detector that skipped any entry (a large gradient, the columns of tokens
+# that do not occur) would miss some.
+_PLANT_CASES = [
+    ("rnn", False),
+    ("rnn", True),
+    ("lstm", False),
+    ("lstm", True),
+    ("gru", False),
+    ("gru", True),
+]
+
+
+def _plant_problem(cell: str, tokens: bool):
+    rng = np.random.default_rng(3)
+    T_, N_, D_, H_, K_ = 3, 2, 5, 2, 3
+    params = init_params(D_, H_, K_, cell=cell, seed=1)
+    x = np.array([[0, 2], [2, 3], [0, 0]]) if tokens else rng.normal(size=(T_, N_, D_))
+    return params, x, rng.integers(0, K_, (T_, N_))
+
+
+@pytest.mark.parametrize(("cell", "tokens"), _PLANT_CASES)
+def test_a_nonfinite_value_in_any_single_gradient_entry_is_reported(
+    cell: str, tokens: bool, monkeypatch
+) -> None:
+    backward_module = importlib.import_module("manual_bptt.backward")
+    params, x, y = _plant_problem(cell, tokens)
+    clean = manual_bptt.bptt(params, x, y)
+    assert _warnings_of(lambda: manual_bptt.bptt(params, x, y)) == []
+    target: dict[str, object] = {}
+
+    def planting(function):
+        def run(*args, **kwargs):
+            grads = function(*args, **kwargs)
+            grads[target["name"]][target["index"]] = target["value"]
+            return grads
+
+        return run
+
+    monkeypatch.setattr(backward_module, "backward", planting(backward_module.backward))
+    monkeypatch.setattr(backward_module, "gated_backward", planting(backward_module.gated_backward))
+    planted = 0
+    for name, g in clean.grads.items():
+        batched = g.reshape(-1, *g.shape) if name in ("h0", "c0") and g.ndim == 1 else g
+        for index in np.ndindex(batched.shape):
+            for value in (np.nan, np.inf, -np.inf):
+                target.update(name=name, index=index, value=value)
+                caught = _warnings_of(lambda: manual_bptt.bptt(params, x, y))
+                assert [str(w.message) for w in caught] == [_gradients_overflow(name)], (
+                    name,
+                    index,
+                    value,
+                )
+                planted += 1
+    assert planted == 3 * sum(g.size for g in clean.grads.values())
+
+
+def test_finite_gradients_whose_sum_overflows_are_not_reported() -> None:
+    # Entries of ±1.5e308 are finite, but any sum of two of the same sign is inf: a
+    # detector that trusted a sum alone would raise a false alarm on correct gradients.
+    result_module = importlib.import_module("manual_bptt.result")
+    grads = {"U": np.full((2, 2), 1.5e308), "W": np.array([1.5e308, -1.5e308, -1.5e308])}
+    assert _warnings_of(lambda: result_module._report_gradient_overflow(1.0, grads)) == []
+
+
+def test_the_first_gradient_holding_a_nonfinite_value_is_the_one_named() -> None:
+    result_module = importlib.import_module("manual_bptt.result")
+    grads = {"U": np.ones(3), "W": np.array([1.0, np.nan]), "V": np.array([np.inf])}
+    caught = _warnings_of(lambda: result_module._report_gradient_overflow(1.0, grads))
+    assert [str(w.message) for w in caught] == [_gradients_overflow("W")]
+    # a loss that is not finite has been reported by the forward pass: nothing more
+    assert _warnings_of(lambda: result_module._report_gradient_overflow(np.nan, grads)) == []

@@ -464,8 +464,13 @@ def bptt_objective(
     and the constant S_{r(t)} otherwise; when r(t) > t (TBPTT with k2 < k1: the loss
     reaches no step) E_t reads the constant h_t, so only V and c move it. f(θ) = L(θ),
     and ∇f(θ) is exactly the truncated gradient, so finite differences of f check it.
-    Costs O(T·reach) steps per call: fine for the small problems one checks this way.
     Randomized truncation's gradient is not the gradient of such a function: refused.
+
+    The runs are shared (:func:`_shared_runs`): the logits at step t of a run from
+    S_r depend on steps r … t only, so the losses with the same r(t) read theirs from
+    one run, and runs of the same length go side by side as one batch of sequences.
+    Truncate=k then costs two runs per call (one from h0, one for every window of
+    k + 1 steps), chunk=k one or two, instead of one run per loss.
     """
     batch = prepare(params, x, y, **options)
     if batch.links is not None:
@@ -498,6 +503,8 @@ def bptt_objective(
     reach = [first_reachable_step(t, batch) for t in range(batch.T)]
     truncated = batch.truncated
     frozen_h = cache.h  # h_t, (T, N, H): what a loss that reaches no step reads
+    unreached = [t for t, r in enumerate(reach) if r > t]  # TBPTT with k2 < k1
+    runs = _shared_runs(reach)
 
     def f(values: Arrays) -> float | complex:
         # One dtype for all: complex128 as soon as any array carries a complex step.
@@ -520,19 +527,60 @@ def bptt_objective(
         if not truncated:
             return _total(nll(log_softmax(run(xs, h_start, c_start)), batch.y, mask, scale))
         total: Any = 0.0
-        for t, r in enumerate(reach):
-            if r > t:  # reaches no step: o_t = V h_t + c on the constant h_t (3)
-                o = np.asarray(frozen_h[t], dtype) @ p.V.T + p.c
-                total = total + nll(
-                    log_softmax(o[None]), batch.y[t : t + 1], mask[t : t + 1], scale
+        if unreached:  # o_t = V h_t + c (3) on the constant h_t
+            o = np.asarray(frozen_h[unreached], dtype) @ p.V.T + p.c
+            total = total + nll(log_softmax(o), batch.y[unreached], mask[unreached], scale)
+        for length, starts, steps, columns, losses in runs:
+            # the runs from each start r, side by side: (length, N·len(starts), ·)
+            x_run = np.concatenate([xs[r : r + length] for r in starts], axis=1)
+            h_run = np.concatenate([h_start if r == 0 else frozen[r] for r in starts])
+            c_run = None
+            if c_start is not None:
+                c_run = np.concatenate(
+                    [c_start if r == 0 or frozen_s is None else frozen_s[r] for r in starts]
                 )
-                continue
-            c = c_start if r == 0 or frozen_s is None else frozen_s[r]
-            o = run(xs[r : t + 1], h_start if r == 0 else frozen[r], c)[-1]
-            total = total + nll(log_softmax(o[None]), batch.y[t : t + 1], mask[t : t + 1], scale)
+            o = run(x_run, h_run, c_run)
+            # o at step t − r(t) of the run from r(t), for each loss t: (losses, N, K)
+            o = o.reshape(length, len(starts), -1, o.shape[-1])[steps, columns]
+            total = total + nll(log_softmax(o), batch.y[losses], mask[losses], scale)
         return _total(total)
 
     return BPTTObjective(f=f, arrays=arrays)
+
+
+SharedRun = tuple[int, list[int], NDArray[np.intp], NDArray[np.intp], NDArray[np.intp]]
+
+
+def _shared_runs(reach: list[int]) -> list[SharedRun]:
+    """The runs a truncated objective makes, from r(t) = ``reach[t]`` for each loss t.
+
+    The losses with the same r(t) share one run from S_r, as long as the last of them
+    needs; the runs of the same length go together. One (length, starts, steps,
+    columns, losses) per length: the run from starts[j] is the j-th block of N
+    sequences, and the loss at step losses[i] reads step steps[i] = losses[i] − r of
+    block columns[i]. Every loss appears once, in order of t within each run.
+    """
+    last: dict[int, int] = {}
+    for t, r in enumerate(reach):
+        if r <= t:  # a loss that reaches no step (r > t) needs no run
+            last[r] = max(t, last.get(r, t))
+    by_length: dict[int, list[int]] = {}
+    for r, t in last.items():
+        by_length.setdefault(t - r + 1, []).append(r)
+    runs = []
+    for length, starts in by_length.items():
+        block = {r: j for j, r in enumerate(starts)}
+        losses = [t for t, r in enumerate(reach) if r in block and r <= t]
+        runs.append(
+            (
+                length,
+                starts,
+                np.array([t - reach[t] for t in losses], dtype=np.intp),
+                np.array([block[reach[t]] for t in losses], dtype=np.intp),
+                np.array(losses, dtype=np.intp),
+            )
+        )
+    return runs
 
 
 def _total(value: Any) -> float | complex:
