@@ -262,10 +262,8 @@ def parts(slip: Slip) -> list[Callable[..., Any] | type]:
 
 def where(obj: Any) -> str:
     """``manual_bptt/checking/gallery.py:123``: the file (from the project's root) and line."""
-    import manual_bptt
-
     path = Path(inspect.getfile(obj))
-    root = Path(manual_bptt.__file__).parent.parent
+    root = Path(__file__).parents[2]  # manual_bptt/cli/gallery.py → the project's root
     _, line = inspect.getsourcelines(obj)
     return f"{path.relative_to(root).as_posix()}:{line}"
 
