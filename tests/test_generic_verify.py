@@ -85,8 +85,10 @@ REFUSALS = [
     ("x:HD", f"--shapes entry 'x:HD': 'HD' {SIZE}{EX}"),
     (
         "x",
-        f"--shapes entry 'x': an entry is NAME:DIMS, NAME:DIMS:ints<S, NAME:DIM:list<S or "
-        f"NAME:=SIZE{EX}",
+        (
+            f"--shapes entry 'x': an entry is NAME:DIMS, NAME:DIMS:ints<S, NAME:DIM:list<S or "
+            f"NAME:=SIZE{EX}"
+        ),
     ),
     ("1x:N", f"--shapes entry '1x:N': '1x' is not a Python name{EX}"),
     ("x:N:float", f"--shapes entry 'x:N:float': 'float' is not ints<S or list<S{EX}"),
@@ -144,8 +146,10 @@ CLI_REFUSALS = [
     ),
     (
         ["--loss", "L", "--args", "a:N", "--params", "W:N", "--object", "RNN(V)"],
-        "--object 'RNN(V)' uses the size V, which no array of --args or --params has "
-        "(their sizes are N)",
+        (
+            "--object 'RNN(V)' uses the size V, which no array of --args or --params has "
+            "(their sizes are N)"
+        ),
     ),
 ]
 

@@ -376,7 +376,7 @@ def global_names(obj: Any) -> dict[str, str] | None:
     namespace = globals_of(obj)
     if namespace is None:
         return None
-    names = {n: _text(lambda v=v: type(v).__name__) for n, v in list(namespace.items())}
+    names = {n: _type_name(v) for n, v in list(namespace.items())}
     record = namespace.get("__bptt_skipped__")
     skipped = getattr(record, "names", None)
     read: set[str] = set(skipped) if isinstance(skipped, dict) else set()
@@ -399,6 +399,10 @@ def global_names(obj: Any) -> dict[str, str] | None:
                 read.add(str(instruction.argval))
     names.update({n: "" for n in read if n not in names})
     return {n: t for n, t in names.items() if isinstance(n, str) and not n.startswith("__")}
+
+
+def _type_name(value: Any) -> str:
+    return _text(lambda: type(value).__name__)
 
 
 def _home(obj: Any) -> dict[str, Any] | None:

@@ -186,6 +186,8 @@ def parse_globals(text: str) -> tuple[tuple[str, Size], ...]:
     pairs: list[tuple[str, Size]] = []
     for part in text.split():
         name, equals, size = part.partition("=")
+        if name.endswith(":"):
+            raise _refuse(option, part, "a global is NAME=SIZE (NAME:=SIZE is an argument's)")
         if not equals or not size:
             raise _refuse(option, part, "an entry is NAME=SIZE, e.g. vocab_size=V")
         if not _NAME.match(name):

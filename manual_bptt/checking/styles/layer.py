@@ -26,6 +26,7 @@ from that file, the same tolerant way, in a worker of its own.
 
 from __future__ import annotations
 
+import re
 import weakref
 from collections import Counter
 from collections.abc import Callable
@@ -241,13 +242,26 @@ class GenericStyle(Style):
             entry = f"--globals entry '{name}={size.text}'"
             if kinds:
                 raise UsageError(
-                    f"{entry}: {files} holds a {kinds[0]} in {name}, not a size; "
-                    "--globals sets globals that hold ints or are unset"
+                    f"{entry}: {name} in {files} is a {kinds[0]}, not a size (--globals sets "
+                    "module globals that hold ints or are unset)"
                 )
             raise UsageError(
                 f"{entry}: {name} is no module global of {files} (no statement sets it and "
                 "no function reads it)"
             )
+
+    def hint_globals(self, seen: Observed) -> Observed:
+        """``seen`` with a hint added to each failure that is a NameError for a name not in
+        --globals: a size the file sets from its data is missing (issue 23)."""
+        given = {name for name, _ in self.globals}
+        for key, message in seen.failures.items():
+            found = _NAME_ERROR.search(message)
+            if found and found.group(1) not in given:
+                name = found.group(1)
+                seen.failures[key] = (
+                    f'{message}; if {name} is a size, set it with --globals "{name}=SIZE"'
+                )
+        return seen
 
     @staticmethod
     def short_of(fn: Any) -> str:
@@ -418,14 +432,13 @@ class LayerStyle(GenericStyle):
                 return phi_value(array, dout, moved)
 
             self.judge(seen, got, case, phi)
-        return seen
+        return self.hint_globals(seen)
 
     def _inputs(self, case: Drawn, values: dict[str, np.ndarray]) -> list[Any]:
+        """The forward's inputs: ``values`` where given, else fresh copies of the drawn
+        ones (a size's int as it is)."""
         return [
-            values[e.name]
-            if e.name in values
-            else (list(v) if isinstance(v := case.values[e.name], list) else np.array(v))
-            for e in self.entries
+            values[e.name] if e.name in values else fresh(case.values[e.name]) for e in self.entries
         ]
 
     def _gradients(self, seen: Observed, value: Any) -> dict[str, Any]:
@@ -448,6 +461,14 @@ class LayerStyle(GenericStyle):
 
 
 _MISSING = object()
+_NAME_ERROR = re.compile(r"raised NameError: name '(\w+)' is not defined")
+
+
+def fresh(value: Any) -> Any:
+    """A copy of a drawn value for one call: a list, an array, or a size's int as it is."""
+    if isinstance(value, list):
+        return list(value)
+    return value if type(value) is int else np.array(value)
 
 
 def _same_process(backward: str, fn: Any, rest: tuple[Any, ...]) -> None:

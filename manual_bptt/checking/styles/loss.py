@@ -45,7 +45,13 @@ from manual_bptt.checking.styles.base import (
     require_callable,
     type_name,
 )
-from manual_bptt.checking.styles.layer import GenericStyle, other_file, phi_value, result_array
+from manual_bptt.checking.styles.layer import (
+    GenericStyle,
+    fresh,
+    other_file,
+    phi_value,
+    result_array,
+)
 
 
 def parse_object(text: str) -> tuple[str, list[Any]]:
@@ -184,7 +190,7 @@ class LossStyle(GenericStyle):
                 return phi_value(result_array(f"{loss}'s loss", first).reshape(()), 1.0, moved)
 
             self.judge(seen, got, case, phi)
-        return seen
+        return self.hint_globals(seen)
 
     def _caller(self, target: Any, case: Drawn, seen: Observed, arg_names: tuple[str, ...]) -> Any:
         """A function of the parameters' values that calls L once with the drawn args
@@ -192,11 +198,7 @@ class LossStyle(GenericStyle):
         loss = self.function()
 
         def args() -> list[Any]:
-            out = []
-            for name in arg_names:
-                v = case.values[name]
-                out.append(list(v) if isinstance(v, list) else np.array(v))
-            return out
+            return [fresh(case.values[name]) for name in arg_names]
 
         if not self.options.get("object"):
             fn = self.fetch("loss", seen, target)
