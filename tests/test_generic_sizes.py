@@ -191,6 +191,10 @@ CLI_REFUSALS = [
         [*LOSS, "--globals", "learning_rate=H"],
         f"--globals entry 'learning_rate=H': learning_rate in {SCRIPT} is a float, {NOT_A_SIZE}",
     ),
+    (
+        [*LOSS, "--globals", "len=V"],
+        f"--globals entry 'len=V': len is one of Python's builtins, not a global of {SCRIPT}",
+    ),
     ([*LOSS, "--globals", "Wxh=V"], "Wxh is in both --globals and --params; give it once"),
     (
         ["--globals", "vocab_size=V"],
@@ -385,3 +389,16 @@ def test_globals_reach_the_forward_and_the_backward_in_two_files(tmp_path, capsy
     code, out, _ = _run([*argv, "--globals", "n_a=A", "--examples", "5"], capsys)
     assert code == 0, out
     assert re.search(r"\n  dWaa \(backward\) +agrees on all 5 problems\n", out), out
+
+
+def test_a_subclass_without_methods_of_its_own_gets_the_globals_of_its_file(tmp_path, capsys):
+    """--object "Sub(25, 0.1)" where Sub(MinCharRNN) only inherits: the globals are those
+    of the file both classes are in."""
+    path = tmp_path / "sub.py"
+    text = (EXAMPLES / "char_rnn_train.py").read_text().replace('if __name__ == "__main__":', "")
+    path.write_text(text.split("\n    char_to_ix")[0] + "\nclass Sub(MinCharRNN):\n    pass\n")
+    options = _example("char_rnn_train", slip=False)[2]
+    argv = [str(path), *(w for k, v in options.items() for w in (f"--{k}", v))]
+    argv[argv.index("--object") + 1] = "Sub(25, 0.1)"
+    code, out, err = _run([*argv, "--examples", "3"], capsys)
+    assert code == 0, out + err

@@ -353,15 +353,20 @@ NO_GLOBALS = "it is not a Python function or a class with methods, so it has no 
 
 def globals_of(obj: Any) -> dict[str, Any] | None:
     """The module globals a call of ``obj`` reads: a function's (or a bound method's)
-    ``__globals__``, a class's methods'; None for anything else (a builtin, an instance)."""
+    ``__globals__``, a class's methods' (its own, or a base class's of the same module);
+    None for anything else (a builtin, an instance)."""
     found = _attribute(obj, "__globals__")
     if isinstance(found, dict):
         return found
     if _isclass(obj):
-        for member in vars(obj).values():
-            found = _attribute(_attribute(member, "__func__") or member, "__globals__")
-            if isinstance(found, dict):
-                return found
+        home = _attribute(obj, "__module__")
+        for cls in _attribute(obj, "__mro__") or (obj,):
+            if _attribute(cls, "__module__") != home:
+                continue  # a base class of a library: its module's globals are not the file's
+            for member in vars(cls).values():
+                found = _attribute(_attribute(member, "__func__") or member, "__globals__")
+                if isinstance(found, dict):
+                    return found
     return None
 
 

@@ -26,6 +26,7 @@ from that file, the same tolerant way, in a worker of its own.
 
 from __future__ import annotations
 
+import builtins
 import re
 import weakref
 from collections import Counter
@@ -237,18 +238,24 @@ class GenericStyle(Style):
         files = " or ".join(dict.fromkeys(where for _, where in functions))
         for name, size in self.globals:
             kinds = [names[name] for names in found if name in names]
-            if any(kind in ("", "int") for kind in kinds):
+            held = [kind for kind in kinds if kind]  # what a file's global holds now
+            if "int" in held:
                 continue
             entry = f"--globals entry '{name}={size.text}'"
-            if kinds:
+            if held:
                 raise UsageError(
-                    f"{entry}: {name} in {files} is a {kinds[0]}, not a size (--globals sets "
+                    f"{entry}: {name} in {files} is a {held[0]}, not a size (--globals sets "
                     "module globals that hold ints or are unset)"
                 )
-            raise UsageError(
-                f"{entry}: {name} is no module global of {files} (no statement sets it and "
-                "no function reads it)"
-            )
+            if name in vars(builtins):
+                raise UsageError(
+                    f"{entry}: {name} is one of Python's builtins, not a global of {files}"
+                )
+            if not kinds:
+                raise UsageError(
+                    f"{entry}: {name} is no module global of {files} (no statement sets it "
+                    "and no function reads it)"
+                )
 
     def hint_globals(self, seen: Observed) -> Observed:
         """``seen`` with a hint added to each failure that is a NameError for a name not in
