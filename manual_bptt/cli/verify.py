@@ -35,7 +35,9 @@ Styles:
                 (no twin; implied by --forward; docs/verify-generic.md)
   loss          any loss: --loss L --args "..." --params "..." [--object "RNN(V, H)"];
                 L(*args) -> (loss, g_1, ..., g_k, ...) checked against the derivative
-                of its own loss (implied by --loss)
+                of its own loss (implied by --loss). Both forms: a size as an int
+                argument "vocab_size:=V", module globals set to sizes with --globals
+                "vocab_size=V hidden_size=H", a function of another file OTHER.py:NAME
   min-char-rnn  lossFun(inputs, targets, hprev) -> loss, dWxh, dWhh, dWhy, dbh, dby,
                 h_last, reading Wxh, Whh, Why, bh, by, vocab_size, hidden_size from its
                 module's globals (verify sets them); expected gradients clipped to ±5
