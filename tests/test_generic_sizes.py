@@ -18,7 +18,9 @@ import numpy as np
 import pytest
 
 from manual_bptt.checking.shapes import ShapesError, make_problem, parse_globals, parse_shapes
-from manual_bptt.checking.styles import make_style
+from manual_bptt.checking.source import load
+from manual_bptt.checking.styles import UsageError, make_style
+from manual_bptt.checking.styles.layer import LayerStyle
 from manual_bptt.checking.styles.loss import LossStyle
 from manual_bptt.checking.verify import evaluate, verify
 from manual_bptt.checking.worker import run_call
@@ -185,11 +187,11 @@ CLI_REFUSALS = [
     ),
     (
         [*LOSS, "--globals", "lossFun=V"],
-        f"--globals entry 'lossFun=V': lossFun in {SCRIPT} is a function, {NOT_A_SIZE}",
+        f"--globals entry 'lossFun=V': lossFun in {SCRIPT} is of type function, {NOT_A_SIZE}",
     ),
     (
         [*LOSS, "--globals", "learning_rate=H"],
-        f"--globals entry 'learning_rate=H': learning_rate in {SCRIPT} is a float, {NOT_A_SIZE}",
+        f"--globals entry 'learning_rate=H': learning_rate in {SCRIPT} is of type float, {NOT_A_SIZE}",
     ),
     (
         [*LOSS, "--globals", "len=V"],
@@ -402,3 +404,21 @@ def test_a_subclass_without_methods_of_its_own_gets_the_globals_of_its_file(tmp_
     argv[argv.index("--object") + 1] = "Sub(25, 0.1)"
     code, out, err = _run([*argv, "--examples", "3"], capsys)
     assert code == 0, out + err
+
+
+def test_a_numpy_integer_global_is_a_size_and_an_array_is_not(tmp_path) -> None:
+    path = tmp_path / "sizes.py"
+    path.write_text(
+        "import numpy as np\nn = np.int64(3)\ntable = np.zeros(3)\n\ndef f(x):\n    return n * table\n"
+    )
+    fn = load(f"{path}:f")
+    options = {"forward": "f", "backward": "f", "shapes": "x:N"}
+    style = make_style("layer", **options, globals="n=N")
+    assert isinstance(style, LayerStyle)
+    style.check_globals([(fn, str(path))])  # np.int64(3) is a size
+    style = make_style("layer", **options, globals="table=N")
+    assert isinstance(style, LayerStyle)
+    with pytest.raises(UsageError) as raised:
+        style.check_globals([(fn, str(path))])
+    message = f"--globals entry 'table=N': table in {path} is of type ndarray, {NOT_A_SIZE}"
+    assert re.fullmatch(re.escape(message), str(raised.value)), str(raised.value)

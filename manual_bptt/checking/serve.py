@@ -37,6 +37,7 @@ _array_equal = np.array_equal
 _asarray = np.asarray
 _ndarray = np.ndarray
 _generic = np.generic
+_integer = np.integer
 _masked = np.ma.MaskedArray
 _seed_numpy = np.random.seed
 _seed_random = random.seed
@@ -374,14 +375,15 @@ def global_names(obj: Any) -> dict[str, str] | None:
     """Every module global ``obj``'s module may give its code, by name, with its type's
     name ("" for one it lacks): the names the module holds, the names a statement of
     its file would have set but was skipped (source.py's record: ``vocab_size =
-    len(chars)``), and the names its functions and methods read as globals. None when
+    len(chars)``), and the names its functions and methods read as globals ("int" for
+    any integer but a bool, :func:`_kind`). None when
     ``obj`` has no module globals (:func:`globals_of`)."""
     import dis
 
     namespace = globals_of(obj)
     if namespace is None:
         return None
-    names = {n: _type_name(v) for n, v in list(namespace.items())}
+    names = {n: _kind(v) for n, v in list(namespace.items())}
     record = namespace.get("__bptt_skipped__")
     skipped = getattr(record, "names", None)
     read: set[str] = set(skipped) if isinstance(skipped, dict) else set()
@@ -406,7 +408,10 @@ def global_names(obj: Any) -> dict[str, str] | None:
     return {n: t for n, t in names.items() if isinstance(n, str) and not n.startswith("__")}
 
 
-def _type_name(value: Any) -> str:
+def _kind(value: Any) -> str:
+    """ "int" for any integer but a bool (``np.int64(100)`` too), else its type's name."""
+    if isinstance(value, (int, _integer)) and not isinstance(value, bool):
+        return "int"
     return _text(lambda: type(value).__name__)
 
 

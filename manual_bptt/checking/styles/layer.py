@@ -244,8 +244,8 @@ class GenericStyle(Style):
             entry = f"--globals entry '{name}={size.text}'"
             if held:
                 raise UsageError(
-                    f"{entry}: {name} in {files} is a {held[0]}, not a size (--globals sets "
-                    "module globals that hold ints or are unset)"
+                    f"{entry}: {name} in {files} is of type {held[0]}, not a size (--globals "
+                    "sets module globals that hold ints or are unset)"
                 )
             if name in vars(builtins):
                 raise UsageError(
