@@ -86,7 +86,13 @@ REFUSALS = [
     ("x:n", f"--shapes entry 'x:n': 'n' {SIZE}{EX}"),
     ("x:N-1", f"--shapes entry 'x:N-1': 'N-1' {SIZE}{EX}"),
     ("x:HD", f"--shapes entry 'x:HD': 'HD' {SIZE}{EX}"),
-    ("x", f"--shapes entry 'x': an entry is NAME:DIMS, NAME:DIMS:ints<S or NAME:DIM:list<S{EX}"),
+    (
+        "x",
+        (
+            f"--shapes entry 'x': an entry is NAME:DIMS, NAME:DIMS:ints<S, NAME:DIM:list<S or "
+            f"NAME:=SIZE{EX}"
+        ),
+    ),
     ("1x:N", f"--shapes entry '1x:N': '1x' is not a Python name{EX}"),
     ("x:N:float", f"--shapes entry 'x:N:float': 'float' is not ints<S or list<S{EX}"),
     ("x:N,T:list<V", f"--shapes entry 'x:N,T:list<V': a list has one size (NAME:T:list<V){EX}"),
@@ -143,7 +149,10 @@ CLI_REFUSALS = [
     ),
     (
         ["--loss", "L", "--args", "a:N", "--params", "W:N", "--object", "RNN(V)"],
-        "--object uses the size V, which no entry of --args or --params defines",
+        (
+            "--object 'RNN(V)' uses the size V, which no array of --args or --params has "
+            "(their sizes are N)"
+        ),
     ),
 ]
 

@@ -37,6 +37,7 @@ _array_equal = np.array_equal
 _asarray = np.asarray
 _ndarray = np.ndarray
 _generic = np.generic
+_integer = np.integer
 _masked = np.ma.MaskedArray
 _seed_numpy = np.random.seed
 _seed_random = random.seed
@@ -196,6 +197,11 @@ class _Worker:
             None,
         )
 
+    def op_globals(self, ref: int) -> Any:
+        """The module globals the object's code may use (:func:`global_names`)."""
+        found = global_names(self.objects[ref])
+        return ("ok", None if found is None else ("d", list(found.items())), None)
+
     def op_signature(self, ref: int, n_args: int, keywords: list[str]) -> Any:
         """None if the object can be called with n_args positional arguments and these
         keywords; else why not (a sentence)."""
@@ -227,9 +233,9 @@ class _Worker:
         namespace: dict[str, Any] | None = None
         saved: dict[str, Any] = {}
         if module_globals is not None:
-            namespace = getattr(fn, "__globals__", None)
-            if not isinstance(namespace, dict):
-                return ("usage", "it is not a Python function, so it has no module globals")
+            namespace = globals_of(fn)
+            if namespace is None:
+                return ("usage", NO_GLOBALS)
             new = self.decode(module_globals)
             saved = {k: namespace[k] for k in new if k in namespace}
         before = [_snapshot(a) for a in args] + [_snapshot(v) for v in kwargs.values()]
@@ -341,6 +347,72 @@ def module_state(obj: Any) -> dict[str, str]:
         for name, value in list(home.items())
         if isinstance(name, str) and name.isidentifier() and not name.startswith("__")
     }
+
+
+NO_GLOBALS = "it is not a Python function or a class with methods, so it has no module globals"
+
+
+def globals_of(obj: Any) -> dict[str, Any] | None:
+    """The module globals a call of ``obj`` reads: a function's (or a bound method's)
+    ``__globals__``, a class's methods' (its own, or a base class's of the same module);
+    None for anything else (a builtin, an instance)."""
+    found = _attribute(obj, "__globals__")
+    if isinstance(found, dict):
+        return found
+    if _isclass(obj):
+        home = _attribute(obj, "__module__")
+        for cls in _attribute(obj, "__mro__") or (obj,):
+            if _attribute(cls, "__module__") != home:
+                continue  # a base class of a library: its module's globals are not the file's
+            for member in vars(cls).values():
+                found = _attribute(_attribute(member, "__func__") or member, "__globals__")
+                if isinstance(found, dict):
+                    return found
+    return None
+
+
+def global_names(obj: Any) -> dict[str, str] | None:
+    """Every module global ``obj``'s module may give its code, by name, with its type's
+    name ("" for one it lacks): the names the module holds, the names a statement of
+    its file would have set but was skipped (source.py's record: ``vocab_size =
+    len(chars)``), and the names its functions and methods read as globals ("int" for
+    any integer but a bool, :func:`_kind`). None when
+    ``obj`` has no module globals (:func:`globals_of`)."""
+    import dis
+
+    namespace = globals_of(obj)
+    if namespace is None:
+        return None
+    names = {n: _kind(v) for n, v in list(namespace.items())}
+    record = namespace.get("__bptt_skipped__")
+    skipped = getattr(record, "names", None)
+    read: set[str] = set(skipped) if isinstance(skipped, dict) else set()
+    codes, seen = [], set()
+    for value in list(namespace.values()):
+        members = list(vars(value).values()) if _isclass(value) else [value]
+        for member in members:
+            function = _attribute(member, "__func__") or _attribute(member, "fget") or member
+            code = _attribute(function, "__code__")
+            if _attribute(function, "__globals__") is namespace and code is not None:
+                codes.append(code)
+    while codes:
+        code = codes.pop()
+        if id(code) in seen:
+            continue
+        seen.add(id(code))
+        codes.extend(c for c in code.co_consts if isinstance(c, types.CodeType))
+        for instruction in dis.get_instructions(code):
+            if instruction.opname in ("LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL"):
+                read.add(str(instruction.argval))
+    names.update({n: "" for n in read if n not in names})
+    return {n: t for n, t in names.items() if isinstance(n, str) and not n.startswith("__")}
+
+
+def _kind(value: Any) -> str:
+    """ "int" for any integer but a bool (``np.int64(100)`` too), else its type's name."""
+    if isinstance(value, (int, _integer)) and not isinstance(value, bool):
+        return "int"
+    return _text(lambda: type(value).__name__)
 
 
 def _home(obj: Any) -> dict[str, Any] | None:

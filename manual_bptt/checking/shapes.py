@@ -5,6 +5,7 @@ A description is entries separated by spaces, each one of
     NAME:DIMS            a float64 array, e.g. ``x:N,T,D`` or ``b:4*H``
     NAME:DIMS:ints<S     an int64 array with entries in [0, S), e.g. ``y:N,T:ints<V``
     NAME:DIM:list<S      a Python list of DIM ints in [0, S), e.g. ``inputs:T:list<V``
+    NAME:=SIZE           a Python int, the value of a size, e.g. ``vocab_size:=V``
 
 where DIMS are comma-separated size expressions: sums and products of single capital
 letters and integers (``H``, ``4*H``, ``H+D``, ``1``; ``*`` binds tighter than ``+``).
@@ -13,6 +14,9 @@ order it first appears, from [1, its bound] (Hypothesis shrinks it towards 1), t
 a seed from which every array is made (:func:`make_problem`), so that a failure
 shrinks to small sizes and a recipe of sizes and a seed rebuilds it. Nothing else is
 accepted: the language is kept this small, and a refusal is one line with an example.
+The letters are the arrays' sizes: a plain int (``NAME:=SIZE``) or a module global
+(:func:`parse_globals`, ``--globals "vocab_size=V"``) takes the value of a size that an
+array has, never a size of its own (:func:`require_array_letters`).
 """
 
 from __future__ import annotations
@@ -29,10 +33,11 @@ EXAMPLES = {
     "--shapes": '"x:N,T,D h0:N,H Wx:D,4*H Wh:H,4*H b:4*H"',
     "--args": '"inputs:T:list<V targets:T:list<V hprev:H,1"',
     "--params": '"Wxh:H,V Whh:H,H Why:V,H bh:H,1 by:V,1"',
+    "--globals": '"vocab_size=V hidden_size=H"',
 }
 DEFAULT_BOUND = 4  # a letter's largest size unless --max-LETTER says otherwise
 MAX_BOUND = 64  # a larger size makes per-entry differences and most forwards too slow
-KINDS = ("float", "ints", "list")
+KINDS = ("float", "ints", "list", "size")
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _TERM = re.compile(r"(?:[A-Z]|[0-9]+)(?:\*(?:[A-Z]|[0-9]+))*\Z")
@@ -80,8 +85,9 @@ class Entry:
 
     Attributes:
         name: the user's name for it; dims: its size expressions (one per axis);
-        kind: "float" (float64 array), "ints" (int64 array) or "list" (list of ints);
-        bound: S, the ints' and lists' exclusive upper bound (None for floats).
+        kind: "float" (float64 array), "ints" (int64 array), "list" (list of ints) or
+            "size" (a Python int, the value of its one dim: ``vocab_size:=V``);
+        bound: S, the ints' and lists' exclusive upper bound (None for the others).
     """
 
     name: str
@@ -129,10 +135,21 @@ def parse_size(text: str, option: str = "--shapes", entry: str = "") -> Size:
 
 
 def parse_entry(text: str, option: str = "--shapes") -> Entry:
-    """One ``NAME:DIMS[:ints<S|:list<S]``; ShapesError for anything else."""
+    """One ``NAME:DIMS[:ints<S|:list<S]`` or ``NAME:=SIZE``; ShapesError for anything else."""
+    if ":=" in text:
+        name, _, size = text.partition(":=")
+        if not _NAME.match(name):
+            raise _refuse(option, text, f"{name!r} is not a Python name")
+        if not size:
+            raise _refuse(option, text, "a plain int is NAME:=SIZE, e.g. vocab_size:=V")
+        return Entry(name, (parse_size(size, option, text),), "size")
     parts = text.split(":")
     if len(parts) not in (2, 3) or not parts[1]:
-        raise _refuse(option, text, "an entry is NAME:DIMS, NAME:DIMS:ints<S or NAME:DIM:list<S")
+        raise _refuse(
+            option,
+            text,
+            "an entry is NAME:DIMS, NAME:DIMS:ints<S, NAME:DIM:list<S or NAME:=SIZE",
+        )
     name, dims_text = parts[0], parts[1]
     if not _NAME.match(name):
         raise _refuse(option, text, f"{name!r} is not a Python name")
@@ -160,6 +177,47 @@ def parse_shapes(text: str, option: str = "--shapes") -> tuple[Entry, ...]:
     return entries
 
 
+def parse_globals(text: str) -> tuple[tuple[str, Size], ...]:
+    """``--globals "vocab_size=V hidden_size=H"``: (name, size) pairs, in order;
+    ShapesError (one line, with an example) for an empty text, an entry that is not
+    NAME=SIZE, a name that is not a Python name or is given twice, a size outside the
+    language."""
+    option = "--globals"
+    pairs: list[tuple[str, Size]] = []
+    for part in text.split():
+        name, equals, size = part.partition("=")
+        if name.endswith(":"):
+            raise _refuse(option, part, "a global is NAME=SIZE (NAME:=SIZE is an argument's)")
+        if not equals or not size:
+            raise _refuse(option, part, "an entry is NAME=SIZE, e.g. vocab_size=V")
+        if not _NAME.match(name):
+            raise _refuse(option, part, f"{name!r} is not a Python name")
+        if name in dict(pairs):
+            raise _refuse(option, name, f"the name {name} is given twice")
+        pairs.append((name, parse_size(size, option, part)))
+    if not pairs:
+        raise ShapesError(f"{option} is empty; write e.g. {option} {_example(option)}")
+    return tuple(pairs)
+
+
+def require_array_letters(
+    sizes: tuple[tuple[str, Size], ...], entries: tuple[Entry, ...], where: str
+) -> None:
+    """ShapesError if a size in ``sizes`` ((how it is shown, the size) pairs, e.g.
+    ("--args entry 'vocab_size:=K'", K)) uses a letter that no array among ``entries``
+    has: a plain int or a global takes the value of an array's size, and a letter of its
+    own would be drawn unrelated to any array (``vocab_size:=K`` where the arrays say V
+    is a slip). ``where`` names the options the arrays come from ("--args or --params")."""
+    arrays = letters_of(tuple(e for e in entries if e.kind != "size"))
+    for shown, size in sizes:
+        unknown = [x for x in size.letters if x not in arrays]
+        if unknown:
+            raise ShapesError(
+                f"{shown} uses the size {unknown[0]}, which no array of {where} has"
+                + (f" (their sizes are {', '.join(arrays)})" if arrays else "")
+            )
+
+
 def letters_of(entries: tuple[Entry, ...]) -> tuple[str, ...]:
     """Every letter the entries use, in order of first appearance."""
     found: dict[str, None] = {}
@@ -170,7 +228,10 @@ def letters_of(entries: tuple[Entry, ...]) -> tuple[str, ...]:
 
 
 def _draw_array(rng: np.random.Generator, entry: Entry, sizes: dict[str, int]) -> Any:
-    """One entry's value: floats uniform in [−1, 1), ints and lists in [0, S)."""
+    """One entry's value: floats uniform in [−1, 1), ints and lists in [0, S), a size's
+    int (drawing nothing, so that the arrays are those of the same seed without it)."""
+    if entry.kind == "size":
+        return entry.dims[0].value(sizes)
     shape = entry.shape(sizes)
     if entry.kind == "float":
         return rng.uniform(-1.0, 1.0, size=shape)
@@ -185,7 +246,7 @@ class Drawn:
 
     Attributes:
         entries: the parsed description; sizes: letter → its size;
-        values: name → float64 array, int64 array or list of ints, in entry order;
+        values: name → float64 array, int64 array, list of ints or int, in entry order;
         keep: how many leading entries stay the same "with new weights" (the inputs);
         recipe: what rebuilds it with :func:`make_problem` (the description, the
             sizes, the seed and keep).

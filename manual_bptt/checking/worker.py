@@ -107,6 +107,12 @@ class Remote:
         kind, detail, error = answer
         return str(kind), str(detail), str(error)
 
+    def global_names(self) -> dict[str, str] | None:
+        """The module globals its code may use, each with its type's name ("" if unset):
+        serve.global_names; None if it has none."""
+        found = self._worker.request(self, ("globals", self._id), "reading its module globals")
+        return None if found is None else dict(found)
+
     def names(self) -> dict[str, dict[str, Any]]:
         """Its public attributes, each with the worker's facts about it."""
         return dict(self._worker.request(self, ("names", self._id), "listing its names"))
@@ -496,9 +502,9 @@ def _call_here(
     namespace: dict[str, Any] | None = None
     saved: dict[str, Any] = {}
     if module_globals is not None:
-        namespace = getattr(fn, "__globals__", None)
-        if not isinstance(namespace, dict):
-            raise UsageError(f"{what}: it is not a Python function, so it has no module globals")
+        namespace = serve.globals_of(fn)
+        if namespace is None:
+            raise UsageError(f"{what}: {serve.NO_GLOBALS}")
         module_globals = copy.deepcopy(module_globals)
         saved = {k: namespace[k] for k in module_globals if k in namespace}
     before = [serve._snapshot(a) for a in (*args, *kwargs.values())]

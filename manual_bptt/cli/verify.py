@@ -35,7 +35,9 @@ Styles:
                 (no twin; implied by --forward; docs/verify-generic.md)
   loss          any loss: --loss L --args "..." --params "..." [--object "RNN(V, H)"];
                 L(*args) -> (loss, g_1, ..., g_k, ...) checked against the derivative
-                of its own loss (implied by --loss)
+                of its own loss (implied by --loss). Both forms: a size as an int
+                argument "vocab_size:=V", module globals set to sizes with --globals
+                "vocab_size=V hidden_size=H", a function of another file OTHER.py:NAME
   min-char-rnn  lossFun(inputs, targets, hprev) -> loss, dWxh, dWhh, dWhy, dbh, dby,
                 h_last, reading Wxh, Whh, Why, bh, by, vocab_size, hidden_size from its
                 module's globals (verify sets them); expected gradients clipped to ±5
@@ -308,19 +310,27 @@ def _generic_arguments(p: argparse.ArgumentParser) -> None:
         "--max-LETTER N bounds the size LETTER of the shapes (default 4), e.g. --max-V 6",
     )
     g.add_argument(
-        "--forward", metavar="NAME", help="the layer form: forward(*inputs) -> out[, *rest]"
+        "--forward",
+        metavar="[FILE.py:]NAME",
+        help="the layer form: forward(*inputs) -> out[, *rest]",
     )
     g.add_argument(
-        "--backward", metavar="NAME", help="backward(dout, *rest) -> a gradient per float input"
+        "--backward",
+        metavar="[FILE.py:]NAME",
+        help="backward(dout, *rest) -> a gradient per float input",
     )
     g.add_argument(
         "--shapes", metavar='"NAME:DIMS ..."', help='the inputs, e.g. "x:N,T,D h0:N,H Wx:D,H"'
     )
     g.add_argument(
-        "--loss", metavar="NAME", help="the loss form: loss(*args) -> (loss, g_1, ..., g_k, ...)"
+        "--loss",
+        metavar="[FILE.py:]NAME",
+        help="the loss form: loss(*args) -> (loss, g_1, ..., g_k, ...)",
     )
     g.add_argument(
-        "--args", metavar='"NAME:DIMS ..."', help='its arguments, e.g. "inputs:T:list<V hprev:H,1"'
+        "--args",
+        metavar='"NAME:DIMS ..."',
+        help='its arguments, e.g. "inputs:T:list<V hprev:H,1" (a size as an int: "n:=V")',
     )
     g.add_argument(
         "--params",
@@ -329,6 +339,11 @@ def _generic_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--object", metavar="EXPR", help='the parameters are attributes of EXPR, e.g. "RNN(V, H)"'
+    )
+    g.add_argument(
+        "--globals",
+        metavar='"NAME=SIZE ..."',
+        help='module globals of the file set to sizes, e.g. "vocab_size=V hidden_size=H"',
     )
     for letter in LETTERS:
         p.add_argument(f"--max-{letter}", type=positive_int, help=argparse.SUPPRESS)
@@ -346,10 +361,15 @@ def _generic_form(args: argparse.Namespace) -> tuple[str, dict[str, Any]] | None
         raise UsageError(f"--style {args.style} takes no --{(layer or loss)[0]}")
     if (args.style == "layer" and loss) or (args.style == "loss" and layer):
         raise UsageError(f"--style {args.style} takes no --{(layer or loss)[0]}")
+    shared = {"globals": args.globals}
     if layer or args.style == "layer":
-        return "layer", {k: getattr(args, k) for k in LAYER_FLAGS}
+        return "layer", {**{k: getattr(args, k) for k in LAYER_FLAGS}, **shared}
     if loss or args.style == "loss":
-        return "loss", {k: getattr(args, k) for k in LOSS_FLAGS}
+        return "loss", {**{k: getattr(args, k) for k in LOSS_FLAGS}, **shared}
+    if args.globals is not None:
+        raise UsageError(
+            "--globals sets module globals for the layer or loss form; give --forward or --loss too"
+        )
     return None
 
 

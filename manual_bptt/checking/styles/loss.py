@@ -14,6 +14,11 @@ The expected gradients are the derivative of the returned loss itself, computed 
 calls of L on perturbed parameters (numeric_reference.py). The --args stay as drawn
 (they are the data), the --params are drawn again for "new weights". Gradients are
 reported under the names in --params ("dWxh", key "Wxh").
+
+A size passed as a plain int is an --args entry ``NAME:=SIZE`` (``vocab_size:=V``); a
+size the file keeps in a module global is ``--globals "vocab_size=V"``, set for every
+call (the constructor of --object's class too); ``--loss OTHER.py:NAME`` reads L from
+another file (without --object).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from manual_bptt.checking.shapes import (
     ShapesError,
     parse_shapes,
     parse_size,
+    require_array_letters,
 )
 from manual_bptt.checking.styles.base import (
     Observed,
@@ -40,7 +46,13 @@ from manual_bptt.checking.styles.base import (
     require_callable,
     type_name,
 )
-from manual_bptt.checking.styles.layer import GenericStyle, phi_value, result_array
+from manual_bptt.checking.styles.layer import (
+    GenericStyle,
+    fresh,
+    other_file,
+    phi_value,
+    result_array,
+)
 
 
 def parse_object(text: str) -> tuple[str, list[Any]]:
@@ -72,8 +84,10 @@ class LossStyle(GenericStyle):
     name = "loss"
     summary = "--loss L --args A --params P [--object EXPR]: L's gradients against its own loss"
     reference = "the derivative of its own loss"
-    option_names = ("loss", "args", "params", "object")
+    option_names = ("loss", "args", "params", "object", "globals")
     required = ("loss", "args", "params")
+    sizes_option = "--args"
+    arrays_from = "--args or --params"
     n_args = 0
     object: tuple[str, list[Any]] = ("", [])
 
@@ -90,16 +104,20 @@ class LossStyle(GenericStyle):
         if both:
             raise ShapesError(f"{both[0]} is in both --args and --params; give it once")
         self.n_args = len(args)
+        if options.get("globals"):
+            clash = [p.name for p in params if any(p.name == g for g in _names(options["globals"]))]
+            if clash:
+                raise ShapesError(f"{clash[0]} is in both --globals and --params; give it once")
         if options.get("object"):
+            if other_file(str(options["loss"])):
+                raise ShapesError(
+                    f"--loss {options['loss']} names a function of another file; with "
+                    "--object, --loss is a method of the object's class (--loss NAME)"
+                )
             self.object = parse_object(str(options["object"]))
-            known = {letter for e in (*args, *params) for letter in e.letters}
-            for a in self.object[1]:
-                unknown = [x for x in getattr(a, "letters", ()) if x not in known]
-                if unknown:
-                    raise UsageError(
-                        f"--object uses the size {unknown[0]}, which no entry of --args or "
-                        "--params defines"
-                    )
+            shown = f"--object {options['object']!r}"
+            sizes = tuple((shown, a) for a in self.object[1] if hasattr(a, "letters"))
+            require_array_letters(sizes, (*args, *params), self.arrays_from)
         return (*args, *params)
 
     @property
@@ -114,16 +132,18 @@ class LossStyle(GenericStyle):
         return list(self.entries[self.n_args :])
 
     def function(self) -> str:
-        return str(self.options.get("loss", "loss"))
+        return self.short("loss")
 
     def bind(self, obj: Target, where: str) -> Target:
         self.require_options()
-        loss = self.options["loss"]
+        loss = self.function()
         if self.options.get("object"):
             cls, args = self.object
-            require_callable(member(obj, cls, where), cls, tuple(args), str(self.options["object"]))
+            found = member(obj, cls, where)
+            require_callable(found, cls, tuple(args), str(self.options["object"]))
+            self.check_globals([(found, where)])
             return obj
-        fn = member(obj, loss, where)
+        fn, file = self.function_of("loss", obj, where)
         names = ", ".join(e.name for e in self.entries[: self.n_args])
         require_callable(fn, loss, (None,) * self.n_args, f"{loss}({names})")
         if not facts(fn)["function"]:
@@ -131,11 +151,13 @@ class LossStyle(GenericStyle):
                 f"{loss} is not a Python function, so it has no module globals to read "
                 "--params from (give --object for a method)"
             )
+        self.check_globals([(fn, file)])
         return obj
 
     def observe(self, target: Target, case: Any, seen: Observed) -> Observed:
-        loss = self.options["loss"]
+        loss = self.function()
         arg_names = tuple(e.name for e in self.entries[: self.n_args])
+        self.new_problem()
         with seen.attempt():
             call = self._caller(target, case, seen, arg_names)
             params = {e.name: np.array(case.values[e.name]) for e in self.floats()}
@@ -169,26 +191,28 @@ class LossStyle(GenericStyle):
                 return phi_value(result_array(f"{loss}'s loss", first).reshape(()), 1.0, moved)
 
             self.judge(seen, got, case, phi)
-        return seen
+        return self.hint_globals(seen)
 
     def _caller(
         self, target: Target, case: Drawn, seen: Observed, arg_names: tuple[str, ...]
     ) -> Any:
-        """A function of the parameters' values that calls L once with the drawn args."""
-        loss = self.options["loss"]
+        """A function of the parameters' values that calls L once with the drawn args
+        (and --globals at the problem's sizes)."""
+        loss = self.function()
 
         def args() -> list[Any]:
-            out = []
-            for name in arg_names:
-                v = case.values[name]
-                out.append(list(v) if isinstance(v, list) else np.array(v))
-            return out
+            return [fresh(case.values[name]) for name in arg_names]
 
         if not self.options.get("object"):
-            fn = seen.get(loss, target, loss)
+            fn = self.fetch("loss", seen, target)
             return lambda values: seen.call(
-                loss, fn, *args(), names=arg_names, module_globals=dict(values)
+                loss,
+                fn,
+                *args(),
+                names=arg_names,
+                module_globals=self.global_values(case, **values),
             )
+        known = self.global_values(case)
         cls_name, raw = self.object
         built = [a.value(case.sizes) if hasattr(a, "value") else a for a in raw]
         what = f"{cls_name}(…)"  # one name whatever the sizes, so that a failure is one key
@@ -196,6 +220,7 @@ class LossStyle(GenericStyle):
             f"{cls_name}({', '.join(map(str, built))})",
             seen.get(cls_name, target, cls_name),
             *built,
+            module_globals=known,
         )
         method = seen.get(loss, instance, loss)
         if method is None:
@@ -204,9 +229,16 @@ class LossStyle(GenericStyle):
         def call(values: dict[str, np.ndarray]) -> Any:
             for name, value in values.items():
                 seen.set(what, instance, name, value)
-            return seen.call(f"{what}.{loss}", method, *args(), names=arg_names)
+            return seen.call(
+                f"{what}.{loss}", method, *args(), names=arg_names, module_globals=known
+            )
 
         return call
+
+
+def _names(text: str) -> list[str]:
+    """The names of a --globals text (NAME=SIZE entries), however malformed the rest."""
+    return [part.partition("=")[0] for part in str(text).split()]
 
 
 STYLE = LossStyle
