@@ -64,10 +64,10 @@ def test_quick_run_writes_its_table_json_and_picture(quick_run: tuple[Path, str]
     table = (out / "truncation.md").read_text()
     assert printed.startswith(table)  # the same tables, printed and written
     for section in (
-        "## rnn, at initialisation",
-        "## rnn, after 40 steps of full BPTT",
-        "## lstm, at initialisation",
-        "## lstm, after 40 steps of full BPTT",
+        "## rnn, at initialisation (held-out accuracy ",
+        "## rnn, after 40 steps of full BPTT (held-out accuracy ",
+        "## lstm, at initialisation (held-out accuracy ",
+        "## lstm, after 40 steps of full BPTT (held-out accuracy ",
         "## Training with each estimator, L = 5",
     ):
         assert section in table

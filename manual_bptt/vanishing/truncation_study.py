@@ -384,8 +384,9 @@ def measure_all(params: CellParams, study: Study, progress: Progress | None = No
 def run_study(study: Study, progress: Progress | None = None) -> tuple[list[Row], list[Row]]:
     """Measure every cell at initialisation and after task.steps of full BPTT (seed
     task.seed), then train study.train_cells with every estimator at study.train_ks,
-    once per seed in study.seeds. Returns (the measured rows, each with "cell" and
-    "state"; the training rows, each with "seed")."""
+    once per seed in study.seeds. Returns (the measured rows, each with "cell", "state"
+    and "network_accuracy", the measured network's held-out accuracy; the training rows,
+    each with "seed")."""
     measured: list[Row] = []
     trained: list[Row] = []
     for cell in dict.fromkeys((*study.cells, *study.train_cells)):
@@ -396,9 +397,13 @@ def run_study(study: Study, progress: Progress | None = None) -> tuple[list[Row]
                 start = initial_params(task, Setting("", cell=cell))
             final, row = train(task, cell, Estimator("full"), progress)
             if cell in study.cells and seed == study.task.seed:
-                for state, at in (("initialisation", start), ("trained", final)):
+                held_out = accuracy(start, task, Setting(""), np.random.default_rng(seed + 1))
+                for state, at, acc in (
+                    ("initialisation", start, held_out),
+                    ("trained", final, row["accuracy"]),
+                ):
                     measured += [
-                        {"cell": cell, "state": state, **r}
+                        {"cell": cell, "state": state, "network_accuracy": acc, **r}
                         for r in measure_all(at, study, progress)
                     ]
             if cell not in study.train_cells or seed not in seeds:
