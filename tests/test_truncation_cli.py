@@ -274,7 +274,8 @@ def test_artbp_reaches_k_steps_as_often_as_d2l() -> None:
             ["--draws", "1"],
             "argument --draws: must be an integer ≥ 2 (a variance needs two draws); got 1",
         ),
-        (["--L", "0"], "argument --L: must be an integer ≥ 1; got 0"),
+        (["--L", "0"], "argument --L: must be an integer from 1 to 499; got 0"),
+        (["--L", "500"], "argument --L: must be an integer from 1 to 499; got 500"),
     ],
 )
 def test_wrong_input_is_one_argparse_line(
@@ -309,3 +310,45 @@ def test_measure_refuses_a_randomized_estimator_with_one_draw() -> None:
         ValueError, match=re.escape("a randomized estimator needs at least 2 draws; got 1")
     ):
         ts.measure(params, batch, ts.Estimator("d2l", 2, param=0.5), g, [0])
+
+
+class Counter:
+    """A stand-in progress bar that counts the units of work it is told of."""
+
+    def __init__(self) -> None:
+        self.done = 0
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+
+
+@pytest.mark.parametrize(
+    ("cells", "train_cells", "seeds"),
+    [
+        (("rnn",), ("rnn",), (0,)),
+        (("rnn", "lstm"), (), (0,)),
+        (("lstm",), ("rnn",), (1, 2)),  # a cell trained, not measured, seeds without 0
+        (("rnn",), ("rnn",), (2, 0)),
+    ],
+)
+def test_the_progress_bar_counts_the_work_done_and_the_measured_network_uses_seed(
+    cells: tuple[str, ...], train_cells: tuple[str, ...], seeds: tuple[int, ...]
+) -> None:
+    task = replace(ts.quick(cell_table_task(5)), steps=3, seed=0)
+    study = ts.Study(task, cells, ks=(2, 4), draws=2, train_cells=train_cells, seeds=seeds)
+    counter = Counter()
+    measured, trained = ts.run_study(study, counter)  # type: ignore[arg-type]
+    assert counter.done == study.units()
+    assert {r["cell"] for r in measured} == set(cells)
+    assert len(measured) == len(cells) * 2 * (1 + 5 * 2)
+    assert sorted((r["cell"], r["seed"]) for r in trained if r["kind"] == "full") == sorted(
+        (cell, seed) for cell in train_cells for seed in seeds
+    )
+    assert len(trained) == len(train_cells) * len(seeds) * 6
+    # the measured "trained" network is --seed's (0), whatever the training seeds
+    params = initial_params(task, Setting("", cell=cells[0]))
+    batch = ts.measurement_batch(task)
+    g_full = ts.flat_grad(params, *batch)
+    window = ts.measure(params, batch, ts.Estimator("window", 2), g_full, [0, 1])
+    first = next(r for r in measured if r["estimator"] == "window k=2")
+    assert first["bias"] == window["bias"]

@@ -14,14 +14,18 @@ parameters on the same batch:
   artbp           Tallec & Ollivier's, a = kπ^k/(1 − π^k): reaches k steps back as
                   often as d2l's
 
-  bias      ‖E[g] − g_full‖ / ‖g_full‖ and cos(E[g], g_full); for the randomized
-            ones E[g] is the mean of --draws draws, given ± its standard error
-  variance  E‖g − E[g]‖² / ‖g_full‖² (0 for the deterministic ones), from the draws
+  bias      ‖E[g] − g_full‖ / ‖g_full‖ and cos(E[g], g_full)
+  variance  E‖g − E[g]‖² / ‖g_full‖² (0 for the deterministic ones)
   cost      steps backpropagated per sequence
 
+For d2l and artbp, bias and variance are exact (from the gradient through each step
+and the exact moments of the links' weights), and also estimated from --draws draws,
+as a user of the estimator would see them: the mean's bias ± its standard error, and
+the sample variance.
+
 Then trains every cell in --train-cells with each estimator at each k in --train-ks
-(and full BPTT) for --steps steps per run, once per seed in --seeds, and gives the
-held-out accuracy.
+(and full BPTT) for --steps steps per run, once per seed in --seeds (default: --seed),
+and gives the held-out accuracy. The measured networks and batch use --seed.
 
 Writes to --out (default ./truncation): truncation.md (the tables, also printed),
 truncation.json (every number, the command and the machine) and truncation.png.
@@ -40,9 +44,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from manual_bptt.cli.arguments import add_command, existing_parent, nonnegative_int, positive_int
+from manual_bptt.cli.arguments import (
+    add_command,
+    existing_parent,
+    in_range,
+    nonnegative_int,
+    positive_int,
+)
 
 CELLS = ("rnn", "lstm", "gru")
+MAX_L = 499  # T = L + 1 ≤ 500, as bptt vanishing's --T: minutes per training run there
 DEFAULT_KS = (2, 5, 10, 20, 40)
 QUICK_KS = (2, 3, 8)
 DEFAULT_DRAWS = 100
@@ -96,12 +107,21 @@ def register(sub: Any) -> None:
         type=existing_parent,
         help="output folder, made if its parent exists (default ./truncation)",
     )
-    p.add_argument("--cells", type=cell, nargs="+", default=None, help="default rnn lstm")
+    p.add_argument(
+        "--cells",
+        type=cell,
+        nargs="+",
+        default=None,
+        help="cells measured: rnn, lstm, gru (default rnn lstm)",
+    )
     p.add_argument(
         "--ks", type=length, nargs="+", default=None, help="lengths k ≥ 2 (default 2 5 10 20 40)"
     )
     p.add_argument(
-        "--L", type=positive_int, default=None, help="the delay L; T = L + 1 (default 20)"
+        "--L",
+        type=in_range(1, MAX_L),
+        default=None,
+        help=f"the delay L, 1 to {MAX_L}; T = L + 1 (default 20)",
     )
     p.add_argument(
         "--steps",
@@ -129,14 +149,14 @@ def register(sub: Any) -> None:
         "--seed",
         type=nonnegative_int,
         default=0,
-        help="seed of the networks, batches and links, ≥ 0 (default 0)",
+        help="seed of the measured networks, their batch and the links, ≥ 0 (default 0)",
     )
     p.add_argument(
         "--seeds",
         type=nonnegative_int,
         nargs="+",
         default=None,
-        help="seeds of the training runs (default: --seed alone); the measurement uses the first",
+        help="seeds of the training runs (default: --seed alone)",
     )
     p.add_argument(
         "--quick",
@@ -151,8 +171,8 @@ def study_from(args: argparse.Namespace) -> Any:
     from manual_bptt.vanishing import truncation_study as ts
     from manual_bptt.vanishing.experiment import cell_table_task
 
-    seeds = tuple(args.seeds) if args.seeds else (args.seed,)
-    task = cell_table_task(20, seeds[0])
+    seeds = tuple(dict.fromkeys(args.seeds)) if args.seeds else (args.seed,)
+    task = cell_table_task(20, args.seed)
     if args.quick:
         task = ts.quick(task)
     if args.L is not None:
@@ -161,11 +181,13 @@ def study_from(args: argparse.Namespace) -> Any:
         task = replace(task, steps=args.steps)
     return ts.Study(
         task=task,
-        cells=tuple(args.cells or ("rnn", "lstm")),
-        ks=tuple(args.ks or (QUICK_KS if args.quick else DEFAULT_KS)),
+        cells=tuple(dict.fromkeys(args.cells or ("rnn", "lstm"))),
+        ks=tuple(sorted(set(args.ks or (QUICK_KS if args.quick else DEFAULT_KS)))),
         draws=args.draws or (QUICK_DRAWS if args.quick else DEFAULT_DRAWS),
-        train_cells=tuple(("rnn",) if args.train_cells is None else args.train_cells),
-        train_ks=tuple(args.train_ks or ((QUICK_KS[0],) if args.quick else (10,))),
+        train_cells=tuple(
+            dict.fromkeys(("rnn",) if args.train_cells is None else args.train_cells)
+        ),
+        train_ks=tuple(dict.fromkeys(args.train_ks or ((QUICK_KS[0],) if args.quick else (10,)))),
         seeds=seeds,
     )
 

@@ -173,25 +173,36 @@ def weight_moments(random: RandomTruncation, T: int) -> Array:
     """(T, T) E[w_t w_u], where w_t = ξ_{t+1} ⋯ ξ_{T−1} is the weight with which the last
     step's loss reaches step t (w_{T−1} = 1), so that E[w_t] is column T − 1.
 
-    Exact, by a forward recursion over the links j = 1 … T−1 that carries, for each
-    number d of links since the last cut, the expectation of Π_{i ≤ j} ξ_i^{e_i} over
-    the patterns that reach that d, with e_i the power of ξ_i in w_t w_u: 0 for
-    i ≤ min(t, u), 1 up to max(t, u), 2 after. A cut (probability c(d)) multiplies by
-    0^e and restarts d at 1; a kept link by (1/(1 − c(d)))^e, d + 1. T² pairs of T steps.
+    Exact. For t ≤ u, ξ_j enters w_t w_u with the power 0 for j ≤ t, 1 for t < j ≤ u and
+    2 after. The draw is a chain in d, the number of links since the last cut (1 before
+    link 1); link j is cut with probability c(d), ξ_j = 0 and d restarts at 1, or kept,
+    ξ_j = 1/(1 − c(d)) and d + 1. So, over the values of d:
+
+        F_t(d)  = P(d after links 1 … t), carried forward link by link;
+        B_j(d)  = E[ξ_j² ⋯ ξ_{T−1}² | d before link j] = B_{j+1}(d + 1) / (1 − c(d)),
+                  B_T = 1 (a cut gives 0), carried backward;
+        a power-1 link keeps the expectation and moves d to d + 1 (its cut gives 0,
+        its kept branch (1 − c)·1/(1 − c) = 1), so
+        E[w_t w_u] = Σ_d F_t(d) B_{u+1}(d + u − t).
+
+    T² dot products of length T.
     """
-    cut = np.array([random.cut_probability(d) if d else 0.0 for d in range(T + 1)])
+    size = T + 2  # d = 0 … T+1; d = 0 is never reached
+    cut = np.array([random.cut_probability(d) if d else 0.0 for d in range(size)])
+    forward = np.zeros((T, size))
+    forward[0, 1] = 1.0
+    for t in range(1, T):  # link t, power 0: kept moves d on, cut restarts it at 1
+        forward[t, 2:] = forward[t - 1, 1:-1] * (1 - cut[1:-1])
+        forward[t, 1] = forward[t - 1] @ cut
+    backward = np.zeros((T + 1, size))
+    backward[T, :] = 1.0
+    for j in range(T - 1, 0, -1):  # link j, power 2
+        backward[j, 1:-1] = backward[j + 1, 2:] / (1 - cut[1:-1])
     moments = np.empty((T, T))
     for t in range(T):
         for u in range(t, T):
-            reach = np.zeros(T + 1)  # reach[d]: the expectation so far with d since the cut
-            reach[1] = 1.0
-            for j in range(1, T):
-                power = 0 if j <= t else 1 if j <= u else 2
-                kept = reach[1 : j + 1] * (1 - cut[1 : j + 1]) ** (1 - power)
-                cuts = float(reach[1 : j + 1] @ cut[1 : j + 1]) if power == 0 else 0.0
-                reach[2 : j + 2] = kept
-                reach[1] = cuts
-            moments[t, u] = moments[u, t] = reach.sum()
+            shift = u - t
+            moments[t, u] = moments[u, t] = forward[t, : size - shift] @ backward[u + 1, shift:]
     return moments
 
 
@@ -312,11 +323,16 @@ class Study:
         """Work for the progress bar: one unit per training step or gradient computed."""
         per_k = 3 + 2 * self.draws
         measured = len(self.cells) * 2 * (1 + self.task.T + len(self.ks) * per_k)
-        full_runs = len(set(self.cells) - set(self.train_cells)) + len(self.train_cells) * len(
-            self.seeds
-        )
+        full_runs = sum(len(self.full_seeds(c)) for c in {*self.cells, *self.train_cells})
         runs = full_runs + len(self.train_cells) * len(self.seeds) * 5 * len(self.train_ks)
         return measured + runs * self.task.steps
+
+    def full_seeds(self, cell: str) -> tuple[int, ...]:
+        """The seeds ``cell`` is trained with full BPTT for: task.seed's network is the
+        one measured (if the cell is), the seeds are the training table's (if trained)."""
+        measured = (self.task.seed,) if cell in self.cells else ()
+        trained = self.seeds if cell in self.train_cells else ()
+        return tuple(dict.fromkeys((*measured, *trained)))
 
 
 def train(
@@ -390,8 +406,7 @@ def run_study(study: Study, progress: Progress | None = None) -> tuple[list[Row]
     measured: list[Row] = []
     trained: list[Row] = []
     for cell in dict.fromkeys((*study.cells, *study.train_cells)):
-        seeds = study.seeds if cell in study.train_cells else (study.task.seed,)
-        for seed in dict.fromkeys((study.task.seed, *seeds)):
+        for seed in study.full_seeds(cell):
             task = replace(study.task, seed=seed)
             if cell in study.cells and seed == study.task.seed:
                 start = initial_params(task, Setting("", cell=cell))
@@ -406,7 +421,7 @@ def run_study(study: Study, progress: Progress | None = None) -> tuple[list[Row]
                         {"cell": cell, "state": state, "network_accuracy": acc, **r}
                         for r in measure_all(at, study, progress)
                     ]
-            if cell not in study.train_cells or seed not in seeds:
+            if cell not in study.train_cells or seed not in study.seeds:
                 continue
             trained.append({**row, "seed": seed})
             for k in study.train_ks:
