@@ -13,7 +13,15 @@ import sys
 from collections.abc import Sequence
 
 # Module names under manual_bptt.cli, in the order --help lists them.
-COMMAND_MODULES = ("check", "sweep", "verify", "gallery", "epsilon_plot", "vanishing")
+COMMAND_MODULES = (
+    "check",
+    "sweep",
+    "verify",
+    "gallery",
+    "epsilon_plot",
+    "vanishing",
+    "truncation",
+)
 DEFAULT_COMMAND = "check"
 
 
