@@ -648,10 +648,10 @@ print({b: f"{v:.1e}" for b, v in answers.items()}, f"measured Π f at lag 20: {m
 # scatters around σ(b_f), and the mean over units of a product is not the product of means.'''
 
 TRUNC_MD = """\
-## Truncation: the window and chunks
+## Truncation: the window, chunks, TBPTT and randomized truncation
 
-Truncated BPTT lets each loss reach back only so far. Two definitions are in use, and
-`bptt` takes both ([docs/derivation.md](../derivation.md#truncation)):
+Truncated BPTT lets each loss reach back only so far. Two definitions are in everyday
+use, and `bptt` takes both ([docs/derivation.md](../derivation.md#truncation)):
 
 - `truncate=k`, the tutorial's `bptt_truncate`: the loss at step t reaches steps
   t, t−1, …, max(0, t−k), a window of k + 1 steps that slides with t;
@@ -737,6 +737,103 @@ answered = k_window is not None and k_chunk is not None
 check("7", None if not answered else smallest("truncate", k_window) and smallest("chunk", k_chunk),
       f"truncate={k_window}, chunk={k_chunk}")'''
 
+TBPTT_MD = """\
+Both are special cases of **TBPTT(k1, k2)** (Williams & Peng 1990; Sutskever 2013): every
+k1 steps, the block of k1 losses is backpropagated k2 steps from its last step
+(`tbptt=(k1, k2)`). With k2 > k1 the windows of neighbouring blocks overlap; with
+k2 < k1 a block's first k1 − k2 losses reach no step at all. Which steps each loss
+reaches under `tbptt=(2, 4)`, T = 6:"""
+
+TBPTT_REACH = """\
+print("{'tbptt': (2, 4)}:       step 0 1 2 3 4 5")
+for t, row in enumerate(reach(tbptt=(2, 4))):
+    print(f"  loss E_{t}              " + " ".join("●" if r else "·" for r in row))"""
+
+EX8_MD = """\
+**Exercise 8.** Which (k1, k2) makes TBPTT the same as `chunk=3`, and which the same as
+`truncate=2`? Read them off the definitions; the check compares the gradients on
+`tcase`."""
+
+EX8_STUDENT = """\
+as_chunk_3 = None  # your (k1, k2)
+as_window_2 = None  # your (k1, k2)"""
+
+EX8_SOLUTION = """\
+as_chunk_3 = (3, 3)  # blocks of 3 losses, each backpropagated 3 steps: to its start
+as_window_2 = (1, 3)  # every loss alone, 3 steps back: t, t−1, t−2"""
+
+EX8_CHECK = """\
+def same(a, b):
+    ga, gb = tcase.call(bptt, **a).grads, tcase.call(bptt, **b).grads
+    return all(np.allclose(ga[n], gb[n], rtol=1e-12, atol=1e-14) for n in ga)
+
+
+answered = as_chunk_3 is not None and as_window_2 is not None
+check("8", None if not answered else same({"tbptt": as_chunk_3}, {"chunk": 3})
+      and same({"tbptt": as_window_2}, {"truncate": 2}), f"{as_chunk_3}, {as_window_2}")"""
+
+RANDOM_MD = """\
+Every truncation above is **biased**: for a given batch it is a fixed function, and
+the gradient it drops is never made up. Randomized truncation cuts the backward pass at
+random links instead, and multiplies what crosses a link uncut by 1/P(not cut), so
+that each path's weight has expectation 1 (Tallec & Ollivier 2017). d2l.ai (§9.7) cuts
+each link with probability 1 − π; "artbp" cuts with probability 1/(a + d), d links
+after the last cut (this project's schedule of their estimator). A seed fixes one draw.
+For T = 6 there are only 2⁵ = 32 patterns of cuts, so the expectation can be summed
+exactly instead of sampled: it is the full gradient."""
+
+RANDOM = """\
+from manual_bptt.truncation import RandomTruncation
+
+full = tcase.call(bptt).grads["W"]
+for kind, param in (("d2l", 0.5), ("artbp", 1.0)):
+    estimator = RandomTruncation(kind, param)
+    one = tcase.call(bptt, randomized=RandomTruncation(kind, param, seed=SEED)).grads["W"]
+    expected = sum(p * tcase.call(bptt, randomized=links).grads["W"]
+                   for p, links in estimator.outcomes(tcase.T))
+    print(f"{kind}: one draw is {np.linalg.norm(one - full) / np.linalg.norm(full):.2f} of ‖∂L/∂W‖ "
+          f"away; the exact expectation {np.linalg.norm(expected - full) / np.linalg.norm(full):.0e}")"""
+
+BIASVAR_MD = """\
+So the randomized estimators trade bias for variance. The table below measures both
+at k = 5 on the untrained tanh RNN of the Vanish step, with only its last loss scored
+(the long-range task's setting): bias ‖E g − g_full‖/‖g_full‖ and variance
+E‖g − E g‖²/‖g_full‖², exact for the randomized ones, and the cost in steps
+backpropagated per sequence (`manual_bptt.vanishing.truncation_study`, which
+`bptt truncation` runs for every k and both cells)."""
+
+BIASVAR = """\
+from manual_bptt.vanishing import truncation_study as ts
+
+bv = study_case(T=T, activation="tanh", seed=SEED)
+last_only = np.zeros(bv.y.shape, dtype=bool)
+last_only[-1] = True
+batch = (bv.x, bv.y, last_only)
+g_full = ts.flat_grad(bv.params, *batch)
+print(f"{'estimator':18} {'cost':>5} {'bias':>8} {'variance':>9}")
+for estimator in [ts.Estimator("full"), *ts.estimators(5)]:
+    row = ts.measure(bv.params, batch, estimator, g_full, ts.draw_seeds(SEED, 20))
+    print(f"{row['estimator']:18} {row['cost']:>5} {row['bias']:>8.2g} {row['variance']:>9.2g}")"""
+
+BIASVAR_AFTER = """\
+After training, on the long-range task (a token to recall across L = 20 steps), the
+project measured at k = 10 ([truncation-measured.md](../truncation-measured.md): every
+k, the LSTM, the machine), and then trained the RNN with each estimator over five
+seeds:
+
+| estimator | bias | variance | cost | learned L = 20 (of 5 seeds) |
+|---|---|---|---|---|
+| full BPTT | 0 | 0 | 21 | 5 |
+| window `truncate=10` | 0.38 | 0 | 176 | 0 |
+| chunks `chunk=10` | 0.64 | 0 | 21 | 0 |
+| `tbptt=(5, 10)` | 0.46 | 0 | 41 | 1 |
+| d2l, π = 0.9 | < 1e-15 | 1.0 | 21 | 3 |
+| artbp, a = 5.35 | < 1e-15 | 0.51 | 21 | 3 |
+
+d2l.ai says that randomized truncation "does not work much better than regular
+truncation". Here, where the one signal lies beyond k, it did: 6 of 10 randomized runs
+learned, 1 of 15 regular ones. Neither is full BPTT, which learned in all five."""
+
 CLOSING = """\
 ## Closing note
 
@@ -751,7 +848,9 @@ What a student does in each step:
 4. **Verify**: writes a CS231n-style backward pass and verifies it.
 5. **Vanish**: multiplies the step Jacobians and tests the σ_max condition.
 6. **The remedy**: works out what a forget-gate bias buys the carousel.
-7. **Truncation**: finds where the window and the chunks become full BPTT.
+7. **Truncation**: finds where the window and the chunks become full BPTT, writes the
+   window and the chunks as TBPTT(k1, k2), and sees randomized truncation's expectation
+   come out exactly as the full gradient.
 
 Run time, measured on this project's two-core machine while other jobs shared it: 16 to
 27 s for this notebook alone, about the same for its solutions (together about 26 s of
@@ -810,6 +909,16 @@ CELLS: list[Cell] = [
     ("md", EX7_MD),
     ("exercise", EX7_STUDENT, EX7_SOLUTION),
     ("code", EX7_CHECK),
+    ("md", TBPTT_MD),
+    ("code", TBPTT_REACH),
+    ("md", EX8_MD),
+    ("exercise", EX8_STUDENT, EX8_SOLUTION),
+    ("code", EX8_CHECK),
+    ("md", RANDOM_MD),
+    ("code", RANDOM),
+    ("md", BIASVAR_MD),
+    ("code", BIASVAR),
+    ("md", BIASVAR_AFTER),
     ("md", CLOSING),
     ("code", FINISH),
 ]
