@@ -36,6 +36,7 @@ Needs matplotlib: pip install -c constraints.txt -e ".[plot]" (or: pip install m
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 import json
 import sys
 import textwrap
@@ -60,17 +61,24 @@ DEFAULT_DRAWS = 100
 QUICK_DRAWS = 10
 
 
-def length(text: str) -> int:
-    """A length k ≥ 2 (d2l's π = 1 − 1/k must be > 0)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer ≥ 2; got {text!r}") from None
-    if value < 2:
-        raise argparse.ArgumentTypeError(
-            f"must be an integer ≥ 2 (d2l's π = 1 − 1/k is 0 at k = 1); got {text}"
-        )
-    return value
+def _at_least_two(why: str) -> Callable[[str], int]:
+    """An argument type: an integer ≥ 2, the refusal saying ``why``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer ≥ 2; got {text!r}") from None
+        if value < 2:
+            raise argparse.ArgumentTypeError(f"must be an integer ≥ 2 ({why}); got {text}")
+        return value
+
+    return parse
+
+
+# A length k ≥ 2 (d2l's π = 1 − 1/k must be > 0), and M ≥ 2 draws (a variance needs two).
+length = _at_least_two("d2l's π = 1 − 1/k is 0 at k = 1")
+draws = _at_least_two("a variance needs two draws")
 
 
 def cell(text: str) -> str:
@@ -78,19 +86,6 @@ def cell(text: str) -> str:
     if text not in CELLS:
         raise argparse.ArgumentTypeError(f"must be one of {', '.join(CELLS)}; got {text!r}")
     return text
-
-
-def draws(text: str) -> int:
-    """M ≥ 2 draws: a variance needs two."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer ≥ 2; got {text!r}") from None
-    if value < 2:
-        raise argparse.ArgumentTypeError(
-            f"must be an integer ≥ 2 (a variance needs two draws); got {text}"
-        )
-    return value
 
 
 def register(sub: Any) -> None:

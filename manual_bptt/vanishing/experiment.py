@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 import platform
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from importlib import metadata
 from typing import Any
@@ -43,6 +43,7 @@ from manual_bptt.cells import init_params
 from manual_bptt.network import forward
 from manual_bptt.params import CellParams
 from manual_bptt.progress import Progress
+from manual_bptt.result import BPTTResult
 from manual_bptt.vanishing.clipping import clip_grad_norm
 
 # One result as the tables, the JSON and the checks read it: its keys are the columns
@@ -200,19 +201,40 @@ class _Adam:
         return out
 
 
-def train_params(
-    task: Task, setting: Setting, progress: Progress | None = None
+def descend(
+    task: Task,
+    params: CellParams,
+    gradient: Callable[[CellParams, Any, Any, Any], BPTTResult],
+    progress: Progress | None = None,
 ) -> tuple[CellParams, float]:
-    """Train one setting; return (the trained parameters, final training loss per step)."""
+    """``task.steps`` steps of the task's optimizer (Adam or SGD at task.lr) from
+    ``params``, each on a fresh batch (x, y, mask) from task.seed's generator, with
+    ``gradient(params, x, y, mask)``'s gradients clipped to global norm task.max_norm.
+    Returns (the trained parameters, the last step's loss)."""
     if task.optimizer not in ("sgd", "adam"):
         raise ValueError(f'optimizer must be "sgd" or "adam"; got {task.optimizer!r}')
     rng = np.random.default_rng(task.seed)
-    params = initial_params(task, setting)
     adam = _Adam(task.lr) if task.optimizer == "adam" else None
     loss = float("nan")
     for _ in range(task.steps):
         x, y, mask = make_batch(task, rng)
-        result = bptt(
+        result = gradient(params, x, y, mask)
+        grads, _ = clip_grad_norm({k: result.grads[k] for k in params.NAMES}, task.max_norm)
+        steps = adam.steps(grads) if adam else {k: task.lr * g for k, g in grads.items()}
+        params = params.with_arrays(**{k: getattr(params, k) - steps[k] for k in params.NAMES})
+        loss = result.loss
+        if progress is not None:
+            progress.update()
+    return params, loss
+
+
+def train_params(
+    task: Task, setting: Setting, progress: Progress | None = None
+) -> tuple[CellParams, float]:
+    """Train one setting; return (the trained parameters, final training loss per step)."""
+
+    def gradient(params: CellParams, x: Any, y: Any, mask: Any) -> BPTTResult:
+        return bptt(
             params,
             x,
             y,
@@ -221,13 +243,10 @@ def train_params(
             reduction="mean",
             activation=setting.activation,  # the vanilla cell's φ; "tanh" for the others
         )
-        grads, _ = clip_grad_norm({k: result.grads[k] for k in params.NAMES}, task.max_norm)
-        steps = adam.steps(grads) if adam else {k: task.lr * g for k, g in grads.items()}
-        params = params.with_arrays(**{k: getattr(params, k) - steps[k] for k in params.NAMES})
-        loss = result.loss
-        if progress is not None:
-            progress.update()
-    return params, loss
+
+    if task.optimizer not in ("sgd", "adam"):  # before the parameters are drawn
+        raise ValueError(f'optimizer must be "sgd" or "adam"; got {task.optimizer!r}')
+    return descend(task, initial_params(task, setting), gradient, progress)
 
 
 def train(task: Task, setting: Setting, progress: Progress | None = None) -> tuple[float, float]:

@@ -44,13 +44,13 @@ from numpy.typing import NDArray
 from manual_bptt.backward import bptt
 from manual_bptt.params import CellParams
 from manual_bptt.progress import Progress
+from manual_bptt.result import BPTTResult
 from manual_bptt.truncation import RandomTruncation, tbptt_blocks
-from manual_bptt.vanishing.clipping import clip_grad_norm
 from manual_bptt.vanishing.experiment import (
     Setting,
     Task,
-    _Adam,  # the experiment's Adam, so that both train alike
     accuracy,
+    descend,  # the experiment's training loop, so that both train alike
     initial_params,
     make_batch,
 )
@@ -343,21 +343,14 @@ def train(
     512 fresh sequences); a randomized estimator draws fresh links every step. Returns
     the trained parameters and the row: cell, estimator, k, accuracy, loss, seconds."""
     start = time.perf_counter()
-    rng = np.random.default_rng(task.seed)  # the batches: the same for every estimator
     links = np.random.default_rng([task.seed, 21])  # the links' seeds, one per step
-    params = initial_params(task, Setting("", cell=cell))
-    adam = _Adam(task.lr) if task.optimizer == "adam" else None
-    loss = float("nan")
-    for _ in range(task.steps):
-        x, y, mask = make_batch(task, rng)
+
+    def gradient(params: CellParams, x: Any, y: Any, mask: Any) -> BPTTResult:
         options = estimator.options(int(links.integers(0, 2**62)))
-        result = bptt(params, x, y, mask=mask, reduction="mean", **options)
-        grads, _ = clip_grad_norm({k: result.grads[k] for k in params.NAMES}, task.max_norm)
-        steps = adam.steps(grads) if adam else {k: task.lr * g for k, g in grads.items()}
-        params = params.with_arrays(**{k: getattr(params, k) - steps[k] for k in params.NAMES})
-        loss = result.loss
-        if progress is not None:
-            progress.update()
+        return bptt(params, x, y, mask=mask, reduction="mean", **options)
+
+    # the batches come from task.seed's generator: the same for every estimator
+    params, loss = descend(task, initial_params(task, Setting("", cell=cell)), gradient, progress)
     acc = accuracy(params, task, Setting(""), np.random.default_rng(task.seed + 1))
     row = {
         "cell": cell,
