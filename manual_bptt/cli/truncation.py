@@ -36,11 +36,11 @@ Needs matplotlib: pip install -c constraints.txt -e ".[plot]" (or: pip install m
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 import json
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
