@@ -53,7 +53,6 @@ from manual_bptt.cli.arguments import (
     positive_int,
 )
 
-CELLS = ("rnn", "lstm", "gru")
 MAX_L = 499  # T = L + 1 ≤ 500, as bptt vanishing's --T: minutes per training run there
 DEFAULT_KS = (2, 5, 10, 20, 40)
 QUICK_KS = (2, 3, 8)
@@ -82,7 +81,9 @@ draws = _at_least_two("a variance needs two draws")
 
 
 def cell(text: str) -> str:
-    """One of CELLS."""
+    """A registered cell's name (manual_bptt.cells.CELLS)."""
+    from manual_bptt.cells import CELLS
+
     if text not in CELLS:
         raise argparse.ArgumentTypeError(f"must be one of {', '.join(CELLS)}; got {text!r}")
     return text
