@@ -153,7 +153,9 @@ def cell_deltas_chunked(
         if (t + 1) % k == 0:  # step t+1 starts a new chunk: its carry is cut
             carry = zero
         elif links is not None:
-            carry = tuple(part * links[t + 1] for part in carry)  # ξ_{t+1} ε
+            # ξ_{t+1} ε; ξ as a Python float, so that a float32 carry stays float32
+            xi = float(links[t + 1])
+            carry = tuple(part * xi for part in carry)
         incoming = (g[t : t + 1] + carry[0], *carry[1:])
         delta, delta_h, carry = step(t, t + 1, incoming)
         if t == T - 1:
