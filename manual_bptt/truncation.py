@@ -370,6 +370,11 @@ class RandomTruncation:
             raise ValueError(f"artbp's a must be a finite number > 0; got {self.param}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
             raise TypeError(f"random truncation's seed must be an integer; got {self.seed!r}")
+        if self.seed < 0:  # default_rng would refuse it only when the links are drawn
+            raise ValueError(
+                f"random truncation's seed must be ≥ 0 (a seed of numpy's default_rng); "
+                f"got {self.seed}"
+            )
 
     def cut_probability(self, since: int) -> float:
         """P(cut the next link), ``since`` ≥ 1 links after the last cut (or step 0)."""
