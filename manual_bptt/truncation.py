@@ -153,7 +153,9 @@ def cell_deltas_chunked(
         if (t + 1) % k == 0:  # step t+1 starts a new chunk: its carry is cut
             carry = zero
         elif links is not None:
-            carry = tuple(part * links[t + 1] for part in carry)  # ξ_{t+1} ε
+            # ξ_{t+1} ε; ξ as a Python float, so that a float32 carry stays float32
+            xi = float(links[t + 1])
+            carry = tuple(part * xi for part in carry)
         incoming = (g[t : t + 1] + carry[0], *carry[1:])
         delta, delta_h, carry = step(t, t + 1, incoming)
         if t == T - 1:
@@ -368,6 +370,11 @@ class RandomTruncation:
             raise ValueError(f"artbp's a must be a finite number > 0; got {self.param}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)):
             raise TypeError(f"random truncation's seed must be an integer; got {self.seed!r}")
+        if self.seed < 0:  # default_rng would refuse it only when the links are drawn
+            raise ValueError(
+                f"random truncation's seed must be ≥ 0 (a seed of numpy's default_rng); "
+                f"got {self.seed}"
+            )
 
     def cut_probability(self, since: int) -> float:
         """P(cut the next link), ``since`` ≥ 1 links after the last cut (or step 0)."""

@@ -26,7 +26,7 @@ import manual_bptt
 import torch_reference
 from manual_bptt.cases import Case, make_case
 from manual_bptt.checking.gradcheck import bptt_objective
-from manual_bptt.compare import FLOAT64, Tolerance, assert_grads_close
+from manual_bptt.compare import FLOAT32, FLOAT64, Tolerance, assert_grads_close
 from manual_bptt.naive import first_reachable_step
 from manual_bptt.truncation import RandomTruncation, tbptt_blocks
 from manual_bptt.vanishing.decomposition import CELL_PARAMS, contribution_norms, contributions
@@ -262,6 +262,20 @@ def test_randomized_manual_equals_autograd_for_the_same_seed(
         case.call(manual_bptt.naive_bptt, randomized=randomized),
         FLOAT64,
         f"{randomized} manual vs naive for {case.reproduction()}",
+    )
+
+
+@every_cell
+def test_randomized_float32_gradients_are_float32_and_agree_with_autograd(cell: str) -> None:
+    """The links ξ are float64; multiplying a float32 carry by one must not turn the rest
+    of the backward pass, and the gradient reaching h0 (and c0), into float64."""
+    case = make_case(T=6, N=2, D=3, H=4, K=5, seed=1, with_h0=True, dtype="float32", cell=cell)
+    randomized = RandomTruncation("d2l", 0.5, seed=3)  # links ξ = 1, 0, 0, 2, 2, 0
+    assert_results_agree(
+        case.call(manual_bptt.bptt, randomized=randomized),
+        case.call(torch_reference.bptt, randomized=randomized),
+        FLOAT32,
+        f"{randomized} float32 manual vs autograd for {case.reproduction()}",
     )
 
 

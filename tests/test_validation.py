@@ -951,6 +951,11 @@ WORD_FOR_WORD = [
         "random truncation's seed must be an integer; got 1.5",
     ),
     (
+        lambda: RandomTruncation("d2l", 0.5, seed=-1),
+        ValueError,
+        "random truncation's seed must be ≥ 0 (a seed of numpy's default_rng); got -1",
+    ),
+    (
         lambda: manual_bptt.loss(
             init_params(D, H, K).astype(np.complex128),
             np.zeros((T, N, D)),
