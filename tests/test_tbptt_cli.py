@@ -64,3 +64,24 @@ def test_verify_tbptt_only_passes_the_project_and_finds_a_boundary_slip(
     out = capsys.readouterr().out
     assert "tbptt=(1, 2)" in out
     assert "MISMATCH" in out
+
+
+def test_verify_tbptt_only_refuses_code_without_a_tbptt_option_before_the_search(
+    tmp_path: Path, capsys
+) -> None:
+    """A usage error (exit 2, one line), as for any other option the signature lacks,
+    not a failed search that blames the gradients."""
+    old = tmp_path / "old.py"
+    old.write_text(
+        "import manual_bptt\n"
+        "def f(params, x, y, *, h0=None, mask=None, activation='tanh', truncate=None,\n"
+        "      chunk=None, reduction='sum'):\n"
+        "    return manual_bptt.bptt(params, x, y, h0=h0, mask=mask, truncate=truncate)\n"
+    )
+    assert main(["verify", f"{old}:f", "--tbptt-only"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (
+        f"bptt verify: {old}:f(params, x, y, *, h0=None, mask=None, activation='tanh', "
+        "truncate=None, chunk=None, reduction='sum') cannot be called as "
+        "f(params, x, y, **options): got an unexpected keyword argument 'tbptt'"
+    )

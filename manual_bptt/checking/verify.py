@@ -592,6 +592,7 @@ def _verify(
 ) -> Report:
     try:
         target = adapter.bind(obj, label)
+        adapter.takes(target, space or adapter.space, label)
     except CodeFailed as err:
         raise UsageError(err.message) from None
     drawn = adapter.problems(space or adapter.space) if strategy is None else strategy

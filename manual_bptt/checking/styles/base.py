@@ -513,6 +513,10 @@ class Style:
         """The checkable target from the user's object; UsageError if it cannot be."""
         raise NotImplementedError
 
+    def takes(self, target: Target, space: Space, where: str) -> None:
+        """UsageError unless the bound target takes every option ``space`` may hand it
+        (checked once, before the search; most styles' spaces add nothing to bind's)."""
+
     def observe(self, target: Target, case: Case, seen: Observed) -> Observed:
         """Run the target on one problem and record everything in ``seen`` (which
         holds the time limit and the seed) against the twin; return ``seen``."""

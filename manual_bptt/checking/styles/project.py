@@ -54,11 +54,21 @@ class ProjectStyle(Style):
     space = Space(tbptt=True)  # manual_bptt.bptt's signature takes tbptt
     cells = tuple(CELLS)  # every registered cell
 
+    OPTIONS = ("h0", "mask", "activation", "truncate", "chunk", "reduction")
+
     def bind(self, obj: Target, where: str) -> Target:
-        options = dict.fromkeys(("h0", "mask", "activation", "truncate", "chunk", "reduction"))
+        options = dict.fromkeys(self.OPTIONS)
         return require_callable(
             obj, where, (None, None, None), "f(params, x, y, **options)", **options
         )
+
+    def takes(self, target: Target, space: Space, where: str) -> None:
+        """With TBPTT among the modes (--tbptt-only), f must take tbptt too."""
+        if "tbptt" in space.modes:
+            options = dict.fromkeys((*self.OPTIONS, "tbptt"))
+            require_callable(
+                target, where, (None, None, None), "f(params, x, y, **options)", **options
+            )
 
     def observe(self, target: Target, case: Case, seen: Observed) -> Observed:
         import torch_reference
