@@ -29,6 +29,7 @@ from manual_bptt.naive import naive_bptt
 from manual_bptt.network import ForwardResult, OverflowWarning, forward, loss
 from manual_bptt.params import Params
 from manual_bptt.result import GRAD_NAMES, BPTTResult
+from manual_bptt.truncation import RandomTruncation
 from manual_bptt.vanishing.clipping import clip_grad_norm, clip_grad_value
 
 # The function, not its module, is manual_bptt.contributions (as torch_reference's);
@@ -51,6 +52,7 @@ __all__ = [
     "LSTMParams",
     "OverflowWarning",
     "Params",
+    "RandomTruncation",
     "bptt",
     "clip_grad_norm",
     "clip_grad_value",

@@ -185,6 +185,13 @@ def bptt(
         activation: φ: "tanh", "sigmoid", "relu" or "identity" (vanilla cell only).
         truncate: window length k ≥ 0: the loss at step t reaches steps t … max(0, t−k).
         chunk: chunk length k ≥ 1: losses reach back to the start of their chunk of k.
+        tbptt: (k1, k2), both ≥ 1: TBPTT(k1, k2), every k1 steps the block's losses are
+            backpropagated k2 steps from its last step (truncation.py: exactly which
+            losses reach which steps).
+        randomized: a RandomTruncation (d2l's or ARTBP-style, unbiased; its links ξ (T,)
+            drawn from its seed) or the links ξ (T,) themselves, finite and ≥ 0: the
+            gradient carried from step t into step t−1 is multiplied by ξ_t. At most one
+            of truncate, chunk, tbptt and randomized.
         reduction: "sum" (equation (5)) or "mean" (divided by Σm; 0 when Σm = 0).
 
     Returns:

@@ -21,6 +21,7 @@ In row-vector form (one row per sequence) Wᵀ δ is ``δ @ W``.
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import product
@@ -360,7 +361,7 @@ class RandomTruncation:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"random truncation's kind must be one of {KINDS}; got {self.kind!r}")
-        if isinstance(self.param, bool) or not isinstance(self.param, (int, float)):
+        if isinstance(self.param, (bool, np.bool_)) or not isinstance(self.param, numbers.Real):
             raise TypeError(
                 f"random truncation's parameter must be a number; got {type(self.param).__name__}"
             )

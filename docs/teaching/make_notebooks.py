@@ -832,7 +832,9 @@ seeds:
 
 d2l.ai says that randomized truncation "does not work much better than regular
 truncation". Here, where the one signal lies beyond k, it did: 6 of 10 randomized runs
-learned, 1 of 15 regular ones. Neither is full BPTT, which learned in all five."""
+learned, 0 of 5 with the window of the same k (chunks and TBPTT reach back even less
+here: the one scored step starts a chunk of its own, and TBPTT(5, 10)'s last block
+reaches back only 5 steps). Neither is full BPTT, which learned in all five."""
 
 CLOSING = """\
 ## Closing note
