@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 import manual_bptt
+
 from machine import cpu_name, numpy_blas
 from problems import TUTORIAL, make_problem
 

@@ -66,7 +66,8 @@ def grad_V(dO: Array, h: Array) -> Array:
     rows, OpenBLAS makes that orientation faster (docs/performance.md, issue 22).
     """
     dVT: Array = _rows(h).T @ _rows(dO)
-    return dVT.T
+    dV: Array = dVT.T
+    return dV
 
 
 def backward(params: Params, batch: Batch, cache: Cache, dO: Array) -> dict[str, Array]:
