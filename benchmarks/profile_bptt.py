@@ -14,6 +14,10 @@
              numpy's (OpenBLAS in the PyPI wheels), the difference nn.RNN's path gets
              for free.
 (default)    runs bptt in a loop (--calls), for a sampling profiler to attach to.
+--stages     times each stage of the vanilla cell's bptt (argument checks, forward,
+             cross-entropy, backward, result and overflow scan) over --calls calls,
+             with the minor page faults in each; naive_bptt runs once first unless
+             --fresh (see stages()).
 --summarise  reads py-spy's raw output and prints the share of samples per line of
              manual_bptt (the innermost manual_bptt frame of each sample), so that a
              line's share is the wall time spent in it, numpy and BLAS included.
@@ -37,6 +41,11 @@ import numpy as np
 import torch
 
 import manual_bptt
+from manual_bptt.backward import backward
+from manual_bptt.crossentropy import loss_and_dlogits
+from manual_bptt.inputs import prepare
+from manual_bptt.network import quiet, run_batch
+from manual_bptt.result import BPTTResult
 
 from machine import match_torch_threads
 from problems import FULL_SIZES, TUTORIAL, WINDOWS, Problem, make_contender, make_problem
@@ -133,7 +142,10 @@ def products(p: Problem, lib: str = "numpy") -> list[tuple[str, int, Callable[[]
 
         out.append(("Wᵀ D^ℓ, per lag: ((T−ℓ)N, H) @ W", flops, window))
     out.append(("∂L/∂W = Δᵀ h_prev: (H, TN) @ (TN, H)", 2 * M * H * H, lambda: rows_d.T @ rows_h))
-    out.append(("∂L/∂V = ∂L/∂oᵀ h: (K, TN) @ (TN, H)", 2 * M * K * H, lambda: rows_o.T @ rows_h))
+    out.append(("∂L/∂V = (hᵀ ∂L/∂o)ᵀ: (H, TN) @ (TN, K)", 2 * M * K * H, lambda: rows_h.T @ rows_o))
+    # Not a product bptt makes: ∂L/∂V in the orientation it had before issue 22's second
+    # round (backward.grad_V says why it changed).
+    out.append(("(not in bptt) ∂L/∂V = ∂L/∂oᵀ h", 2 * M * K * H, lambda: rows_o.T @ rows_h))
     if not tokens:
         out.append(("∂L/∂U = Δᵀ x: (H, TN) @ (TN, D)", 2 * M * H * D, lambda: rows_d.T @ rows_x))
         out.append(("∂L/∂x = Δ U: (TN, H) @ U", 2 * M * H * D, lambda: rows_d @ U))
@@ -188,6 +200,54 @@ def roofline(p: Problem) -> None:
               "faster with every product at numpy's speed alone and no other work.")  # fmt: skip
 
 
+def stages(p: Problem, calls: int, fresh: bool) -> None:
+    """Time each stage of the vanilla cell's bptt (backward.bptt's plain path, stage by
+    stage as it calls them) over ``calls`` calls, and count the minor page faults in each.
+
+    Unless ``fresh``, naive_bptt runs once first, as it does between bptt's samples in
+    run.py and ab_tutorial.py: the allocator then keeps the memory that bptt's 6.4 MB
+    results need, where a process that never ran anything larger returns it to the
+    kernel after every call and faults it in again (docs/performance.md).
+    """
+    if not fresh:
+        manual_bptt.naive_bptt(p.params, p.x, p.y, truncate=p.truncate)
+    now, faults = time.perf_counter, lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    spent: dict[str, list[float]] = collections.defaultdict(list)
+    faulted: dict[str, list[int]] = collections.defaultdict(list)
+
+    def timed(name: str, f: Callable[[], Any]) -> Any:
+        f0, t0 = faults(), now()
+        value = f()
+        spent[name].append(now() - t0)
+        faulted[name].append(faults() - f0)
+        return value
+
+    def one_call() -> None:
+        batch = timed(
+            "prepare (argument checks)", lambda: prepare(p.params, p.x, p.y, truncate=p.truncate)
+        )
+        cache = timed("forward (1)-(3), o = h Vᵀ + c", lambda: run_batch(p.params, batch))
+        with quiet():
+            loss, dO = timed("cross-entropy (4)-(6)", lambda: loss_and_dlogits(
+                cache.o, batch.y, batch.mask, batch.loss_scale, out=cache.o))  # fmt: skip
+            grads = timed("backward (7)-(12)", lambda: backward(p.params, batch, cache, dO))
+            timed("result and overflow scan", lambda: BPTTResult.from_batched(batch, loss, grads))
+
+    for _ in range(3):
+        one_call()
+    spent.clear()
+    faulted.clear()
+    whole = []
+    for _ in range(calls):
+        t0 = now()
+        one_call()
+        whole.append(now() - t0)
+    for name, seconds in spent.items():
+        print(f"{name:32} {statistics.median(seconds) * 1e3:7.3f} ms "
+              f"{statistics.mean(faulted[name]):7.0f} page faults")  # fmt: skip
+    print(f"{'one call, stage by stage':32} {statistics.median(whole) * 1e3:7.3f} ms (median)")
+
+
 def summarise(raw: str, top: int) -> None:
     """Share of py-spy samples per innermost manual_bptt line."""
     counts: collections.Counter[str] = collections.Counter()
@@ -217,6 +277,10 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20, help="bptt calls to profile (20)")
     parser.add_argument("--products", action="store_true", help="print the roofline")
     parser.add_argument("--summarise", metavar="RAW", help="summarise py-spy raw output")
+    parser.add_argument("--stages", action="store_true", help="time each stage (vanilla)")
+    parser.add_argument(
+        "--fresh", action="store_true", help="--stages without running naive_bptt first"
+    )
     parser.add_argument("--top", type=int, default=15, help="lines to show (15)")
     args = parser.parse_args()
     if args.summarise:
@@ -226,6 +290,9 @@ def main() -> None:
     if args.products:
         match_torch_threads()  # as run.py does
         roofline(p)
+        return
+    if args.stages:
+        stages(p, args.calls, args.fresh)
         return
     for _ in range(args.calls):
         manual_bptt.bptt(p.params, p.x, p.y, truncate=p.truncate)

@@ -58,6 +58,18 @@ def grad_U(batch: Batch, delta: Array, D: int) -> Array:
     return dU_tokens
 
 
+def grad_V(dO: Array, h: Array) -> Array:
+    """(8) ∂L/∂V = Σ_t ∂L/∂o_t h_tᵀ, (K, H), from ∂L/∂o (T, N, K) and h (T, N, H).
+
+    Made as its transpose, (Σ_t h_t ∂L/∂o_tᵀ)ᵀ: the (H, K) product, returned as an
+    F-ordered (K, H) view (as grad_U returns ∂L/∂U). With K in the thousands and few
+    rows, OpenBLAS makes that orientation faster (docs/performance.md, issue 22).
+    """
+    dVT: Array = _rows(h).T @ _rows(dO)
+    dV: Array = dVT.T
+    return dV
+
+
 def backward(params: Params, batch: Batch, cache: Cache, dO: Array) -> dict[str, Array]:
     """All gradients, batched, from ∂L/∂o (T, N, K) and the forward cache.
 
@@ -74,7 +86,7 @@ def backward(params: Params, batch: Batch, cache: Cache, dO: Array) -> dict[str,
     grads = {
         "U": grad_U(batch, delta, params.D),  # (10) Σ_t Δ_t x_tᵀ
         "W": _rows(delta).T @ _rows(cache.h_prev),  # (11) Σ_t Δ_t h_{t−1}ᵀ
-        "V": _rows(dO).T @ _rows(cache.h),  # (8) Σ_t ∂L/∂o_t h_tᵀ
+        "V": grad_V(dO, cache.h),  # (8) Σ_t ∂L/∂o_t h_tᵀ
         "b": delta.sum(axis=(0, 1)),  # (11) Σ_t Δ_t
         "c": dO.sum(axis=(0, 1)),  # (9) Σ_t ∂L/∂o_t
         "h0": delta[0] @ params.W,  # (12) Wᵀ Δ_0
