@@ -147,7 +147,7 @@ def gated_backward(
         "W": dW,
         "b": delta.sum(axis=(0, 1)),
         "bh": delta_h.sum(axis=(0, 1)),  # the GRU's hidden-side bias
-        "V": _rows(dO).T @ _rows(cache.h),
+        "V": grad_V(dO, cache.h),  # (8), as the vanilla cell makes it
         "c": dO.sum(axis=(0, 1)),
     }
     out = {name: grads[name] for name in params.NAMES}  # in the parameters' order
