@@ -33,6 +33,7 @@ PUBLIC = {
         "LSTMParams",
         "OverflowWarning",
         "Params",
+        "RandomTruncation",
         "bptt",
         "clip_grad_norm",
         "clip_grad_value",
