@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -434,3 +435,17 @@ def test_check_says_first_what_long_work_costs_and_then_how_it_goes(monkeypatch,
             r"finite differences: \d+/35 \(\d+%\), 0:0\d elapsed, 0:\d\d left", line
         )
     assert progress[-1].startswith("finite differences: 35/35 (100%)")  # entries, 2 calls each
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly_and_not_with_success(
+    monkeypatch, capsys
+) -> None:
+    """bptt gallery | head: no "cannot write" complaint, and exit 141 (128 + SIGPIPE)
+    rather than 0, so that `set -o pipefail` cannot pass a report that was cut short.
+    Standard output is a pipe whose reader has gone (every write fails)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    with os.fdopen(write_end, "w") as gone:
+        monkeypatch.setattr(sys, "stdout", gone)
+        assert main(["gallery"]) == 141
+    assert capsys.readouterr().err == ""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -51,7 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     command = f"bptt {args.command or DEFAULT_COMMAND}"
     try:
-        return int(args.run(args))
+        code = int(args.run(args))
+        sys.stdout.flush()  # a reader gone by now is seen here, not at exit
+        return code
     except UsageError as err:  # parsed, but cannot be used: one line, as argparse does
         print(f"{command}: error: {err}", file=sys.stderr)
         return 2
@@ -61,6 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError as err:  # an optional extra (matplotlib) is missing: say how to get it
         print(f"bptt {args.command or DEFAULT_COMMAND}: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (bptt gallery | head): nothing to say
+        # Python would complain again when it flushes stdout at exit: point it at devnull.
+        # 141 (128 + SIGPIPE), as a shell reports it: never 0, which under pipefail would
+        # pass a verify whose report was cut short.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except OSError as err:  # an output path that cannot be written: not a bug, one line
         print(f"bptt {args.command or DEFAULT_COMMAND}: cannot write: {err}", file=sys.stderr)
         return 2
