@@ -171,10 +171,14 @@ def run_pytest(path: Path, cwd: Path, timeout: float) -> subprocess.CompletedPro
 SLIP_EXAMPLES = 20
 
 
-@functools.cache
 def verified_slip(slip: Any, style: str, strict_inputs: bool = False) -> Report:
     """verify's report on a gallery slip with SLIP_EXAMPLES problems (seed 0), run once
     per pytest process and shared by every test that reads it: test_gallery.py checks
     what it names and where, test_styles.py which of the style's functions it blames.
     A Report is a frozen dataclass, and no test changes one."""
+    return _verified_slip(slip, style, strict_inputs)  # one cache key however it is called
+
+
+@functools.cache
+def _verified_slip(slip: Any, style: str, strict_inputs: bool) -> Report:
     return verify(slip, style=style, max_examples=SLIP_EXAMPLES, strict_inputs=strict_inputs)
