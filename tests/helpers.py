@@ -15,6 +15,7 @@ gated cells with their own nonlinearities, the GRU with either reset variant.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import subprocess
 import sys
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from manual_bptt import BPTTResult
 from manual_bptt.cases import Case
 from manual_bptt.cells import CELLS
 from manual_bptt.checking.strategies import cases
+from manual_bptt.checking.verify import Report, verify
 from manual_bptt.compare import FLOAT64, Tolerance, agreement, assert_grads_close
 from manual_bptt.vanishing.decomposition import contribution_norms, contributions
 
@@ -162,3 +164,21 @@ def run_pytest(path: Path, cwd: Path, timeout: float) -> subprocess.CompletedPro
         check=False,
         timeout=timeout,
     )
+
+
+# Problems verify draws for a gallery slip in tests/test_gallery.py (its docstring says
+# why 20 still finds every gradient each slip breaks, with 5x to 20x to spare).
+SLIP_EXAMPLES = 20
+
+
+def verified_slip(slip: Any, style: str, strict_inputs: bool = False) -> Report:
+    """verify's report on a gallery slip with SLIP_EXAMPLES problems (seed 0), run once
+    per pytest process and shared by every test that reads it: test_gallery.py checks
+    what it names and where, test_styles.py which of the style's functions it blames.
+    A Report is a frozen dataclass, and no test changes one."""
+    return _verified_slip(slip, style, strict_inputs)  # one cache key however it is called
+
+
+@functools.cache
+def _verified_slip(slip: Any, style: str, strict_inputs: bool) -> Report:
+    return verify(slip, style=style, max_examples=SLIP_EXAMPLES, strict_inputs=strict_inputs)

@@ -36,9 +36,10 @@ from manual_bptt.checking import (
 )
 from manual_bptt.checking.strategies import cases
 from manual_bptt.checking.verify import evaluate, verify
+from tests.helpers import SLIP_EXAMPLES, verified_slip
 
-# Problems drawn per slip and per correct implementation (the module's docstring says why).
-SLIP_EXAMPLES = 20
+# Problems drawn per slip (SLIP_EXAMPLES = 20, in tests/helpers.py, beside the run it
+# shares with test_styles.py) and per correct implementation (the docstring says why).
 GATED_SLIP_EXAMPLES = 40
 CORRECT_EXAMPLES = 150
 
@@ -104,7 +105,7 @@ def test_verify_names_exactly_the_gradients_a_slip_breaks_each_shrunk(slip) -> N
     wrong, other = EXPECTED[slip]
     # a slip that only changes an argument in place is a warning, a failure when strict
     strict = any(key.startswith("changed ") for key in other)
-    report = verify(slip, style=style_of(slip), max_examples=SLIP_EXAMPLES, strict_inputs=strict)
+    report = verified_slip(slip, style_of(slip), strict_inputs=strict)
     assert not report.passed, f"{slip.__name__} passed verify"
     named = {v.gradient.key for v in report.verdicts if not v.ok}
     assert named == wrong

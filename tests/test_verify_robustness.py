@@ -147,7 +147,9 @@ def test_an_exception_in_the_call_is_reported_beside_the_gradient_verdicts(tmp_p
         "        raise IndexError('tokens not handled')\n"
         "    return bptt(params, x, y, **options)\n"
     )
-    code, out, _ = run([write(tmp_path, "partial.py", body) + ":fails_on_tokens"], capsys)
+    # 20 problems (the default 200 before): verify reports the raise from a budget of 1 up
+    argv = [write(tmp_path, "partial.py", body) + ":fails_on_tokens", "--examples", "20"]
+    code, out, _ = run(argv, capsys)
     assert code == 1
     assert "also: f raised IndexError: tokens not handled" in out
     (line,) = [line for line in out.splitlines() if line.startswith("  dU (f; grads['U'])")]
@@ -164,7 +166,9 @@ def test_a_non_finite_gradient_is_wrong_even_where_autograd_agrees_in_size(tmp_p
         "    grads['W'] = np.full_like(grads['W'], np.nan)\n"
         "    return manual_bptt.BPTTResult(result.loss, grads)\n"
     )
-    code, out, _ = run([write(tmp_path, "nan.py", body) + ":nan_in_w", "--json"], capsys)
+    # 20 problems: dW is NaN on every one (the default 200 before)
+    argv = [write(tmp_path, "nan.py", body) + ":nan_in_w", "--examples", "20", "--json"]
+    code, out, _ = run(argv, capsys)
     assert code == 1
     report = json.loads(out, parse_constant=lambda name: pytest.fail(f"bare {name} in JSON"))
     assert [k for k, g in report["gradients"].items() if not g["ok"]] == ["W"]
