@@ -15,6 +15,11 @@ value, such as a loss) with autograd's under the tolerance policy of compare.py.
    to its own minimal counterexample. A bug that breaks dU and dW is thus reported as
    two findings, each at the smallest problem that shows it.
 
+Each distinct problem is evaluated once in a run: shrinking replays the search's
+problems, and the shrinking of one wrong gradient tries many of the problems another's
+tried, so an outcome is kept under its problem's pickled bytes and read again.
+Nondeterminism is judged within one evaluation, which runs the problem twice.
+
 Time-outs are not shrunk (every attempt would cost the whole limit), and the first one
 ends the search. Output printed by the code under test is captured (guard.py).
 """
@@ -23,6 +28,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
+import pickle
 import sys
 import time
 import types
@@ -353,7 +360,8 @@ class Report:
         examples: problems drawn in the search (phase 1).
         verdicts: one per gradient the style returns, in its order.
         other: failures that are not a wrong gradient, each with its own minimal case.
-        calls: evaluations in all, the search and every shrinking.
+        calls: evaluations in all, the search and every shrinking (a problem seen
+            before in the run is not evaluated again).
         closest: the passing comparison that came nearest its tolerance.
         style_options: the style's options (min-char-rnn: clip_value).
         printed: how many characters the code under test printed (captured, not shown).
@@ -603,11 +611,18 @@ def _verify(
     compared: Counter[str] = Counter()
     closest: list[Agreement] = []
     bar = Progress(max_examples, "verify", enabled=show_progress)
+    seen: dict[bytes, Outcome] = {}
 
     def run(case: Case) -> Outcome:
         nonlocal calls
+        key = _problem_key(case)
+        if key is not None and key in seen:
+            return replace(seen[key], case=case)
         calls += 1
-        return evaluate(target, adapter, case, timeout=timeout, strict_inputs=strict_inputs)
+        outcome = evaluate(target, adapter, case, timeout=timeout, strict_inputs=strict_inputs)
+        if key is not None:
+            seen[key] = outcome
+        return outcome
 
     def shrink(key: str, found: Outcome) -> Finding:
         """``key``'s own minimal counterexample (a time-out: where it was first seen)."""
@@ -699,6 +714,16 @@ def _verify(
         real_seconds=real_seconds,
         restarts=worker.restarts if worker is not None else 0,
     )
+
+
+def _problem_key(case: Case) -> bytes | None:
+    """A digest of the problem's pickled bytes (equal problems, equal keys), or None if it
+    cannot be pickled (then it is evaluated every time it is drawn)."""
+    try:
+        data = pickle.dumps(case, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:  # noqa: BLE001 (a problem of the caller's own strategy)
+        return None
+    return hashlib.blake2b(data, digest_size=20).digest()
 
 
 @contextlib.contextmanager
