@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from manual_bptt.checking.styles import STYLES, make_style
-from manual_bptt.checking.verify import Finding, Report, maker_of, reproduction
+from manual_bptt.checking.verify import UNSHRUNK, Finding, Report, maker_of, reproduction
 from manual_bptt.compare import Agreement
 
 SMALL = 24  # arrays with at most this many entries are printed in a counterexample
@@ -104,7 +104,13 @@ def describe_finding(report: Report, f: Finding) -> list[str]:
     """A finding at its minimal counterexample, with a line that reproduces it."""
     recipe = f.case.recipe
     style = make_style(report.style, **report.style_options)
-    how = "shrunk by Hypothesis" if f.shrunk else "not shrunk: each try costs the time limit"
+    how = (
+        "shrunk by Hypothesis"
+        if f.shrunk
+        else "not shrunk: each try costs the time limit"
+        if f.key.endswith(UNSHRUNK)
+        else "not shrunk: where it was first seen"
+    )
     title = f"WRONG {_label(report, f)}" if f.key in _gradient_keys(report) else f.problem
     lines = [f"{title}; minimal counterexample ({how}):"]
     sizes = getattr(f.case, "size_names", style.sizes)  # a generic form's letters

@@ -15,10 +15,13 @@ value, such as a loss) with autograd's under the tolerance policy of compare.py.
    to its own minimal counterexample. A bug that breaks dU and dW is thus reported as
    two findings, each at the smallest problem that shows it.
 
-Each distinct problem is evaluated once in a run: shrinking replays the search's
-problems, and the shrinking of one wrong gradient tries many of the problems another's
-tried, so an outcome is kept under its problem's pickled bytes and read again.
-Nondeterminism is judged within one evaluation, which runs the problem twice.
+Each distinct problem is evaluated once in a run: the shrinking of one wrong gradient
+tries many of the problems another's tried, so an outcome is kept under its problem's
+pickled bytes and read again. Nondeterminism is judged within one evaluation, which
+runs the problem twice. Phase 2 starts where phase 1 left off: each shrinking is given
+(through a Hypothesis example database of its own) the first problem on which its
+failure was seen and the minimal problems found for the failures shrunk before it, and
+shrinks from the smallest of them that fails, with no search before it.
 
 Time-outs are not shrunk (every attempt would cost the whole limit), and the first one
 ends the search. Output printed by the code under test is captured (guard.py).
@@ -41,6 +44,7 @@ from typing import Any
 import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, given, seed, settings
 from hypothesis import strategies as st
+from hypothesis.database import ExampleDatabase, InMemoryExampleDatabase, choices_to_bytes
 from hypothesis.errors import Flaky
 
 from manual_bptt.cases import Case, make_case
@@ -410,6 +414,23 @@ class Report:
         return found[0] if found else None
 
 
+START_KEY = b"manual_bptt.verify"
+# Hypothesis's "secondary" corpus: its problems are tried, and the smallest that fails is
+# shrunk (a failing problem of the primary corpus counts as shrunk already).
+START_FROM = START_KEY + b".secondary"
+
+
+def _choices_now() -> bytes | None:
+    """The problem being run, as the Hypothesis choices that draw it again (None if this
+    Hypothesis does not say: shrinking then searches from the start)."""
+    try:
+        from hypothesis.control import current_build_context
+
+        return choices_to_bytes(current_build_context().data.choices)
+    except Exception:  # noqa: BLE001 (internals of Hypothesis that may change)
+        return None
+
+
 class _Abort(BaseException):
     """Ends a Hypothesis search at once, without shrinking (it is not an Exception)."""
 
@@ -423,24 +444,31 @@ def _search(
     body: Callable[[Case], None],
     max_examples: int,
     random_seed: int,
+    start: ExampleDatabase | None = None,
 ) -> None:
-    """Run ``body`` on up to max_examples drawn problems; shrink an AssertionError."""
+    """Run ``body`` on up to max_examples drawn problems; shrink an AssertionError.
+    With ``start`` (problems as Hypothesis's choices, :func:`_choices_now`), try those
+    alone and shrink from the smallest that fails: no problem is drawn."""
+    phases = [Phase.reuse, Phase.shrink] if start is not None else list(Phase)
 
-    @seed(random_seed)
-    @settings(
+    @settings(  # above @seed, which would otherwise set database=None
         max_examples=max_examples,
-        database=None,
+        database=start,
         deadline=None,
         report_multiple_bugs=False,
         suppress_health_check=[HealthCheck.too_slow],
         verbosity=Verbosity.quiet,
         # Not Phase.explain: it reruns the shrunk problem with parts varied, to write a
         # comment nobody here reads, and it was most of the time spent shrinking.
-        phases=[p for p in Phase if p is not Phase.explain],
+        phases=[p for p in phases if p is not Phase.explain],
     )
+    @seed(random_seed)
     @given(strategy)
     def holds(case: Case) -> None:
         body(case)
+
+    # where the start problems are kept (a Hypothesis run given a seed reads no other key)
+    holds._hypothesis_internal_database_key = START_KEY  # type: ignore[attr-defined]
 
     try:
         holds()
@@ -612,6 +640,8 @@ def _verify(
     closest: list[Agreement] = []
     bar = Progress(max_examples, "verify", enabled=show_progress)
     seen: dict[bytes, Outcome] = {}
+    starts: dict[str, bytes] = {}  # failure key → the choices of its first problem
+    minimal: list[bytes] = []  # the choices of each minimal problem found so far
 
     def run(case: Case) -> Outcome:
         nonlocal calls
@@ -628,19 +658,30 @@ def _verify(
         """``key``'s own minimal counterexample (a time-out: where it was first seen)."""
         if key.endswith(UNSHRUNK) or any(found.case is c for c in real):
             return _finding(key, found, shrunk=False, real=any(found.case is c for c in real))
-        smallest: list[Outcome] = []
+        smallest: list[tuple[Outcome, bytes | None]] = []
 
         def fails(case: Case) -> None:
             outcome = run(case)
             if key in outcome.failing:
-                smallest[:] = [outcome]
+                smallest[:] = [(outcome, _choices_now())]
                 raise AssertionError(key)
 
         try:
-            _search(drawn, fails, max_examples, random_seed)
+            if key in starts:  # from its first failure, or a smaller one shrunk before
+                database = InMemoryExampleDatabase()
+                for choices in (starts[key], *minimal):
+                    database.save(START_FROM, choices)
+                _search(drawn, fails, max_examples, random_seed, start=database)
+            if not smallest:  # no start, or it did not fail again: search from the beginning
+                _search(drawn, fails, max_examples, random_seed)
         except Flaky:
-            return _finding(key, smallest[-1] if smallest else found, shrunk=False, flaky=True)
-        return _finding(key, smallest[-1] if smallest else found)
+            return _finding(key, smallest[-1][0] if smallest else found, shrunk=False, flaky=True)
+        if not smallest:  # not found again (a problem the strategy drew differently)
+            return _finding(key, found, shrunk=False)
+        outcome, where = smallest[-1]
+        if where is not None:
+            minimal.append(where)
+        return _finding(key, outcome)
 
     def record(outcome: Outcome) -> None:
         for key, a in outcome.agreements.items():
@@ -662,6 +703,10 @@ def _verify(
         bar.update()
         if calls == 1 and outcome.interface:
             raise _Abort(f"{outcome.interface[0]} (on the first problem tried)")
+        for key in outcome.failing - first.keys():
+            choices = _choices_now()
+            if choices is not None:
+                starts[key] = choices
         record(outcome)
         if any(key.endswith(UNSHRUNK) for key in outcome.problems):
             raise _Abort("timed out")

@@ -1,0 +1,79 @@
+"""How verify spends its calls: each distinct problem is evaluated once in a run, and each
+wrong gradient is shrunk from where the search first saw it (or from a smaller problem
+another gradient was shrunk to), not by searching again from the start; the minimal
+problems are those the plain search from the start finds."""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import pytest
+
+import manual_bptt
+from manual_bptt.checking import verify as verify_module
+from manual_bptt.checking.strategies import cases
+from manual_bptt.checking.verify import Report, verify
+
+
+def two_slips(params: Any, x: Any, y: Any, **options: Any) -> Any:
+    """The project's bptt with ∂L/∂W wrong once H ≥ 2 and ∂L/∂b wrong once T ≥ 2: two
+    gradients with minimal problems of their own (a local function: run in this process)."""
+    result = manual_bptt.bptt(params, x, y, **options)
+    if result.grads["W"].shape[0] >= 2:
+        result.grads["W"][0, 1] += 1.0
+    if x.shape[0] >= 2:
+        result.grads["b"][0] *= 1.5
+    return result
+
+
+STRATEGY = cases(cell="rnn", max_T=8, max_N=3, max_dim=5)
+
+
+def _run(monkeypatch: pytest.MonkeyPatch) -> tuple[Report, list[bytes]]:
+    """verify's report on two_slips, and the pickled problems it evaluated, in order."""
+    evaluated: list[bytes] = []
+    evaluate = verify_module.evaluate
+
+    def counting(target: Any, style: Any, case: Any, **kwargs: Any) -> Any:
+        evaluated.append(pickle.dumps(case))
+        return evaluate(target, style, case, **kwargs)
+
+    monkeypatch.setattr(verify_module, "evaluate", counting)
+    report = verify(two_slips, max_examples=30, strategy=STRATEGY)
+    return report, evaluated
+
+
+def _minimal(report: Report) -> dict[str, tuple[int, int]]:
+    return {f.key: (f.case.recipe["T"], f.case.recipe["H"]) for f in report.findings if f.shrunk}
+
+
+def test_no_problem_is_evaluated_twice_and_calls_counts_the_evaluations(monkeypatch) -> None:
+    report, evaluated = _run(monkeypatch)
+    assert {f.key for f in report.findings} == {"W", "b"}
+    assert len(set(evaluated)) == len(evaluated)  # shrinking re-runs no problem
+    assert report.calls == len(evaluated)
+
+
+def test_each_shrinking_starts_where_the_search_saw_the_failure(monkeypatch) -> None:
+    started: list[bool] = []
+    search = verify_module._search
+
+    def noting(*args: Any, **kwargs: Any) -> None:
+        started.append(kwargs.get("start") is not None)
+        search(*args, **kwargs)
+
+    monkeypatch.setattr(verify_module, "_search", noting)
+    report, _ = _run(monkeypatch)
+    assert started == [False, True, True]  # the search, then one shrinking per gradient
+    assert all(f.shrunk for f in report.findings)
+
+
+def test_the_minimal_problems_are_those_a_search_from_the_start_finds(monkeypatch) -> None:
+    report, _ = _run(monkeypatch)
+    # Where Hypothesis does not give the problem's choices, shrinking searches from the
+    # start again, as it did before it could start anywhere else.
+    monkeypatch.setattr(verify_module, "_choices_now", lambda: None)
+    from_the_start, evaluated = _run(monkeypatch)
+    assert _minimal(report) == _minimal(from_the_start) == {"W": (1, 2), "b": (2, 1)}
+    assert len(set(evaluated)) == len(evaluated)
