@@ -16,7 +16,7 @@ import contextlib
 import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 import numpy as np
 
@@ -25,6 +25,8 @@ from manual_bptt.checking.guard import CodeFailed
 from manual_bptt.checking.strategies import Space, problems
 from manual_bptt.compare import Agreement
 from manual_bptt.errors import UsageError
+
+Answer = TypeVar("Answer")
 
 
 class Target(Protocol):
@@ -525,6 +527,21 @@ class Style:
     def arrays(self, case: Case) -> dict[str, np.ndarray]:
         """The problem's arrays under the style's own names, for printing."""
         raise NotImplementedError
+
+    def twin(self, target: Target, case: Case, compute: Callable[[], Answer]) -> Answer:
+        """``compute()``, the twin's answer on ``case``: once for the two runs of one
+        problem when the code runs in the worker, where it is given copies, so that the
+        problem cannot change between them (here it may change it in place)."""
+        from manual_bptt.checking.worker import Remote
+
+        if not isinstance(target, Remote):
+            return compute()
+        kept: tuple[Case, Any] | None = getattr(self, "_twin_kept", None)
+        if kept is not None and kept[0] is case:
+            return kept[1]  # type: ignore[no-any-return]
+        answer = compute()
+        self._twin_kept = (case, answer)
+        return answer
 
 
 def _cell_styles() -> dict[str, tuple[str, ...]]:

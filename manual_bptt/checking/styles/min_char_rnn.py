@@ -89,9 +89,13 @@ class MinCharRNNStyle(Style):
 
         p = require_vanilla(case.params, "this style")
         hprev = np.zeros((p.H, 1), p.dtype) if case.h0 is None else case.h0[:, None].copy()
-        twin = torch_reference.bptt(p, case.x, case.y, h0=hprev[:, 0])
-        onehot = np.eye(p.D, dtype=p.dtype)[case.x][:, None, :]  # (T, 1, V)
-        h, _ = hidden_states_vjp(p, onehot, hprev.T, np.zeros((case.T, 1, p.H), p.dtype))
+
+        def answer() -> tuple[Any, np.ndarray]:
+            onehot = np.eye(p.D, dtype=p.dtype)[case.x][:, None, :]  # (T, 1, V)
+            h, _ = hidden_states_vjp(p, onehot, hprev.T, np.zeros((case.T, 1, p.H), p.dtype))
+            return torch_reference.bptt(p, case.x, case.y, h0=hprev[:, 0]), h
+
+        twin, h = self.twin(target, case, answer)
         clip = self.clip_value
         expected = [twin.grads[k] for k in ("U", "W", "V")]
         expected += [twin.grads["b"][:, None], twin.grads["c"][:, None]]

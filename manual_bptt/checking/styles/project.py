@@ -73,7 +73,11 @@ class ProjectStyle(Style):
     def observe(self, target: Target, case: Case, seen: Observed) -> Observed:
         import torch_reference
 
-        twin = torch_reference.bptt(case.params, case.x, case.y, **case.kwargs())
+        twin = self.twin(
+            target,
+            case,
+            lambda: torch_reference.bptt(case.params, case.x, case.y, **case.kwargs()),
+        )
         with seen.attempt():
             result = seen.call(
                 "f",

@@ -67,7 +67,9 @@ class TutorialStyle(Style):
         import torch_reference
 
         p = case.params
-        twin = torch_reference.bptt(p, case.x, case.y, **case.kwargs()).grads
+        twin = self.twin(
+            target, case, lambda: torch_reference.bptt(p, case.x, case.y, **case.kwargs()).grads
+        )
         k = case.T if case.truncate is None else case.truncate
         made = "Cls(word_dim, hidden_dim, bptt_truncate)"
         with seen.attempt():

@@ -1,7 +1,8 @@
-"""How verify spends its calls: each distinct problem is evaluated once in a run, and each
+"""How verify spends its calls: each distinct problem is evaluated once in a run; each
 wrong gradient is shrunk from where the search first saw it (or from a smaller problem
-another gradient was shrunk to), not by searching again from the start; the minimal
-problems are those the plain search from the start finds."""
+another gradient was shrunk to), not by searching again from the start, and the minimal
+problems are those the plain search from the start finds; the twin answers once for the
+two runs of one problem when the code runs in a worker."""
 
 from __future__ import annotations
 
@@ -11,9 +12,11 @@ from typing import Any
 import pytest
 
 import manual_bptt
+import torch_reference
+from manual_bptt.cases import make_case
 from manual_bptt.checking import verify as verify_module
 from manual_bptt.checking.strategies import cases
-from manual_bptt.checking.verify import Report, verify
+from manual_bptt.checking.verify import Report, evaluate, verify
 
 
 def two_slips(params: Any, x: Any, y: Any, **options: Any) -> Any:
@@ -77,3 +80,23 @@ def test_the_minimal_problems_are_those_a_search_from_the_start_finds(monkeypatc
     from_the_start, evaluated = _run(monkeypatch)
     assert _minimal(report) == _minimal(from_the_start) == {"W": (1, 2), "b": (2, 1)}
     assert len(set(evaluated)) == len(evaluated)
+
+
+@pytest.mark.parametrize(("target", "twins"), [("manual_bptt:bptt", 2), (manual_bptt.bptt, 3)])
+def test_the_twin_answers_once_for_both_runs_of_a_problem_in_the_worker(
+    target: Any, twins: int, monkeypatch
+) -> None:
+    # In the worker the code gets copies, so the problem is the same for its second run;
+    # in this process the code may change the problem in place: the twin runs each time.
+    calls: list[int] = []
+    bptt = torch_reference.bptt
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        return bptt(*args, **kwargs)
+
+    monkeypatch.setattr(torch_reference, "bptt", counting)
+    case = make_case(T=3, N=2, D=2, H=2, K=3, seed=4)
+    outcome = evaluate(target, "project", case)
+    assert outcome.passed
+    assert len(calls) == twins  # the problem (once or twice), then with new weights
