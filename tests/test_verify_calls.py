@@ -2,13 +2,16 @@
 wrong gradient is shrunk from where the search first saw it (or from a smaller problem
 another gradient was shrunk to), not by searching again from the start, and the minimal
 problems are those the plain search from the start finds; the twin answers once for the
-two runs of one problem when the code runs in a worker."""
+two runs of one problem when the code runs in a worker, and the generic forms' numerical
+reference is not computed for the second run, which is only compared with the first."""
 
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 import manual_bptt
@@ -16,7 +19,13 @@ import torch_reference
 from manual_bptt.cases import make_case
 from manual_bptt.checking import verify as verify_module
 from manual_bptt.checking.strategies import cases
+from manual_bptt.checking.styles import make_style
+from manual_bptt.checking.styles.base import Observed
+from manual_bptt.checking.styles.layer import LayerStyle
 from manual_bptt.checking.verify import Report, evaluate, verify
+from manual_bptt.compare import tolerance_for
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "generic"
 
 
 def two_slips(params: Any, x: Any, y: Any, **options: Any) -> Any:
@@ -100,3 +109,37 @@ def test_the_twin_answers_once_for_both_runs_of_a_problem_in_the_worker(
     outcome = evaluate(target, "project", case)
     assert outcome.passed
     assert len(calls) == twins  # the problem (once or twice), then with new weights
+
+
+def test_the_numerical_reference_is_computed_for_two_of_the_three_runs() -> None:
+    # the problem as drawn and with new weights are judged; the second run of the same
+    # problem is only compared with the first (nondeterminism), so it needs none
+    style = LayerStyle(
+        forward="rnn_forward",
+        backward=f"{EXAMPLES / 'fbt_backward.py'}:rnn_backward",
+        shapes="x:D,N,T h0:H,N Wx:H,D Wh:H,H b:H,1",
+    )
+    target = str(EXAMPLES / "fbt_forward.py")
+    report = verify(target, style=style, max_examples=4, real_sizes=False)
+    assert report.passed, report
+    assert report.calls == 4
+    assert style.stats["problems"] == 2 * report.calls
+
+
+def test_a_failure_of_the_reference_alone_is_no_nondeterminism() -> None:
+    # The user's forward raised at a moved θ in the first run's reference; the second
+    # run, which computes none, cannot have that failure: it is not "only one call had".
+    first = Observed(failures={"rnn_forward raised ValueError": "…"})
+    again = Observed(reference=False)
+    sentence = verify_module._nondeterminism(make_style("project"), first, again, TOL)
+    assert sentence.startswith("nondeterministic: on the same problem twice, only one call")
+    first.from_reference.add("rnn_forward raised ValueError")
+    assert verify_module._nondeterminism(make_style("project"), first, again, TOL) == ""
+    # a failure the second run can have (of the code itself) still counts
+    first.failures["rnn_backward raised IndexError"] = "…"
+    assert "rnn_backward raised IndexError" in verify_module._nondeterminism(
+        make_style("project"), first, again, TOL
+    )
+
+
+TOL = tolerance_for(np.dtype(np.float64))

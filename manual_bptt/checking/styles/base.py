@@ -123,6 +123,11 @@ class Observed:
         timeout: seconds allowed per call; seed: seeds the global random generators
             before each call (the n-th call of a problem gets seed + n); layout: how
             float array arguments are laid out ("C", "F" or "strided").
+        reference: whether what is expected is wanted. False on a problem's second
+            run, which is only compared with its first (nondeterminism): a style whose
+            reference is costly may skip it there (the generic forms' numerical one).
+        from_reference: the keys of ``failures`` raised while computing the reference
+            (the user's forward at a moved θ), which a run without it cannot have.
     """
 
     gradients: dict[str, tuple[Any, np.ndarray]] = field(default_factory=dict)
@@ -135,6 +140,8 @@ class Observed:
     seed: int = 0
     layout: str = "C"
     calls: int = 0
+    reference: bool = True
+    from_reference: set[str] = field(default_factory=set)
 
     @contextlib.contextmanager
     def attempt(self) -> Iterator[None]:
