@@ -785,3 +785,18 @@ def test_a_malformed_notebook_is_one_line_exit_2(tmp_path, capsys, content, prob
 def test_a_missing_file_is_a_usage_error(tmp_path) -> None:
     with pytest.raises(UsageError, match="no such file"):
         load_with_note(f"{tmp_path / 'nope.py'}:f")
+
+
+def test_the_loading_note_counts_two_classes_in_english(tmp_path) -> None:
+    path = python_file(
+        tmp_path / "two.py",
+        """
+        class Cell:
+            pass
+
+        class RNN:
+            pass
+        """,
+    )
+    _, note = load_with_note(f"{path}:RNN")
+    assert note == "took from two.py: 2 classes"

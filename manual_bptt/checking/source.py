@@ -191,7 +191,10 @@ class Taken:
 
 
 def _count(n: int, word: str) -> str:
-    return f"{n} {word}{'s' if n != 1 else ''}"
+    """ "1 class", "2 classes", "2 functions"."""
+    if n == 1:
+        return f"{n} {word}"
+    return f"{n} {word}{'es' if word.endswith(('s', 'sh', 'ch', 'x')) else 's'}"
 
 
 def _spans(places: list[Place]) -> str:
