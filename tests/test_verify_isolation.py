@@ -13,14 +13,12 @@ import subprocess
 import sys
 import textwrap
 import time
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from manual_bptt.cases import make_case
-from manual_bptt.checking.strategies import Space
 from manual_bptt.checking.styles import UsageError
 from manual_bptt.cli import main
 from manual_bptt.testing import assert_case_correct
@@ -115,12 +113,9 @@ def test_a_forward_memoised_on_its_inputs_that_ignores_the_weights_is_wrong(
     assert "with new weights, the same inputs" in out
 
 
-@pytest.mark.xfail(
-    not any(f.name == "mask_dtypes" for f in fields(Space)),
-    reason="int masks are not drawn until Space has mask_dtypes (issue 17, item 5)",
-    strict=True,
-)
 def test_an_int_mask_is_drawn_so_indexing_with_it_is_caught(tmp_path, capsys) -> None:
+    # Space draws int masks (mask_dtypes); the first such problem is the 2nd (seed 0), so
+    # 10 leaves room. With bool masks alone (mask_dtypes=("bool",)) 200 pass.
     spec = project_file(
         tmp_path,
         """
@@ -134,7 +129,7 @@ def test_an_int_mask_is_drawn_so_indexing_with_it_is_caught(tmp_path, capsys) ->
             return manual_bptt.bptt(params, x, y, mask=mask, **options)
         """,
     )
-    code, _, _ = verify([spec, "--examples", "200"], capsys)
+    code, _, _ = verify([spec, "--examples", "10"], capsys)
     assert code == 1
 
 
