@@ -52,7 +52,7 @@ def _run(monkeypatch: pytest.MonkeyPatch) -> tuple[Report, list[bytes]]:
         return evaluate(target, style, case, **kwargs)
 
     monkeypatch.setattr(verify_module, "evaluate", counting)
-    report = verify(two_slips, max_examples=30, strategy=STRATEGY)
+    report = verify(two_slips, max_examples=12, strategy=STRATEGY)
     return report, evaluated
 
 
@@ -60,14 +60,9 @@ def _minimal(report: Report) -> dict[str, tuple[int, int]]:
     return {f.key: (f.case.recipe["T"], f.case.recipe["H"]) for f in report.findings if f.shrunk}
 
 
-def test_no_problem_is_evaluated_twice_and_calls_counts_the_evaluations(monkeypatch) -> None:
-    report, evaluated = _run(monkeypatch)
-    assert {f.key for f in report.findings} == {"W", "b"}
-    assert len(set(evaluated)) == len(evaluated)  # shrinking re-runs no problem
-    assert report.calls == len(evaluated)
-
-
-def test_each_shrinking_starts_where_the_search_saw_the_failure(monkeypatch) -> None:
+def test_each_shrinking_starts_where_the_search_saw_it_and_no_problem_runs_twice(
+    monkeypatch,
+) -> None:
     started: list[bool] = []
     search = verify_module._search
 
@@ -76,9 +71,12 @@ def test_each_shrinking_starts_where_the_search_saw_the_failure(monkeypatch) -> 
         search(*args, **kwargs)
 
     monkeypatch.setattr(verify_module, "_search", noting)
-    report, _ = _run(monkeypatch)
+    report, evaluated = _run(monkeypatch)
+    assert {f.key for f in report.findings} == {"W", "b"}
     assert started == [False, True, True]  # the search, then one shrinking per gradient
     assert all(f.shrunk for f in report.findings)
+    assert len(set(evaluated)) == len(evaluated)  # shrinking re-runs no problem
+    assert report.calls == len(evaluated)
 
 
 def test_the_minimal_problems_are_those_a_search_from_the_start_finds(monkeypatch) -> None:
