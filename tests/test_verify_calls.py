@@ -18,6 +18,7 @@ import manual_bptt
 import torch_reference
 from manual_bptt.cases import make_case
 from manual_bptt.checking import verify as verify_module
+from manual_bptt.checking.explain import describe_finding
 from manual_bptt.checking.strategies import cases
 from manual_bptt.checking.styles import make_style
 from manual_bptt.checking.styles.base import Observed
@@ -60,9 +61,17 @@ def _minimal(report: Report) -> dict[str, tuple[int, int]]:
     return {f.key: (f.case.recipe["T"], f.case.recipe["H"]) for f in report.findings if f.shrunk}
 
 
-def test_each_shrinking_starts_where_the_search_saw_it_and_no_problem_runs_twice(
-    monkeypatch,
-) -> None:
+def _once_each(report: Report, evaluated: list[bytes]) -> None:
+    """Every problem evaluated once, but each finding's minimal problem: once more, at the
+    end, not read from the outcomes kept (it must fail again where it is shown)."""
+    twice = {e for e in evaluated if evaluated.count(e) == 2}
+    assert all(evaluated.count(e) <= 2 for e in evaluated)
+    assert twice == {pickle.dumps(f.case) for f in report.findings}
+    assert report.calls == len(evaluated)
+
+
+def _noting_starts(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """For each Hypothesis run of verify's, whether it was given problems to start from."""
     started: list[bool] = []
     search = verify_module._search
 
@@ -71,12 +80,18 @@ def test_each_shrinking_starts_where_the_search_saw_it_and_no_problem_runs_twice
         search(*args, **kwargs)
 
     monkeypatch.setattr(verify_module, "_search", noting)
+    return started
+
+
+def test_each_shrinking_starts_where_the_search_saw_it_and_no_problem_runs_twice(
+    monkeypatch,
+) -> None:
+    started = _noting_starts(monkeypatch)
     report, evaluated = _run(monkeypatch)
     assert {f.key for f in report.findings} == {"W", "b"}
     assert started == [False, True, True]  # the search, then one shrinking per gradient
     assert all(f.shrunk for f in report.findings)
-    assert len(set(evaluated)) == len(evaluated)  # shrinking re-runs no problem
-    assert report.calls == len(evaluated)
+    _once_each(report, evaluated)
 
 
 def test_the_minimal_problems_are_those_a_search_from_the_start_finds(monkeypatch) -> None:
@@ -86,7 +101,39 @@ def test_the_minimal_problems_are_those_a_search_from_the_start_finds(monkeypatc
     monkeypatch.setattr(verify_module, "_choices_now", lambda: None)
     from_the_start, evaluated = _run(monkeypatch)
     assert _minimal(report) == _minimal(from_the_start) == {"W": (1, 2), "b": (2, 1)}
-    assert len(set(evaluated)) == len(evaluated)
+    _once_each(from_the_start, evaluated)
+
+
+def test_a_start_that_hypothesis_does_not_read_falls_back_to_a_search(monkeypatch) -> None:
+    # A Hypothesis that no longer reads the start problems runs nothing and raises
+    # SkipTest, which under pytest would skip the caller's test: verify searches instead.
+    monkeypatch.setattr(verify_module, "START_FROM", b"a key Hypothesis does not read")
+    started = _noting_starts(monkeypatch)
+    report, evaluated = _run(monkeypatch)
+    assert started == [False, True, False, True, False]
+    assert _minimal(report) == {"W": (1, 2), "b": (2, 1)}
+    _once_each(report, evaluated)
+
+
+def test_a_wrong_gradient_that_does_not_fail_again_is_shown_where_first_seen() -> None:
+    # Wrong the first time it sees a problem only: each shrunk problem, evaluated once
+    # more, agrees, so the finding says so and stays where the search first saw it.
+    seen: set[bytes] = set()
+
+    def first_sight_only(params: Any, x: Any, y: Any, **options: Any) -> Any:
+        result = manual_bptt.bptt(params, x, y, **options)
+        sight = np.asarray(x).tobytes() + params.W.tobytes()
+        if sight not in seen:
+            seen.add(sight)
+            result.grads["W"][0, 0] += 1.0
+        return result
+
+    report = verify(first_sight_only, max_examples=5, strategy=STRATEGY)
+    finding = next(v.finding for v in report.verdicts if v.gradient.key == "W")
+    assert finding is not None
+    assert not finding.shrunk
+    assert finding.problem.endswith("(nondeterministic: it did not fail again on the same problem)")
+    assert "(not shrunk: where it was first seen)" in describe_finding(report, finding)[0]
 
 
 @pytest.mark.parametrize(("target", "twins"), [("manual_bptt:bptt", 2), (manual_bptt.bptt, 3)])
@@ -141,3 +188,19 @@ def test_a_failure_of_the_reference_alone_is_no_nondeterminism() -> None:
 
 
 TOL = tolerance_for(np.dtype(np.float64))
+
+
+def test_the_problem_key_sees_strides_and_shared_buffers_which_pickle_drops() -> None:
+    # Code run in this process is given the problem's arrays as they are: one that
+    # fails only on a strided view, or when two arguments share a buffer, must not be
+    # answered from a problem with the same values laid out otherwise.
+    key = verify_module._problem_key
+    values = np.arange(12.0)
+    wide = np.zeros(24)
+    wide[::2] = values
+    assert pickle.dumps(values) == pickle.dumps(wide[::2])  # pickle alone cannot tell
+    assert key(values) != key(wide[::2])
+    assert key(values) == key(values.copy())
+    buffer = np.arange(8.0)
+    assert key((buffer[:4], buffer[4:])) != key((buffer[:4].copy(), buffer[4:].copy()))
+    assert key((buffer[:4], buffer[4:])) == key((buffer[:4], buffer[4:]))

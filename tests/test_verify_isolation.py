@@ -282,6 +282,40 @@ def test_a_factory_that_returns_none_is_named(tmp_path, capsys) -> None:
     assert "returned NoneType, not an object with bptt(x, y)" in err
 
 
+def test_a_module_that_verifies_itself_when_imported_is_refused_not_a_chain(
+    tmp_path, monkeypatch
+) -> None:
+    # The worker imports the module, whose import runs verify again, whose worker imports
+    # it again: each worker is a session of its own, so the chain outlived every time-out
+    # (69 workers after 20 s). The second link is refused, in one line.
+    from manual_bptt.checking.verify import verify as verify_api
+
+    (tmp_path / "selfcheck.py").write_text(
+        textwrap.dedent(
+            """
+            import manual_bptt
+            from manual_bptt.checking.verify import verify
+
+            def f(params, x, y, **options):
+                return manual_bptt.bptt(params, x, y, **options)
+
+            report = verify(f, max_examples=2)
+            """
+        )
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    started = time.monotonic()
+    with pytest.raises(UsageError) as refused:
+        verify_api("selfcheck:f", max_examples=2)
+    assert time.monotonic() - started < 30
+    assert str(refused.value) == (
+        "importing selfcheck raised UsageError: verify was started inside a worker process "
+        "of verify's: the code under test, or a module it imports, runs verify when it is "
+        'loaded (put that call under `if __name__ == "__main__":`)'
+    )
+
+
 @pytest.mark.parametrize(
     "module",
     [

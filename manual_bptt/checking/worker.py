@@ -47,6 +47,7 @@ BOOT = (
 )
 LONGEST_WAIT = 3600.0  # seconds per poll(); a longer limit is waited for in pieces
 START_TIMEOUT = 60.0  # seconds for a new worker to import numpy and answer
+INSIDE = "MANUAL_BPTT_WORKER"  # set to "1" in a worker's environment
 # The replies serve.py sends, by kind: how many parts each has.
 REPLIES = {"ok": 3, "usage": 2, "exit": 2, "missing": 1, "raised": 5}
 
@@ -186,10 +187,19 @@ class Worker:
     # -- life -----------------------------------------------------------------------
     def start(self) -> Remote:
         """Start the process, load the target there, and return it as a Remote."""
+        if os.environ.get(INSIDE) == "1":
+            # each worker is a session of its own, so a chain of them would outlive the
+            # time-outs that end each one: the second link is refused
+            raise UsageError(
+                "verify was started inside a worker process of verify's: the code under "
+                "test, or a module it imports, runs verify when it is loaded (put that "
+                'call under `if __name__ == "__main__":`)'
+            )
         read_here, write_there = os.pipe()
         read_there, write_here = os.pipe()
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        env[INSIDE] = "1"
         try:
             self.process = subprocess.Popen(
                 [sys.executable, "-c", BOOT, str(read_there), str(write_there)],

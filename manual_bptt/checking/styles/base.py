@@ -358,6 +358,7 @@ class Style:
     cells: ClassVar[tuple[str, ...]] = ("rnn",)
     functions: ClassVar[tuple[str, ...]] = ()
     step_functions: ClassVar[tuple[str, ...]] = ()
+    _twin_kept: tuple[Case, Any] | None = None  # (problem, the twin's answer): see twin()
     # The sizes people run (T, N, D, H, K), tried once each after the search.
     real_sizes: ClassVar[tuple[dict[str, int], ...]] = (
         {"T": 30, "N": 8, "D": 20, "H": 50, "K": 20},
@@ -538,17 +539,23 @@ class Style:
     def twin(self, target: Target, case: Case, compute: Callable[[], Answer]) -> Answer:
         """``compute()``, the twin's answer on ``case``: once for the two runs of one
         problem when the code runs in the worker, where it is given copies, so that the
-        problem cannot change between them (here it may change it in place)."""
+        problem cannot change between them (here it may change it in place). Kept
+        until :meth:`forget_twin`, which verify's evaluate calls before each problem."""
         from manual_bptt.checking.worker import Remote
 
         if not isinstance(target, Remote):
             return compute()
-        kept: tuple[Case, Any] | None = getattr(self, "_twin_kept", None)
+        kept = self._twin_kept
         if kept is not None and kept[0] is case:
             return kept[1]  # type: ignore[no-any-return]
         answer = compute()
         self._twin_kept = (case, answer)
         return answer
+
+    def forget_twin(self) -> None:
+        """Drop the twin's answer kept by :meth:`twin` (a caller may change a problem in
+        place between two evaluations of it)."""
+        self._twin_kept = None
 
 
 def _cell_styles() -> dict[str, tuple[str, ...]]:
