@@ -204,3 +204,26 @@ def test_the_problem_key_sees_strides_and_shared_buffers_which_pickle_drops() ->
     buffer = np.arange(8.0)
     assert key((buffer[:4], buffer[4:])) != key((buffer[:4].copy(), buffer[4:].copy()))
     assert key((buffer[:4], buffer[4:])) == key((buffer[:4], buffer[4:]))
+
+
+def test_a_forward_that_raises_only_at_a_moved_input_is_not_called_nondeterministic(
+    tmp_path: Path,
+) -> None:
+    # The first run's reference moves x and the forward raises there; the second run
+    # computes no reference, so it cannot raise: that is no nondeterminism.
+    (tmp_path / "fixed_x.py").write_text(
+        "import numpy as np\n"
+        "FIRST = {}\n"
+        "def fwd(x, W):\n"
+        "    if np.iscomplexobj(x) or np.iscomplexobj(W):\n"
+        "        raise TypeError('real numbers only')\n"
+        "    if not np.array_equal(FIRST.setdefault(x.shape, x.copy()), x):\n"
+        "        raise ValueError('x moved')\n"
+        "    return x @ W, x, W\n"
+        "def bwd(dout, x, W):\n"
+        "    return dout @ W.T, x.T @ dout\n"
+    )
+    style = LayerStyle(forward="fwd", backward="bwd", shapes="x:N,D W:D,H")
+    report = verify(str(tmp_path / "fixed_x.py"), style=style, max_examples=3)
+    assert "fwd raised ValueError" in {f.key for f in report.other}
+    assert not [f for f in report.other if f.key == "nondeterministic"], report.other
