@@ -19,7 +19,14 @@ from typing import Any
 import numpy as np
 
 from manual_bptt.checking.styles import STYLES, make_style
-from manual_bptt.checking.verify import UNSHRUNK, Finding, Report, maker_of, reproduction
+from manual_bptt.checking.verify import (
+    NOT_AGAIN,
+    UNSHRUNK,
+    Finding,
+    Report,
+    maker_of,
+    reproduction,
+)
 from manual_bptt.compare import Agreement
 
 SMALL = 24  # arrays with at most this many entries are printed in a counterexample
@@ -109,6 +116,8 @@ def describe_finding(report: Report, f: Finding) -> list[str]:
         if f.shrunk
         else "not shrunk: each try costs the time limit"
         if f.key.endswith(UNSHRUNK)
+        else "not shrunk: it did not fail again on a smaller problem; where it was first seen"
+        if f.problem.endswith(NOT_AGAIN)
         else "not shrunk: where it was first seen"
     )
     title = f"WRONG {_label(report, f)}" if f.key in _gradient_keys(report) else f.problem

@@ -624,6 +624,8 @@ def spec_of(obj: Any) -> str | None:
 
 
 UNSHRUNK = ("timed out", "ended the worker process")  # each attempt would cost too much
+# the end of a finding's sentence when its smallest problem, run once more, did not fail
+NOT_AGAIN = " (nondeterministic: it did not fail again on the same problem)"
 
 
 def _verify(
@@ -852,7 +854,7 @@ def _finding(
     else:
         sentence, worst = outcome.problems[key]
     if flaky:
-        sentence += " (nondeterministic: it did not fail again on the same problem)"
+        sentence += NOT_AGAIN
     if real:
         sentence += " (seen only at the sizes people run, after the search)"
     return Finding(key, sentence, outcome.case, worst, shrunk)
