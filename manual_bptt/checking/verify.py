@@ -17,8 +17,10 @@ value, such as a loss) with autograd's under the tolerance policy of compare.py.
 
 Each distinct problem is evaluated once in a run: the shrinking of one wrong gradient
 tries many of the problems another's tried, so an outcome is kept under its problem's
-pickled bytes and read again. Nondeterminism is judged within one evaluation, which
-runs the problem twice. Phase 2 starts where phase 1 left off: each shrinking is given
+pickled bytes and its arrays' layouts, and read again. Nondeterminism is judged within
+one evaluation, which runs the problem twice, and each finding's minimal problem is
+evaluated once more at the end: a failure that does not show again there is shown where
+the search first saw it, marked nondeterministic. Phase 2 starts where phase 1 left off: each shrinking is given
 (through a Hypothesis example database of its own) the first problem on which its
 failure was seen and the minimal problems found for the failures shrunk before it, and
 shrinks from the smallest of them that fails, with no search before it.
@@ -659,16 +661,24 @@ def _verify(
     starts: dict[str, bytes] = {}  # failure key → the choices of its first problem
     minimal: list[bytes] = []  # the choices of each minimal problem found so far
 
-    def run(case: Case) -> Outcome:
+    def evaluated(case: Case, kept: dict[bytes, Outcome]) -> Outcome:
+        """``case``'s outcome: read from ``kept`` if it has been evaluated, else
+        evaluated and kept there."""
         nonlocal calls
         key = _problem_key(case)
-        if key is not None and key in seen:
-            return replace(seen[key], case=case)
+        if key is not None and key in kept:
+            return replace(kept[key], case=case)
         calls += 1
         outcome = evaluate(target, adapter, case, timeout=timeout, strict_inputs=strict_inputs)
         if key is not None:
-            seen[key] = outcome
+            kept[key] = outcome
         return outcome
+
+    run = functools.partial(evaluated, kept=seen)
+    # Each finding's minimal problem evaluated once more, not read from ``seen``: it must
+    # fail again where it is shown (code that fails on every 7th call does not), and
+    # findings that share their minimal problem share this run.
+    again = functools.partial(evaluated, kept={})
 
     def shrink(key: str, found: Outcome) -> Finding:
         """``key``'s own minimal counterexample (a time-out: where it was first seen)."""
@@ -705,22 +715,6 @@ def _verify(
         if where is not None:
             minimal.append(where)
         return _finding(key, outcome)
-
-    rechecked: dict[bytes, Outcome] = {}
-
-    def again(case: Case) -> Outcome:
-        """A minimal problem evaluated once more, not read from the outcomes kept: each
-        finding must fail again where it is shown (code that fails on every 7th call
-        does not), and findings that share their minimal problem share this run."""
-        nonlocal calls
-        key = _problem_key(case)
-        if key is not None and key in rechecked:
-            return rechecked[key]
-        calls += 1
-        outcome = evaluate(target, adapter, case, timeout=timeout, strict_inputs=strict_inputs)
-        if key is not None:
-            rechecked[key] = outcome
-        return outcome
 
     def record(outcome: Outcome) -> None:
         for key, a in outcome.agreements.items():
