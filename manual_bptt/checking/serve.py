@@ -499,15 +499,21 @@ def _changes(old: Any, now: Any, depth: int = 0) -> list[str]:
     return [f".{k}{p}" for k, o in kept.items() for p in _changes(o, fields[k], depth + 1)]
 
 
-def main(read_fd: int, write_fd: int) -> None:
-    """Answer requests on the pipe until it closes; then end at once."""
-    from multiprocessing.connection import Connection
+def preload() -> None:
+    """Import everything the worker imports later, before the target's folder is on
+    sys.path (a spawner, spawner.py, imports these once for all the workers it forks)."""
+    from multiprocessing import connection  # noqa: F401
 
-    # everything imported later, imported now: before the target's folder is on sys.path
     from manual_bptt import cells, gru, lstm, params  # noqa: F401
     from manual_bptt.cases import in_layout  # noqa: F401
     from manual_bptt.checking import source  # noqa: F401
 
+
+def main(read_fd: int, write_fd: int) -> None:
+    """Answer requests on the pipe until it closes; then end at once."""
+    from multiprocessing.connection import Connection
+
+    preload()
     inbox, outbox = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
     send = outbox.send_bytes
     worker = _Worker()

@@ -36,6 +36,7 @@ import numpy as np
 
 from manual_bptt.checking import wire
 from manual_bptt.checking.guard import CodeFailed
+from manual_bptt.checking.spawner import Forked, SpawnerGone, forget, spawner_for
 from manual_bptt.errors import UsageError
 
 # python -c puts the current directory first on sys.path: taken off before anything is
@@ -159,6 +160,15 @@ def checked_timeout(timeout: float | None) -> float | None:
     return timeout
 
 
+def worker_environment() -> dict[str, str]:
+    """A worker's environment: this process's, with its sys.path as PYTHONPATH (so the
+    worker imports what this process would) and INSIDE set."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    env[INSIDE] = "1"
+    return env
+
+
 class Worker:
     """One worker process running the target named by ``spec``.
 
@@ -177,7 +187,7 @@ class Worker:
         self.note = ""
         self.generation = 0
         self.restarts = 0
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: subprocess.Popen[bytes] | Forked | None = None
         self.inbox: Connection | None = None
         self.outbox: Connection | None = None
         self.output = tempfile.TemporaryFile()  # noqa: SIM115 (open as long as the worker)
@@ -197,11 +207,9 @@ class Worker:
             )
         read_here, write_there = os.pipe()
         read_there, write_here = os.pipe()
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        env[INSIDE] = "1"
+        env = worker_environment()
         try:
-            self.process = subprocess.Popen(
+            self.process = self._forked(read_there, write_there, env) or subprocess.Popen(
                 [sys.executable, "-c", BOOT, str(read_there), str(write_there)],
                 stdin=subprocess.DEVNULL,
                 stdout=self.output,
@@ -231,6 +239,22 @@ class Worker:
         self.note = str(reply[2] or "")
         self.target = self._decode(reply[1])
         return self.target
+
+    def _forked(self, read_fd: int, write_fd: int, env: dict[str, str]) -> Forked | None:
+        """The worker forked by this environment's spawner (spawner.py), or None if no
+        spawner can be had or it fails now (then a new process is started instead)."""
+        try:
+            cwd = os.getcwd()
+        except OSError:  # the current folder was deleted: only a new process inherits it
+            return None
+        spawner = spawner_for(env)
+        if spawner is None:
+            return None
+        try:
+            return spawner.fork(read_fd, write_fd, self.output.fileno(), cwd)
+        except SpawnerGone:
+            forget(spawner)
+            return None
 
     def _load_limit(self) -> float | None:
         return None if self.timeout is None else max(self.timeout, START_TIMEOUT)

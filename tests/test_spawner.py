@@ -1,0 +1,264 @@
+"""Workers forked by the spawner (manual_bptt/checking/spawner.py) are what new worker
+processes were: fresh each time, a session of their own, in the verifier's current
+folder, environment and sys.path, with their exit code and output kept; and when the
+spawner is gone or turned off, a new process is started instead. Each test runs on both
+paths where both exist."""
+
+from __future__ import annotations
+
+import os
+import signal
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from manual_bptt.checking import spawner
+from manual_bptt.checking.guard import CodeFailed
+from manual_bptt.checking.spawner import Forked
+from manual_bptt.checking.verify import verify
+from manual_bptt.checking.worker import Remote, Worker, worker_environment
+
+PROBE = '''
+import os
+import signal
+import subprocess
+import sys
+
+CALLS = []
+
+
+def calls():
+    """How many times this process has called it: 1 in a fresh process."""
+    CALLS.append(1)
+    return len(CALLS)
+
+
+def where():
+    return os.getpid(), os.getsid(0), os.getcwd(), os.environ.get("SPAWNER_PROBE", "")
+
+
+def importable(name):
+    try:
+        __import__(name)
+    except ImportError:
+        return False
+    return True
+
+
+def child_runs():
+    """A subprocess of its own exits 0 and is waited for (SIGCHLD is not ignored)."""
+    return subprocess.run([sys.executable, "-c", "pass"]).returncode, int(
+        signal.getsignal(signal.SIGCHLD) == signal.SIG_DFL
+    )
+
+
+def prints():
+    print("to standard output")
+    os.write(2, b"to descriptor 2")
+    return 0
+
+
+def exits():
+    os._exit(3)
+
+
+def kills_its_parent():
+    os.kill(os.getppid(), signal.SIGKILL)
+    return 0
+'''
+
+
+@pytest.fixture(params=["spawner", "new process"])
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "new process":
+        monkeypatch.setenv("MANUAL_BPTT_SPAWNER", "0")
+    return str(request.param)
+
+
+@pytest.fixture
+def probe(tmp_path: Path) -> Path:
+    file = tmp_path / "probe.py"
+    file.write_text(textwrap.dedent(PROBE))
+    return file
+
+
+def call(spec: str, timeout: float = 30) -> tuple[Any, Worker]:
+    """The value of calling the target ``spec`` with no arguments in a new worker."""
+    worker = Worker(spec, timeout)
+    target = worker.start()
+    assert isinstance(target, Remote)
+    value, _changed = worker.call("calling", target, (), {}, timeout=timeout, seed=0)
+    return value, worker
+
+
+@pytest.fixture
+def workers() -> Iterator[list[Worker]]:
+    started: list[Worker] = []
+    yield started
+    for worker in started:
+        worker.close()
+
+
+def test_the_path_is_the_one_asked_for(path: str, probe: Path, workers: list[Worker]) -> None:
+    _, worker = call(f"{probe}:calls")
+    workers.append(worker)
+    assert isinstance(worker.process, Forked) == (path == "spawner")
+
+
+def test_each_worker_is_a_fresh_process_and_a_session_of_its_own(
+    path: str, probe: Path, workers: list[Worker]
+) -> None:
+    pids = set()
+    for _ in range(3):
+        count, worker = call(f"{probe}:calls")
+        workers.append(worker)
+        assert count == 1  # the module state of the worker before is not there
+        (pid, session, _, _), _ = call(f"{probe}:where")
+        assert session == pid  # os.killpg(pid) reaches it and what it starts
+        pids.add(pid)
+    assert len(pids) == 3
+
+
+def test_the_folder_environment_and_path_are_the_verifiers_at_the_start(
+    path: str, probe: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: list[Worker]
+) -> None:
+    def seen() -> tuple[str, str]:
+        (_, _, cwd, variable), worker = call(f"{probe}:where")
+        workers.append(worker)
+        return cwd, variable
+
+    assert seen() == (os.getcwd(), "")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # each change alone, as a spawner may outlive another
+    assert seen() == (str(elsewhere), "")
+    monkeypatch.setenv("SPAWNER_PROBE", "set after the first worker")
+    assert seen() == (str(elsewhere), "set after the first worker")
+    (elsewhere / "only_on_the_new_path.py").write_text("")
+    monkeypatch.syspath_prepend(str(elsewhere))
+    found = Worker(f"{probe}:importable", 30)
+    workers.append(found)
+    target = found.start()
+    value, _ = found.call("calling", target, ("only_on_the_new_path",), {}, timeout=30, seed=0)
+    assert value is True
+
+
+def test_a_child_of_the_code_under_test_is_waited_for_normally(
+    path: str, probe: Path, workers: list[Worker]
+) -> None:
+    value, worker = call(f"{probe}:child_runs")
+    workers.append(worker)
+    assert value == (0, 1)
+
+
+def test_output_goes_to_the_output_file_and_is_counted(
+    path: str, probe: Path, workers: list[Worker]
+) -> None:
+    _, worker = call(f"{probe}:prints")
+    workers.append(worker)
+    assert worker.printed == len("to standard output\n") + len("to descriptor 2")
+
+
+def test_an_exit_is_reported_with_its_exit_code(path: str, probe: Path) -> None:
+    worker = Worker(f"{probe}:exits", 30)
+    target = worker.start()
+    with pytest.raises(CodeFailed) as failed:
+        worker.call("calling exits", target, (), {}, timeout=30, seed=0)
+    worker.close()
+    assert failed.value.message == (
+        "calling exits ended the worker process (exit code 3): "
+        "code under test must return, not exit"
+    )
+
+
+def test_code_that_kills_the_spawner_changes_nothing_but_the_next_start(
+    probe: Path, workers: list[Worker]
+) -> None:
+    value, worker = call(f"{probe}:kills_its_parent")
+    workers.append(worker)
+    assert value == 0
+    assert isinstance(worker.process, Forked)
+    killed = worker.process.spawner
+    # this worker can still be ended and waited for; its parent's gone, so no exit code
+    worker.stop()
+    count, after = call(f"{probe}:calls")
+    workers.append(after)
+    assert count == 1
+    assert isinstance(after.process, Forked)
+    assert after.process.spawner is not killed
+    assert killed.process.poll() == -signal.SIGKILL
+
+
+def test_a_spawner_that_does_not_answer_is_replaced_by_a_new_process(
+    probe: Path, monkeypatch: pytest.MonkeyPatch, workers: list[Worker]
+) -> None:
+    def silent(*args: Any) -> Forked:
+        raise spawner.SpawnerGone("no reply: timed out")
+
+    monkeypatch.setattr(spawner.Spawner, "fork", silent)
+    count, worker = call(f"{probe}:calls")
+    workers.append(worker)
+    assert count == 1
+    assert not isinstance(worker.process, Forked)
+
+
+def test_the_spawner_ends_when_the_verifier_lets_go_of_it(probe: Path) -> None:
+    _, worker = call(f"{probe}:calls")
+    worker.close()
+    assert worker.process is None
+    current = spawner.spawner_for(worker_environment())
+    assert current is not None
+    spawner.forget(current)
+    assert current.process.poll() is not None
+
+
+def test_verify_gives_the_same_report_on_both_paths(path: str) -> None:
+    report = verify(
+        "manual_bptt.checking.gallery:CurrentStateInDW", style="tutorial", max_examples=10
+    )
+    assert not report.passed
+    assert [f.key for f in report.findings] == ["W"]
+
+
+FORKS = """
+import os, sys
+from manual_bptt.checking import spawner
+from manual_bptt.checking.worker import Worker
+
+def calls(spec):
+    worker = Worker(spec, 30)
+    target = worker.start()
+    value, _ = worker.call("calling", target, (), {}, timeout=30, seed=0)
+    kind = type(worker.process).__name__
+    worker.close()
+    return value, kind, spawner._current[1]
+
+value, kind, first = calls(sys.argv[1])
+assert (value, kind) == (1, "Forked"), (value, kind)
+child = os.fork()
+if child == 0:  # a fork of the verifier: a spawner of its own, the parent's left alone
+    value, kind, own = calls(sys.argv[1])
+    os._exit(0 if (value, kind) == (1, "Forked") and own is not first else 7)
+_, status = os.waitpid(child, 0)
+assert os.waitstatus_to_exitcode(status) == 0, status
+value, kind, again = calls(sys.argv[1])
+assert (value, kind) == (1, "Forked") and again is first and first.alive()
+print("ok")
+"""
+
+
+def test_a_fork_of_the_verifier_starts_a_spawner_of_its_own(probe: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", FORKS, f"{probe}:calls"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "ok\n", "")
