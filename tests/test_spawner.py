@@ -40,6 +40,10 @@ def where():
     return os.getpid(), os.getsid(0), os.getcwd(), os.environ.get("SPAWNER_PROBE", "")
 
 
+def variable(name):
+    return os.environ.get(name, "")
+
+
 def importable(name):
     try:
         __import__(name)
@@ -137,6 +141,13 @@ def test_the_folder_environment_and_path_are_the_verifiers_at_the_start(
     assert seen() == (str(elsewhere), "")
     monkeypatch.setenv("SPAWNER_PROBE", "set after the first worker")
     assert seen() == (str(elsewhere), "set after the first worker")
+    for phase in ("call", "teardown"):  # pytest's own, left out of the spawner's key
+        monkeypatch.setenv("PYTEST_CURRENT_TEST", f"test_spawner.py::probe ({phase})")
+        found = Worker(f"{probe}:variable", 30)
+        workers.append(found)
+        target = found.start()
+        value, _ = found.call("calling", target, ("PYTEST_CURRENT_TEST",), {}, timeout=30, seed=0)
+        assert value == f"test_spawner.py::probe ({phase})"
     (elsewhere / "only_on_the_new_path.py").write_text("")
     monkeypatch.syspath_prepend(str(elsewhere))
     found = Worker(f"{probe}:importable", 30)
@@ -144,6 +155,24 @@ def test_the_folder_environment_and_path_are_the_verifiers_at_the_start(
     target = found.start()
     value, _ = found.call("calling", target, ("only_on_the_new_path",), {}, timeout=30, seed=0)
     assert value is True
+
+
+def test_one_spawner_serves_until_a_lasting_variable_changes(
+    probe: Path, monkeypatch: pytest.MonkeyPatch, workers: list[Worker]
+) -> None:
+    def spawner_now() -> spawner.Spawner:
+        _, worker = call(f"{probe}:calls")
+        workers.append(worker)
+        assert isinstance(worker.process, Forked)
+        return worker.process.spawner
+
+    first = spawner_now()
+    assert spawner_now() is first
+    monkeypatch.setenv("PYTEST_CURRENT_TEST", "another test (call)")
+    assert spawner_now() is first
+    monkeypatch.setenv("SPAWNER_PROBE", "read at import, for all the spawner knows")
+    assert spawner_now() is not first
+    assert first.process.poll() is not None  # the one before was ended
 
 
 def test_a_child_of_the_code_under_test_is_waited_for_normally(

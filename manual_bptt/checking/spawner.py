@@ -13,9 +13,10 @@ the spawner. What worker.py relies on is kept:
 - the child's standard input is /dev/null and its file descriptors 1 and 2 are the
   worker's output file; it is a session of its own, so ``os.killpg`` ends it and
   whatever it started;
-- its environment and ``sys.path`` are those the verifier would give a new process;
-  a spawner is started again when they change (:func:`spawner_for`), and the child
-  changes to the verifier's current directory;
+- its environment and ``sys.path`` are those the verifier would give a new process:
+  a spawner is started again when they change (:func:`spawner_for`; but for
+  ``VOLATILE`` variables, which the child is given as they are at its fork), and the
+  child changes to the verifier's current directory;
 - its exit code is kept by the spawner (the child's parent) and read through
   :class:`Forked`, which answers what worker.py asks of a ``subprocess.Popen``.
 
@@ -52,7 +53,11 @@ BOOT = (
     "from manual_bptt.checking.spawner import main; main(int(sys.argv[1]))"
 )
 REPLY_TIMEOUT = 60.0  # seconds for the spawner to import and to answer a request
-MESSAGE = 1 << 16  # the largest message either side sends (a pickled tuple)
+MESSAGE = 1 << 20  # the largest message either side reads (a pickled tuple)
+# Variables that change while a process runs and that nothing the spawner imports reads:
+# left out of the spawner's key, and set in each child as they are at its fork. pytest
+# sets PYTEST_CURRENT_TEST for every phase of every test.
+VOLATILE = frozenset({"PYTEST_CURRENT_TEST"})
 
 
 class SpawnerGone(Exception):
@@ -96,14 +101,17 @@ class Spawner:
             self.close()
             raise
 
-    def fork(self, read_fd: int, write_fd: int, output_fd: int, cwd: str) -> Forked:
-        """A worker: a child running serve.main(read_fd, write_fd) in ``cwd``, with the
-        output file on its descriptors 1 and 2 (all three descriptors are copied to the
-        spawner and closed there; the caller closes its own)."""
+    def fork(
+        self, read_fd: int, write_fd: int, output_fd: int, cwd: str, env: dict[str, str]
+    ) -> Forked:
+        """A worker: a child running serve.main(read_fd, write_fd) in ``cwd`` with
+        ``env`` as its environment, and the output file on its descriptors 1 and 2 (all
+        three descriptors are copied to the spawner and closed there; the caller closes
+        its own)."""
         with self.lock:
             try:
                 socket.send_fds(
-                    self.sock, [pickle.dumps(("fork", cwd))], [read_fd, write_fd, output_fd]
+                    self.sock, [pickle.dumps(("fork", cwd, env))], [read_fd, write_fd, output_fd]
                 )
             except OSError as err:
                 raise SpawnerGone(f"could not send: {err}") from None
@@ -242,7 +250,8 @@ def spawner_for(env: dict[str, str]) -> Spawner | None:
         return None
     # a relative sys.path entry means another folder after a chdir
     relative = any(p and not os.path.isabs(p) for p in sys.path)
-    key = (sys.executable, tuple(sorted(env.items())), os.getcwd() if relative else None)
+    lasting = tuple(sorted((k, v) for k, v in env.items() if k not in VOLATILE))
+    key = (sys.executable, lasting, os.getcwd() if relative else None)
     if _current is not None:
         if _current[0] == key and _current[1].alive():
             return _current[1]
@@ -297,7 +306,7 @@ def main(fd: int) -> None:
         request = pickle.loads(data)  # only the verifier holds the other end
         _reap(children, ended)
         if request[0] == "fork" and len(fds) == 3:
-            pid = _fork_worker(sock, fds, str(request[1]))
+            pid = _fork_worker(sock, fds, str(request[1]), dict(request[2]))
             children.add(pid)
             reply: tuple[Any, ...] = ("pid", pid)
         elif request[0] == "status":
@@ -328,7 +337,7 @@ def _reap(children: set[int], ended: dict[int, int]) -> None:
             ended[pid] = os.waitstatus_to_exitcode(status)
 
 
-def _fork_worker(sock: socket.socket, fds: list[int], cwd: str) -> int:
+def _fork_worker(sock: socket.socket, fds: list[int], cwd: str, env: dict[str, str]) -> int:
     read_fd, write_fd, output_fd = fds
     pid = os.fork()
     if pid == 0:  # the worker
@@ -339,6 +348,8 @@ def _fork_worker(sock: socket.socket, fds: list[int], cwd: str) -> int:
             os.dup2(output_fd, 2)
             os.close(output_fd)
             os.chdir(cwd)
+            os.environ.clear()
+            os.environ.update(env)
             sys.argv = ["-c", str(read_fd), str(write_fd)]
             from manual_bptt.checking import serve
 

@@ -251,7 +251,7 @@ class Worker:
         if spawner is None:
             return None
         try:
-            return spawner.fork(read_fd, write_fd, self.output.fileno(), cwd)
+            return spawner.fork(read_fd, write_fd, self.output.fileno(), cwd, env)
         except SpawnerGone:
             forget(spawner)
             return None
