@@ -39,7 +39,7 @@ def _grad(leaf: torch.Tensor) -> np.ndarray:
 def gated_bptt(params: CellParams, batch: Batch) -> BPTTResult:
     """A gated cell's loss and gradients by autograd, on a checked batch: the LSTM's,
     the GRU's, or any registered cell's by its twin's step (torch_reference.cells)."""
-    leaves = make_cell_leaves(params, batch)
+    leaves = make_cell_leaves(params, batch, keep=True)
     cell_step = twin_step(params, leaves)
 
     y_t = as_tensor(batch.y, dtype=torch.long)
@@ -72,7 +72,7 @@ def bptt(
     batch = prepare(params, x, y, **options)
     if not isinstance(params, Params):
         return gated_bptt(params, batch)
-    leaves = make_leaves(params, batch)
+    leaves = make_leaves(params, batch, keep=True)
     phi = ACTIVATIONS[batch.activation.name]
     y_t = as_tensor(batch.y, dtype=torch.long)
     mask_t = as_tensor(batch.mask)

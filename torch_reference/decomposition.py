@@ -86,8 +86,8 @@ class _Cell:
         if copy is None:
             return self.leaves
         if isinstance(self.leaves, Leaves):
-            fields: dict[str, Any] = {**self.leaves.__dict__, param: copy}
-            return Leaves(**fields)
+            fields: dict[str, Any] = {param: copy}  # a new Leaves (made starts empty)
+            return replace(self.leaves, **fields)
         return replace(self.leaves, weights={**self.leaves.weights, param: copy})
 
     def step(self, leaves: Leaves | CellLeaves, state: State, t: int) -> State:

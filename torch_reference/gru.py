@@ -19,12 +19,13 @@ def step(
     (h,) = state
     w = leaves.weights
     x_r, x_z, x_n = (leaves.input_term(t) + w["b"]).chunk(3, dim=-1)
-    W_r, W_z, W_n = w["W"].chunk(3, dim=0)
-    bh_r, bh_z, bh_n = w["bh"].chunk(3)
-    r = torch.sigmoid(x_r + h @ W_r.t() + bh_r)  # (25)
-    z = torch.sigmoid(x_z + h @ W_z.t() + bh_z)  # (25)
+    # W_r, W_z, W_n transposed, and bh's blocks: made once per forward pass
+    W_r, W_z, W_n = leaves.once("W blocks", lambda: tuple(b.t() for b in w["W"].chunk(3, dim=0)))
+    bh_r, bh_z, bh_n = leaves.once("bh blocks", lambda: w["bh"].chunk(3))
+    r = torch.sigmoid(x_r + h @ W_r + bh_r)  # (25)
+    z = torch.sigmoid(x_z + h @ W_z + bh_z)  # (25)
     if reset == "after":
-        n = torch.tanh(x_n + r * (h @ W_n.t() + bh_n))  # (26) after
+        n = torch.tanh(x_n + r * (h @ W_n + bh_n))  # (26) after
     else:
-        n = torch.tanh(x_n + (r * h) @ W_n.t() + bh_n)  # (26) before
+        n = torch.tanh(x_n + (r * h) @ W_n + bh_n)  # (26) before
     return ((1 - z) * n + z * h,)  # (27)

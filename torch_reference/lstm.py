@@ -19,7 +19,7 @@ def step(
     """One step, (h_{t−1}, s_{t−1}) (N, H) each → (h_t, s_t)."""
     h, s = state
     w = leaves.weights
-    A = w["b"] + h @ w["W"].t() + leaves.input_term(t)  # (13)
+    A = w["b"] + h @ leaves.transposed("W") + leaves.input_term(t)  # (13)
     a_i, a_f, a_g, a_q = A.chunk(4, dim=-1)
     i, f, g, q = torch.sigmoid(a_i), torch.sigmoid(a_f), torch.tanh(a_g), torch.sigmoid(a_q)  # (14)
     s = f * s + i * g  # (15)

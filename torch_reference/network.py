@@ -7,8 +7,8 @@ derives the backward pass.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -17,6 +17,8 @@ from manual_bptt.inputs import Batch, prepare
 from manual_bptt.network import overflow_warning, warn_at_caller
 from manual_bptt.params import CellParams, Params
 from torch_reference.activations import ACTIVATIONS
+
+Made = TypeVar("Made")
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,56 @@ class Leaves:
     h0: torch.Tensor
     x: torch.Tensor | None
     tokens: torch.Tensor | None
+    keep: bool = False  # make each product of the weights alone once (see once)
+    made: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
+
+    def once(self, key: str, make: Callable[[], Made]) -> Made:
+        """``make()``, kept for ``key`` when ``keep``: see :func:`once`."""
+        return once(self.made, key, make) if self.keep else make()
+
+    def input_term(self, t: int) -> torch.Tensor:
+        """U x_t, (N, H): the columns U[:, x_t] for token ids."""
+        if self.keep:
+            return self.once("U x", lambda: _input_terms(self.U, self.x, self.tokens))[t]
+        return _input_term(self.U, self.x, self.tokens, t)
+
+
+def once(made: dict[str, Any], key: str, make: Callable[[], Made]) -> Made:
+    """``made[key]``, made by ``make()`` if missing.
+
+    With ``keep=True`` (the twin's bptt: one forward pass, one backward) a product that
+    does not depend on the state (U x_t for every t, W's transpose, the GRU's blocks of
+    W) is made once, not at every step: the window truncation reruns each step up to k
+    times, and each run of a step added its own nodes to the graph autograd walks back.
+    The values, and so the gradients, are the same. Leaves that several backward passes
+    share, or that are first used under ``torch.no_grad`` (the Jacobians, the
+    contributions), keep nothing: a kept product would hold a graph freed by the first
+    pass, or no graph at all.
+    """
+    if key not in made:
+        made[key] = make()
+    kept: Made = made[key]
+    return kept
+
+
+def _input_terms(
+    U: torch.Tensor, x: torch.Tensor | None, tokens: torch.Tensor | None
+) -> tuple[torch.Tensor, ...]:
+    """(U x_0, …, U x_{T−1}), each (N, G·H), by one product (or one gather for ids)."""
+    if tokens is not None:
+        return torch.unbind(U.t()[tokens])
+    assert x is not None
+    return torch.unbind(x @ U.t())
+
+
+def _input_term(
+    U: torch.Tensor, x: torch.Tensor | None, tokens: torch.Tensor | None, t: int
+) -> torch.Tensor:
+    """U x_t alone, (N, G·H)."""
+    if tokens is not None:
+        return U.t()[tokens[t]]  # the columns U[:, x_t]
+    assert x is not None
+    return x[t] @ U.t()
 
 
 def as_tensor(arr: np.ndarray, **kwargs: Any) -> torch.Tensor:
@@ -51,8 +103,9 @@ def _leaf(arr: np.ndarray) -> torch.Tensor:
     return as_tensor(arr, requires_grad=True)
 
 
-def make_leaves(params: Params, batch: Batch) -> Leaves:
-    """Copy the parameters, h0 and float x into fresh tensors that require grad."""
+def make_leaves(params: Params, batch: Batch, keep: bool = False) -> Leaves:
+    """Copy the parameters, h0 and float x into fresh tensors that require grad
+    (``keep``: see :func:`once`)."""
     return Leaves(
         U=_leaf(params.U),
         W=_leaf(params.W),
@@ -62,6 +115,7 @@ def make_leaves(params: Params, batch: Batch) -> Leaves:
         h0=_leaf(batch.h0),
         x=None if batch.tokens else _leaf(batch.x),
         tokens=as_tensor(batch.x, dtype=torch.long) if batch.tokens else None,
+        keep=keep,
     )
 
 
@@ -69,17 +123,13 @@ def step(
     leaves: Leaves, phi: Callable[[torch.Tensor], torch.Tensor], h_prev: torch.Tensor, t: int
 ) -> torch.Tensor:
     """One step, (N, H) → (N, H): (1) a_t = b + W h_{t−1} + U x_t, (2) h_t = φ(a_t)."""
-    if leaves.tokens is not None:
-        ux = leaves.U.t()[leaves.tokens[t]]  # the columns U[:, x_t]
-    else:
-        assert leaves.x is not None
-        ux = leaves.x[t] @ leaves.U.t()
-    return phi(leaves.b + h_prev @ leaves.W.t() + ux)
+    W_t = leaves.once("W.t()", leaves.W.t)
+    return phi(leaves.b + h_prev @ W_t + leaves.input_term(t))
 
 
 def logits(leaves: Leaves, h: torch.Tensor) -> torch.Tensor:
     """(3) o_t = c + V h_t for h (…, H) → (…, K)."""
-    return leaves.c + h @ leaves.V.t()
+    return leaves.c + h @ leaves.once("V.t()", leaves.V.t)
 
 
 @dataclass(frozen=True)
@@ -93,14 +143,25 @@ class CellLeaves:
     c0: torch.Tensor | None
     x: torch.Tensor | None
     tokens: torch.Tensor | None
+    # products made once per forward pass (see once); a new instance, or dataclasses.replace
+    # with another tensor, starts with none
+    keep: bool = False  # make each product of the weights alone once (see once)
+    made: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
+
+    def once(self, key: str, make: Callable[[], Made]) -> Made:
+        """``make()``, kept for ``key`` when ``keep``: see :func:`once`."""
+        return once(self.made, key, make) if self.keep else make()
+
+    def transposed(self, name: str) -> torch.Tensor:
+        """The weight ``name`` transposed (made once per forward pass)."""
+        return self.once(f"{name}.t()", self.weights[name].t)
 
     def input_term(self, t: int) -> torch.Tensor:
         """U x_t, (N, G·H): the columns U[:, x_t] for token ids."""
         U = self.weights["U"]
-        if self.tokens is not None:
-            return U.t()[self.tokens[t]]
-        assert self.x is not None
-        return self.x[t] @ U.t()
+        if self.keep:
+            return self.once("U x", lambda: _input_terms(U, self.x, self.tokens))[t]
+        return _input_term(U, self.x, self.tokens, t)
 
     def initial_state(self) -> tuple[torch.Tensor, ...]:
         """(h0,), or (h0, c0) for the LSTM."""
@@ -108,17 +169,19 @@ class CellLeaves:
 
     def logits(self, h: torch.Tensor) -> torch.Tensor:
         """(3) o_t = c + V h_t for h (…, H) → (…, K)."""
-        return self.weights["c"] + h @ self.weights["V"].t()
+        return self.weights["c"] + h @ self.transposed("V")
 
 
-def make_cell_leaves(params: CellParams, batch: Batch) -> CellLeaves:
-    """Copy a gated cell's parameters, h0, c0 and float x into fresh leaf tensors."""
+def make_cell_leaves(params: CellParams, batch: Batch, keep: bool = False) -> CellLeaves:
+    """Copy a gated cell's parameters, h0, c0 and float x into fresh leaf tensors
+    (``keep``: see :func:`once`)."""
     return CellLeaves(
         weights={name: _leaf(value) for name, value in params.as_dict().items()},
         h0=_leaf(batch.h0),
         c0=None if batch.c0 is None else _leaf(batch.c0),
         x=None if batch.tokens else _leaf(batch.x),
         tokens=as_tensor(batch.x, dtype=torch.long) if batch.tokens else None,
+        keep=keep,
     )
 
 
