@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,11 @@ def exits():
 
 def kills_its_parent():
     os.kill(os.getppid(), signal.SIGKILL)
+    return 0
+
+
+def stops_its_parent():
+    os.kill(os.getppid(), signal.SIGSTOP)
     return 0
 '''
 
@@ -219,6 +225,42 @@ def test_code_that_kills_the_spawner_changes_nothing_but_the_next_start(
     assert isinstance(after.process, Forked)
     assert after.process.spawner is not killed
     assert killed.process.poll() == -signal.SIGKILL
+
+
+def state_of(pid: int) -> str:
+    """A process's state letter in /proc (T: stopped), "" once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return ""
+
+
+def test_a_spawner_stopped_by_the_code_under_test_is_given_up_at_once(
+    probe: Path, workers: list[Worker]
+) -> None:
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("reads process states from /proc")
+    value, worker = call(f"{probe}:stops_its_parent")
+    workers.append(worker)
+    assert value == 0
+    assert isinstance(worker.process, Forked)
+    stopped = worker.process.spawner
+    for _ in range(1000):  # the signal is sent; wait until it has taken effect
+        if state_of(stopped.process.pid) == "T":
+            break
+        time.sleep(0.01)
+    assert not stopped.alive()
+    # asked anyway, it does not wait out spawner.REPLY_TIMEOUT (60 s) for an answer
+    with pytest.raises(spawner.SpawnerGone) as gone:
+        stopped.status(worker.process.pid)
+    assert str(gone.value) == "it was stopped"
+    worker.stop()  # ended by its pid file descriptor, without its parent
+    count, after = call(f"{probe}:calls")
+    workers.append(after)
+    assert count == 1
+    assert isinstance(after.process, Forked)
+    assert after.process.spawner is not stopped
+    assert stopped.process.poll() == -signal.SIGKILL
 
 
 def test_a_spawner_that_does_not_answer_is_replaced_by_a_new_process(

@@ -28,7 +28,7 @@ child by Python's own at-fork hook, and serve.py seeds both global generators be
 every call anyway.
 
 When a spawner cannot be had (no ``fork`` or no ``SOCK_SEQPACKET``, as on Windows),
-cannot be started, or stops answering (the code under test may kill its parent),
+cannot be started, or stops answering (the code under test may kill or stop its parent),
 :func:`spawner_for` returns None or :meth:`Spawner.fork` raises :class:`SpawnerGone`,
 and worker.py starts a new process instead.
 """
@@ -53,6 +53,7 @@ BOOT = (
     "from manual_bptt.checking.spawner import main; main(int(sys.argv[1]))"
 )
 REPLY_TIMEOUT = 60.0  # seconds for the spawner to import and to answer a request
+STOP_CHECK = 0.05  # seconds between looks at whether a spawner that has not answered is stopped
 MESSAGE = 1 << 20  # the largest message either side reads (a pickled tuple)
 # Variables that change while a process runs and that nothing the spawner imports reads:
 # left out of the spawner's key, and set in each child as they are at its fork. pytest
@@ -134,12 +135,35 @@ class Spawner:
         return reply
 
     def alive(self) -> bool:
-        return self.owner == os.getpid() and self.sock.fileno() >= 0 and self.process.poll() is None
+        return (
+            self.owner == os.getpid()
+            and self.sock.fileno() >= 0
+            and self.process.poll() is None
+            and not self._stopped()
+        )
 
     def _receive(self) -> Any:
+        """The reply to the request just sent. SpawnerGone if there is none within
+        REPLY_TIMEOUT, the spawner ended or was stopped, or the reply is garbled; the
+        socket is then closed, so that a late reply is never read as another's."""
         try:
+            return self._reply()
+        except SpawnerGone:
+            self.sock.close()
+            raise
+
+    def _reply(self) -> Any:
+        deadline = time.monotonic() + REPLY_TIMEOUT
+        try:
+            # a stopped spawner (the code under test may SIGSTOP its parent) would let
+            # each request wait out REPLY_TIMEOUT: it is looked for while waiting
+            while not select.select([self.sock], [], [], STOP_CHECK)[0]:
+                if self._stopped():
+                    raise SpawnerGone("it was stopped")
+                if time.monotonic() >= deadline:
+                    raise SpawnerGone(f"no reply within {REPLY_TIMEOUT:g} s")
             data = self.sock.recv(MESSAGE)
-        except OSError as err:  # socket.timeout is an OSError
+        except (OSError, ValueError) as err:  # ValueError: closed by another thread
             raise SpawnerGone(f"no reply: {err}") from None
         if not data:
             raise SpawnerGone("it ended")
@@ -147,6 +171,14 @@ class Spawner:
             return pickle.loads(data)  # the spawner is ours and runs no user code
         except Exception as err:  # noqa: BLE001
             raise SpawnerGone(f"a garbled reply: {err}") from None
+
+    def _stopped(self) -> bool:
+        """Whether the spawner is stopped now (SIGSTOP, SIGTSTP), asked without reaping."""
+        try:
+            info = os.waitid(os.P_PID, self.process.pid, os.WSTOPPED | os.WNOHANG | os.WNOWAIT)
+        except (AttributeError, OSError):  # no waitid here, or it is not our child
+            return False
+        return info is not None and info.si_code == getattr(os, "CLD_STOPPED", None)
 
     def close(self) -> None:
         """End the spawner (its children live on until their own pipes close); in a
