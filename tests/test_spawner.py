@@ -78,6 +78,17 @@ def kills_its_parent():
 def stops_its_parent():
     os.kill(os.getppid(), signal.SIGSTOP)
     return 0
+
+
+def raises_outside_the_call(expression):
+    """Makes the worker's own loop raise ``expression`` once this call has returned."""
+    from manual_bptt.checking import wire
+
+    def refuse(*args, **kwargs):
+        raise eval(expression)
+
+    wire.dumps = refuse
+    return 0
 '''
 
 
@@ -205,6 +216,30 @@ def test_an_exit_is_reported_with_its_exit_code(path: str, probe: Path) -> None:
     worker.close()
     assert failed.value.message == (
         "calling exits ended the worker process (exit code 3): "
+        "code under test must return, not exit"
+    )
+
+
+@pytest.mark.parametrize(
+    ("expression", "code"),
+    [
+        ("SystemExit(5)", 5),
+        ("SystemExit(None)", 0),
+        ("SystemExit('a message')", 1),
+        ("KeyboardInterrupt()", -signal.SIGINT),
+        ("RuntimeError('raised in the loop')", 1),
+    ],
+)
+def test_an_exception_out_of_the_workers_loop_ends_it_as_python_would(
+    path: str, probe: Path, expression: str, code: int
+) -> None:
+    worker = Worker(f"{probe}:raises_outside_the_call", 30)
+    target = worker.start()
+    with pytest.raises(CodeFailed) as failed:
+        worker.call("calling", target, (expression,), {}, timeout=30, seed=0)
+    worker.close()
+    assert failed.value.message == (
+        f"calling ended the worker process (exit code {code}): "
         "code under test must return, not exit"
     )
 
