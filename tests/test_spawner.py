@@ -298,6 +298,20 @@ def test_a_spawner_stopped_by_the_code_under_test_is_given_up_at_once(
     assert stopped.process.poll() == -signal.SIGKILL
 
 
+def test_a_pid_given_again_is_the_new_childs() -> None:
+    """pid_max is often 32768: a spawner that serves a long session forks a worker with
+    the pid of one it reaped before. That worker is running, not the old one's exit
+    code (which made Worker.stop leave it running after a time-out)."""
+    children = spawner.Children()
+    children.forked(4321)
+    children.running.discard(4321)  # as reap() leaves a child that exited with 3
+    children.ended[4321] = 3
+    assert children.status(4321) == ("exited", 3)
+    children.forked(4321)  # the same pid, given to a new child
+    assert children.status(4321) == ("running", None)
+    assert children.status(1234) == ("unknown", None)
+
+
 def test_a_spawner_that_does_not_answer_is_replaced_by_a_new_process(
     probe: Path, monkeypatch: pytest.MonkeyPatch, workers: list[Worker]
 ) -> None:

@@ -326,8 +326,7 @@ def main(fd: int) -> None:
     serve.preload()
     sock = socket.socket(fileno=fd)
     sock.send(pickle.dumps(("ready",)))
-    ended: dict[int, int] = {}
-    children: set[int] = set()
+    children = Children()
     while True:
         try:
             data, fds, _flags, _address = socket.recv_fds(sock, MESSAGE, 3)
@@ -336,19 +335,13 @@ def main(fd: int) -> None:
         if not data:
             break
         request = pickle.loads(data)  # only the verifier holds the other end
-        _reap(children, ended)
+        children.reap()
         if request[0] == "fork" and len(fds) == 3:
             pid = _fork_worker(sock, fds, str(request[1]), dict(request[2]))
-            children.add(pid)
+            children.forked(pid)
             reply: tuple[Any, ...] = ("pid", pid)
         elif request[0] == "status":
-            pid = int(request[1])
-            if pid in ended:
-                reply = ("exited", ended[pid])
-            elif pid in children:
-                reply = ("running", None)
-            else:
-                reply = ("unknown", None)
+            reply = children.status(int(request[1]))
         else:
             for extra in fds:
                 os.close(extra)
@@ -357,16 +350,36 @@ def main(fd: int) -> None:
     os._exit(0)
 
 
-def _reap(children: set[int], ended: dict[int, int]) -> None:
-    for pid in list(children):
-        try:
-            done, status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            children.discard(pid)
-            continue
-        if done:
-            children.discard(pid)
-            ended[pid] = os.waitstatus_to_exitcode(status)
+class Children:
+    """The spawner's children: the pids of those running, and the exit codes (as
+    Popen.returncode gives them) of those it has reaped, for :meth:`Spawner.status`."""
+
+    def __init__(self) -> None:
+        self.running: set[int] = set()
+        self.ended: dict[int, int] = {}
+
+    def forked(self, pid: int) -> None:
+        self.running.add(pid)
+        self.ended.pop(pid, None)  # a reaped child's pid, given again (pid_max may be 32768)
+
+    def reap(self) -> None:
+        """Wait for those that have ended, without blocking."""
+        for pid in list(self.running):
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                self.running.discard(pid)
+                continue
+            if done:
+                self.running.discard(pid)
+                self.ended[pid] = os.waitstatus_to_exitcode(status)
+
+    def status(self, pid: int) -> tuple[str, int | None]:
+        if pid in self.ended:
+            return ("exited", self.ended[pid])
+        if pid in self.running:
+            return ("running", None)
+        return ("unknown", None)
 
 
 def _fork_worker(sock: socket.socket, fds: list[int], cwd: str, env: dict[str, str]) -> int:
