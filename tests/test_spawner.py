@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import textwrap
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -323,6 +324,29 @@ def test_a_spawner_that_does_not_answer_is_replaced_by_a_new_process(
     workers.append(worker)
     assert count == 1
     assert not isinstance(worker.process, Forked)
+
+
+def test_threads_that_start_workers_at_once_share_one_spawner() -> None:
+    if spawner._current is not None:
+        spawner.forget(spawner._current[1])
+    env = worker_environment()
+    gate = threading.Barrier(4)
+    got: list[spawner.Spawner | None] = []
+
+    def start() -> None:
+        gate.wait()
+        got.append(spawner.spawner_for(env))
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    distinct = {id(one): one for one in got if one is not None}
+    for one in distinct.values():
+        spawner.forget(one)
+    assert len(got) == 4
+    assert len(distinct) == 1  # each of the others was a process left running
 
 
 def test_the_spawner_ends_when_the_verifier_lets_go_of_it(probe: Path) -> None:

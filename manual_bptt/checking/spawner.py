@@ -271,15 +271,31 @@ class Forked:
 
 
 _current: tuple[tuple[Any, ...], Spawner] | None = None
+# Threads that verify at once would each start a spawner and leave all but one running.
+_choosing = threading.Lock()
+
+
+def _new_lock() -> None:
+    global _choosing
+    _choosing = threading.Lock()  # a fork of the verifier: a thread there may have held it
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock)
 
 
 def spawner_for(env: dict[str, str]) -> Spawner | None:
     """The spawner for workers with this environment (started now if there is none, or
     if the environment, interpreter or a relative ``sys.path`` entry's meaning changed),
     or None if spawners cannot be had here. MANUAL_BPTT_SPAWNER=0 turns them off."""
-    global _current
     if os.environ.get("MANUAL_BPTT_SPAWNER") == "0" or not _supported():
         return None
+    with _choosing:
+        return _choose(env)
+
+
+def _choose(env: dict[str, str]) -> Spawner | None:
+    global _current
     # a relative sys.path entry means another folder after a chdir
     relative = any(p and not os.path.isabs(p) for p in sys.path)
     lasting = tuple(sorted((k, v) for k, v in env.items() if k not in VOLATILE))
@@ -300,8 +316,9 @@ def spawner_for(env: dict[str, str]) -> Spawner | None:
 def forget(spawner: Spawner) -> None:
     """Stop using this spawner (it did not answer): the next worker starts a new one."""
     global _current
-    if _current is not None and _current[1] is spawner:
-        _current = None
+    with _choosing:
+        if _current is not None and _current[1] is spawner:
+            _current = None
     spawner.close()
 
 
