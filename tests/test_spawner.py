@@ -159,13 +159,16 @@ def test_the_folder_environment_and_path_are_the_verifiers_at_the_start(
     assert seen() == (str(elsewhere), "")
     monkeypatch.setenv("SPAWNER_PROBE", "set after the first worker")
     assert seen() == (str(elsewhere), "set after the first worker")
-    for phase in ("call", "teardown"):  # pytest's own, left out of the spawner's key
-        monkeypatch.setenv("PYTEST_CURRENT_TEST", f"test_spawner.py::probe ({phase})")
+    for phase in ("call", "teardown", ""):  # pytest's own, left out of the spawner's key
+        if phase:
+            monkeypatch.setenv("PYTEST_CURRENT_TEST", f"test_spawner.py::probe ({phase})")
+        else:  # unset since the spawner started
+            monkeypatch.delenv("PYTEST_CURRENT_TEST")
         found = Worker(f"{probe}:variable", 30)
         workers.append(found)
         target = found.start()
         value, _ = found.call("calling", target, ("PYTEST_CURRENT_TEST",), {}, timeout=30, seed=0)
-        assert value == f"test_spawner.py::probe ({phase})"
+        assert value == (f"test_spawner.py::probe ({phase})" if phase else "")
     (elsewhere / "only_on_the_new_path.py").write_text("")
     monkeypatch.syspath_prepend(str(elsewhere))
     found = Worker(f"{probe}:importable", 30)
@@ -173,6 +176,22 @@ def test_the_folder_environment_and_path_are_the_verifiers_at_the_start(
     target = found.start()
     value, _ = found.call("calling", target, ("only_on_the_new_path",), {}, timeout=30, seed=0)
     assert value is True
+
+
+def test_a_large_environment_is_no_reason_to_start_a_new_process(
+    probe: Path, monkeypatch: pytest.MonkeyPatch, workers: list[Worker]
+) -> None:
+    # 400 kB of variables: more than a Unix socket takes in one message (about 200 kB
+    # here), so sending the environment with each fork failed and every start began a
+    # spawner, then a new process as well
+    for i in range(4):
+        monkeypatch.setenv(f"SPAWNER_PROBE_{i}", str(i) * 100_000)
+    worker = Worker(f"{probe}:variable", 30)
+    workers.append(worker)
+    target = worker.start()
+    assert isinstance(worker.process, Forked)
+    value, _ = worker.call("calling", target, ("SPAWNER_PROBE_3",), {}, timeout=30, seed=0)
+    assert value == "3" * 100_000
 
 
 def test_one_spawner_serves_until_a_lasting_variable_changes(

@@ -93,6 +93,7 @@ class Spawner:
             theirs.close()
         self.sock = ours
         self.sock.settimeout(REPLY_TIMEOUT)
+        self.lasting = _lasting(env)
         self.owner = os.getpid()  # a fork of the verifier must not use or end it
         self.lock = threading.Lock()  # one request and its reply at a time
         try:
@@ -108,11 +109,17 @@ class Spawner:
         """A worker: a child running serve.main(read_fd, write_fd) in ``cwd`` with
         ``env`` as its environment, and the output file on its descriptors 1 and 2 (all
         three descriptors are copied to the spawner and closed there; the caller closes
-        its own)."""
+        its own). ``env`` is the spawner's but for ``VOLATILE`` variables, which alone
+        are sent: a whole environment may be more than one message can hold."""
+        if _lasting(env) != self.lasting:
+            raise SpawnerGone("asked for another environment than its own")
+        volatile = {k: v for k, v in env.items() if k in VOLATILE}
         with self.lock:
             try:
                 socket.send_fds(
-                    self.sock, [pickle.dumps(("fork", cwd, env))], [read_fd, write_fd, output_fd]
+                    self.sock,
+                    [pickle.dumps(("fork", cwd, volatile))],
+                    [read_fd, write_fd, output_fd],
                 )
             except OSError as err:
                 raise SpawnerGone(f"could not send: {err}") from None
@@ -298,8 +305,7 @@ def _choose(env: dict[str, str]) -> Spawner | None:
     global _current
     # a relative sys.path entry means another folder after a chdir
     relative = any(p and not os.path.isabs(p) for p in sys.path)
-    lasting = tuple(sorted((k, v) for k, v in env.items() if k not in VOLATILE))
-    key = (sys.executable, lasting, os.getcwd() if relative else None)
+    key = (sys.executable, tuple(sorted(_lasting(env).items())), os.getcwd() if relative else None)
     if _current is not None:
         if _current[0] == key and _current[1].alive():
             return _current[1]
@@ -322,6 +328,10 @@ def forget(spawner: Spawner) -> None:
     spawner.close()
 
 
+def _lasting(env: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k not in VOLATILE}
+
+
 def _supported() -> bool:
     return hasattr(os, "fork") and hasattr(socket, "SOCK_SEQPACKET") and hasattr(socket, "send_fds")
 
@@ -338,6 +348,7 @@ def _close_at_exit() -> None:
 def main(fd: int) -> None:
     """Import what a worker imports, say so, then fork a worker for each request until
     the verifier's end of the socket closes."""
+    environment = _lasting(dict(os.environ))  # as started, before any import changes it
     from manual_bptt.checking import serve
 
     serve.preload()
@@ -354,7 +365,8 @@ def main(fd: int) -> None:
         request = pickle.loads(data)  # only the verifier holds the other end
         children.reap()
         if request[0] == "fork" and len(fds) == 3:
-            pid = _fork_worker(sock, fds, str(request[1]), dict(request[2]))
+            env = {**environment, **request[2]}
+            pid = _fork_worker(sock, fds, str(request[1]), env)
             children.forked(pid)
             reply: tuple[Any, ...] = ("pid", pid)
         elif request[0] == "status":
