@@ -345,6 +345,33 @@ def test_a_spawner_that_does_not_answer_is_replaced_by_a_new_process(
     assert not isinstance(worker.process, Forked)
 
 
+def test_a_fork_whose_reply_is_lost_leaves_the_new_process_its_own_pipes(
+    probe: Path, monkeypatch: pytest.MonkeyPatch, workers: list[Worker]
+) -> None:
+    # the spawner forked a child on the pipes, then was stopped or killed before its
+    # reply: that child must not read the requests meant for the new process
+    lost: list[Forked] = []
+    fork = spawner.Spawner.fork
+
+    def forks_then_goes(self: spawner.Spawner, *args: Any) -> Forked:
+        lost.append(fork(self, *args))
+        raise spawner.SpawnerGone("no reply: timed out")
+
+    monkeypatch.setattr(spawner.Spawner, "fork", forks_then_goes)
+    worker = Worker(f"{probe}:where", 30)
+    workers.append(worker)
+    target = worker.start()
+    started = worker.process
+    assert started is not None
+    assert not isinstance(started, Forked)
+    assert len(lost) == 1
+    for _ in range(5):
+        (pid, _, _, _), _ = worker.call("calling", target, (), {}, timeout=30, seed=0)
+        assert pid == started.pid
+    lost[0].wait(timeout=30)  # its pipes were closed: it ended (its parent is gone)
+    assert lost[0].ended
+
+
 def test_threads_that_start_workers_at_once_share_one_spawner() -> None:
     if spawner._current is not None:
         spawner.forget(spawner._current[1])
