@@ -81,6 +81,15 @@ def stops_its_parent():
     return 0
 
 
+def inherited():
+    """What a process inherits besides its environment: (RLIMIT_NOFILE, umask, nice)."""
+    import resource
+
+    mask = os.umask(0)
+    os.umask(mask)
+    return resource.getrlimit(resource.RLIMIT_NOFILE), mask, os.getpriority(os.PRIO_PROCESS, 0)
+
+
 def raises_outside_the_call(expression):
     """Makes the worker's own loop raise ``expression`` once this call has returned."""
     from manual_bptt.checking import wire
@@ -438,6 +447,44 @@ value, kind, again = calls(sys.argv[1])
 assert (value, kind) == (1, "Forked") and again is first and first.alive()
 print("ok")
 """
+
+
+INHERITS = """
+import os, resource, sys
+from manual_bptt.checking.worker import Worker
+
+def seen():
+    worker = Worker(sys.argv[1], 30)
+    target = worker.start()
+    value, _ = worker.call("calling", target, (), {}, timeout=30, seed=0)
+    kind = type(worker.process).__name__
+    worker.close()
+    return value, kind
+
+before, kind = seen()
+assert kind == "Forked", kind
+_, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (64, hard))
+os.umask(0o077)
+os.nice(3)
+after, kind = seen()
+assert kind == "Forked", kind
+print(before != after, after == ((64, hard), 0o077, os.getpriority(os.PRIO_PROCESS, 0)))
+"""
+
+
+def test_limits_umask_and_niceness_are_the_verifiers_at_the_start(probe: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", INHERITS, f"{probe}:inherited"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "True True\n", "")
 
 
 def test_a_fork_of_the_verifier_starts_a_spawner_of_its_own(probe: Path) -> None:

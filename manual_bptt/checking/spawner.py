@@ -13,10 +13,10 @@ the spawner. What worker.py relies on is kept:
 - the child's standard input is /dev/null and its file descriptors 1 and 2 are the
   worker's output file; it is a session of its own, so ``os.killpg`` ends it and
   whatever it started;
-- its environment and ``sys.path`` are those the verifier would give a new process:
-  a spawner is started again when they change (:func:`spawner_for`; but for
-  ``VOLATILE`` variables, which the child is given as they are at its fork), and the
-  child changes to the verifier's current directory;
+- its environment, ``sys.path``, resource limits, umask and niceness are those the
+  verifier would give a new process: a spawner is started again when they change
+  (:func:`spawner_for`; but for ``VOLATILE`` variables, which the child is given as
+  they are at its fork), and the child changes to the verifier's current directory;
 - its exit code is kept by the spawner (the child's parent) and read through
   :class:`Forked`, which answers what worker.py asks of a ``subprocess.Popen``.
 
@@ -305,7 +305,12 @@ def _choose(env: dict[str, str]) -> Spawner | None:
     global _current
     # a relative sys.path entry means another folder after a chdir
     relative = any(p and not os.path.isabs(p) for p in sys.path)
-    key = (sys.executable, tuple(sorted(_lasting(env).items())), os.getcwd() if relative else None)
+    key = (
+        sys.executable,
+        tuple(sorted(_lasting(env).items())),
+        os.getcwd() if relative else None,
+        _inherited(),
+    )
     if _current is not None:
         if _current[0] == key and _current[1].alive():
             return _current[1]
@@ -326,6 +331,27 @@ def forget(spawner: Spawner) -> None:
         if _current is not None and _current[1] is spawner:
             _current = None
     spawner.close()
+
+
+def _inherited() -> tuple[Any, ...]:
+    """What else a new process would inherit from the verifier and a fork takes from the
+    spawner, which the verifier may change (a script may limit its workers' memory):
+    its resource limits, umask and niceness, where they can be read."""
+    try:
+        import resource
+    except ImportError:  # not on this system
+        limits: tuple[Any, ...] = ()
+    else:
+        names = sorted(n for n in dir(resource) if n.startswith("RLIMIT_"))
+        limits = tuple(resource.getrlimit(getattr(resource, n)) for n in names)
+    umask = None  # read without setting it (os.umask sets it, for every thread)
+    try:
+        with open("/proc/self/status") as status:
+            umask = next((line for line in status if line.startswith("Umask:")), None)
+    except OSError:
+        pass
+    nice = os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else None
+    return limits, umask, nice
 
 
 def _lasting(env: dict[str, str]) -> dict[str, str]:
