@@ -203,6 +203,22 @@ def test_a_large_environment_is_no_reason_to_start_a_new_process(
     assert value == "3" * 100_000
 
 
+def test_a_folder_whose_path_is_too_long_to_name_is_the_workers_too(
+    path: str, probe: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: list[Worker]
+) -> None:
+    # a new process inherits its folder, whatever its path; a forked worker changed to
+    # it by its path, which chdir refuses past PATH_MAX (4096 bytes on Linux)
+    monkeypatch.chdir(tmp_path)
+    for _ in range(20):
+        os.mkdir("d" * 250)
+        os.chdir("d" * 250)
+    deep = os.getcwd()
+    assert len(deep) > 4096
+    (_, _, cwd, _), worker = call(f"{probe}:where")
+    workers.append(worker)
+    assert cwd == deep
+
+
 def test_one_spawner_serves_until_a_lasting_variable_changes(
     probe: Path, monkeypatch: pytest.MonkeyPatch, workers: list[Worker]
 ) -> None:

@@ -53,6 +53,8 @@ BOOT = (
     "from manual_bptt.checking.spawner import main; main(int(sys.argv[1]))"
 )
 REPLY_TIMEOUT = 60.0  # seconds for the spawner to import and to answer a request
+# How the verifier opens its current folder for a fork (O_PATH: no read permission needed).
+FOLDER = getattr(os, "O_PATH", os.O_RDONLY) | getattr(os, "O_DIRECTORY", 0)
 STOP_CHECK = 0.05  # seconds between looks at whether a spawner that has not answered is stopped
 MESSAGE = 1 << 20  # the largest message either side reads (a pickled tuple)
 # Variables that change while a process runs and that nothing the spawner imports reads:
@@ -104,13 +106,15 @@ class Spawner:
             raise
 
     def fork(
-        self, read_fd: int, write_fd: int, output_fd: int, cwd: str, env: dict[str, str]
+        self, read_fd: int, write_fd: int, output_fd: int, folder_fd: int, env: dict[str, str]
     ) -> Forked:
-        """A worker: a child running serve.main(read_fd, write_fd) in ``cwd`` with
-        ``env`` as its environment, and the output file on its descriptors 1 and 2 (all
-        three descriptors are copied to the spawner and closed there; the caller closes
-        its own). ``env`` is the spawner's but for ``VOLATILE`` variables, which alone
-        are sent: a whole environment may be more than one message can hold."""
+        """A worker: a child running serve.main(read_fd, write_fd) in the folder open as
+        ``folder_fd`` (:data:`FOLDER`) with ``env`` as its environment, and the output
+        file on its descriptors 1 and 2 (all four descriptors are copied to the spawner
+        and closed there; the caller closes its own). The folder goes as a descriptor,
+        as a new process inherits it: its path may be more than chdir takes, or lead
+        elsewhere by now. ``env`` is the spawner's but for ``VOLATILE`` variables, which
+        alone are sent: a whole environment may be more than one message can hold."""
         if _lasting(env) != self.lasting:
             raise SpawnerGone("asked for another environment than its own")
         volatile = {k: v for k, v in env.items() if k in VOLATILE}
@@ -118,8 +122,8 @@ class Spawner:
             try:
                 socket.send_fds(
                     self.sock,
-                    [pickle.dumps(("fork", cwd, volatile))],
-                    [read_fd, write_fd, output_fd],
+                    [pickle.dumps(("fork", volatile))],
+                    [read_fd, write_fd, output_fd, folder_fd],
                 )
             except OSError as err:
                 raise SpawnerGone(f"could not send: {err}") from None
@@ -383,16 +387,16 @@ def main(fd: int) -> None:
     children = Children()
     while True:
         try:
-            data, fds, _flags, _address = socket.recv_fds(sock, MESSAGE, 3)
+            data, fds, _flags, _address = socket.recv_fds(sock, MESSAGE, 4)
         except OSError:
             break
         if not data:
             break
         request = pickle.loads(data)  # only the verifier holds the other end
         children.reap()
-        if request[0] == "fork" and len(fds) == 3:
-            env = {**environment, **request[2]}
-            pid = _fork_worker(sock, fds, str(request[1]), env)
+        if request[0] == "fork" and len(fds) == 4:
+            env = {**environment, **request[1]}
+            pid = _fork_worker(sock, fds, env)
             children.forked(pid)
             reply: tuple[Any, ...] = ("pid", pid)
         elif request[0] == "status":
@@ -437,8 +441,8 @@ class Children:
         return ("unknown", None)
 
 
-def _fork_worker(sock: socket.socket, fds: list[int], cwd: str, env: dict[str, str]) -> int:
-    read_fd, write_fd, output_fd = fds
+def _fork_worker(sock: socket.socket, fds: list[int], env: dict[str, str]) -> int:
+    read_fd, write_fd, output_fd, folder_fd = fds
     pid = os.fork()
     if pid == 0:  # the worker
         sock.close()
@@ -446,7 +450,8 @@ def _fork_worker(sock: socket.socket, fds: list[int], cwd: str, env: dict[str, s
         os.dup2(output_fd, 1)
         os.dup2(output_fd, 2)
         os.close(output_fd)
-        os.chdir(cwd)
+        os.fchdir(folder_fd)
+        os.close(folder_fd)
         os.environ.clear()
         os.environ.update(env)
         sys.argv = ["-c", str(read_fd), str(write_fd)]

@@ -36,7 +36,7 @@ import numpy as np
 
 from manual_bptt.checking import wire
 from manual_bptt.checking.guard import CodeFailed
-from manual_bptt.checking.spawner import Forked, SpawnerGone, forget, spawner_for
+from manual_bptt.checking.spawner import FOLDER, Forked, SpawnerGone, forget, spawner_for
 from manual_bptt.errors import UsageError
 
 # python -c puts the current directory first on sys.path: taken off before anything is
@@ -231,16 +231,20 @@ class Worker:
         ends of its pipes (to read, to write), or None if no spawner can be had or it
         fails now (then a new process is started instead)."""
         try:
-            cwd = os.getcwd()
+            os.getcwd()
         except OSError:  # the current folder was deleted: only a new process inherits it
             return None
         spawner = spawner_for(env)
         if spawner is None:
             return None
+        try:
+            folder = os.open(".", FOLDER)
+        except OSError:
+            return None
         read_here, write_there = os.pipe()
         read_there, write_here = os.pipe()
         try:
-            forked = spawner.fork(read_there, write_there, self.output.fileno(), cwd, env)
+            forked = spawner.fork(read_there, write_there, self.output.fileno(), folder, env)
         except SpawnerGone:
             forget(spawner)
             # it may have forked a child on these pipes before it failed to answer: they
@@ -252,6 +256,7 @@ class Worker:
         finally:
             os.close(read_there)
             os.close(write_there)
+            os.close(folder)
         return forked, read_here, write_here
 
     def _new_process(self, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int, int]:
