@@ -13,10 +13,10 @@ the spawner. What worker.py relies on is kept:
 - the child's standard input is /dev/null and its file descriptors 1 and 2 are the
   worker's output file; it is a session of its own, so ``os.killpg`` ends it and
   whatever it started;
-- its environment and ``sys.path`` are those the verifier would give a new process:
-  a spawner is started again when they change (:func:`spawner_for`; but for
-  ``VOLATILE`` variables, which the child is given as they are at its fork), and the
-  child changes to the verifier's current directory;
+- its environment, ``sys.path``, resource limits, umask and niceness are those the
+  verifier would give a new process: a spawner is started again when they change
+  (:func:`spawner_for`; but for ``VOLATILE`` variables, which the child is given as
+  they are at its fork), and the child changes to the verifier's current directory;
 - its exit code is kept by the spawner (the child's parent) and read through
   :class:`Forked`, which answers what worker.py asks of a ``subprocess.Popen``.
 
@@ -28,7 +28,7 @@ child by Python's own at-fork hook, and serve.py seeds both global generators be
 every call anyway.
 
 When a spawner cannot be had (no ``fork`` or no ``SOCK_SEQPACKET``, as on Windows),
-cannot be started, or stops answering (the code under test may kill its parent),
+cannot be started, or stops answering (the code under test may kill or stop its parent),
 :func:`spawner_for` returns None or :meth:`Spawner.fork` raises :class:`SpawnerGone`,
 and worker.py starts a new process instead.
 """
@@ -53,6 +53,9 @@ BOOT = (
     "from manual_bptt.checking.spawner import main; main(int(sys.argv[1]))"
 )
 REPLY_TIMEOUT = 60.0  # seconds for the spawner to import and to answer a request
+# How the verifier opens its current folder for a fork (O_PATH: no read permission needed).
+FOLDER = getattr(os, "O_PATH", os.O_RDONLY) | getattr(os, "O_DIRECTORY", 0)
+STOP_CHECK = 0.05  # seconds between looks at whether a spawner that has not answered is stopped
 MESSAGE = 1 << 20  # the largest message either side reads (a pickled tuple)
 # Variables that change while a process runs and that nothing the spawner imports reads:
 # left out of the spawner's key, and set in each child as they are at its fork. pytest
@@ -92,6 +95,7 @@ class Spawner:
             theirs.close()
         self.sock = ours
         self.sock.settimeout(REPLY_TIMEOUT)
+        self.lasting = _lasting(env)
         self.owner = os.getpid()  # a fork of the verifier must not use or end it
         self.lock = threading.Lock()  # one request and its reply at a time
         try:
@@ -102,16 +106,24 @@ class Spawner:
             raise
 
     def fork(
-        self, read_fd: int, write_fd: int, output_fd: int, cwd: str, env: dict[str, str]
+        self, read_fd: int, write_fd: int, output_fd: int, folder_fd: int, env: dict[str, str]
     ) -> Forked:
-        """A worker: a child running serve.main(read_fd, write_fd) in ``cwd`` with
-        ``env`` as its environment, and the output file on its descriptors 1 and 2 (all
-        three descriptors are copied to the spawner and closed there; the caller closes
-        its own)."""
+        """A worker: a child running serve.main(read_fd, write_fd) in the folder open as
+        ``folder_fd`` (:data:`FOLDER`) with ``env`` as its environment, and the output
+        file on its descriptors 1 and 2 (all four descriptors are copied to the spawner
+        and closed there; the caller closes its own). The folder goes as a descriptor,
+        as a new process inherits it: its path may be more than chdir takes, or lead
+        elsewhere by now. ``env`` is the spawner's but for ``VOLATILE`` variables, which
+        alone are sent: a whole environment may be more than one message can hold."""
+        if _lasting(env) != self.lasting:
+            raise SpawnerGone("asked for another environment than its own")
+        volatile = {k: v for k, v in env.items() if k in VOLATILE}
         with self.lock:
             try:
                 socket.send_fds(
-                    self.sock, [pickle.dumps(("fork", cwd, env))], [read_fd, write_fd, output_fd]
+                    self.sock,
+                    [pickle.dumps(("fork", volatile))],
+                    [read_fd, write_fd, output_fd, folder_fd],
                 )
             except OSError as err:
                 raise SpawnerGone(f"could not send: {err}") from None
@@ -134,12 +146,35 @@ class Spawner:
         return reply
 
     def alive(self) -> bool:
-        return self.owner == os.getpid() and self.sock.fileno() >= 0 and self.process.poll() is None
+        return (
+            self.owner == os.getpid()
+            and self.sock.fileno() >= 0
+            and self.process.poll() is None
+            and not self._stopped()
+        )
 
     def _receive(self) -> Any:
+        """The reply to the request just sent. SpawnerGone if there is none within
+        REPLY_TIMEOUT, the spawner ended or was stopped, or the reply is garbled; the
+        socket is then closed, so that a late reply is never read as another's."""
         try:
+            return self._reply()
+        except SpawnerGone:
+            self.sock.close()
+            raise
+
+    def _reply(self) -> Any:
+        deadline = time.monotonic() + REPLY_TIMEOUT
+        try:
+            # a stopped spawner (the code under test may SIGSTOP its parent) would let
+            # each request wait out REPLY_TIMEOUT: it is looked for while waiting
+            while not select.select([self.sock], [], [], STOP_CHECK)[0]:
+                if self._stopped():
+                    raise SpawnerGone("it was stopped")
+                if time.monotonic() >= deadline:
+                    raise SpawnerGone(f"no reply within {REPLY_TIMEOUT:g} s")
             data = self.sock.recv(MESSAGE)
-        except OSError as err:  # socket.timeout is an OSError
+        except (OSError, ValueError) as err:  # ValueError: closed by another thread
             raise SpawnerGone(f"no reply: {err}") from None
         if not data:
             raise SpawnerGone("it ended")
@@ -147,6 +182,14 @@ class Spawner:
             return pickle.loads(data)  # the spawner is ours and runs no user code
         except Exception as err:  # noqa: BLE001
             raise SpawnerGone(f"a garbled reply: {err}") from None
+
+    def _stopped(self) -> bool:
+        """Whether the spawner is stopped now (SIGSTOP, SIGTSTP), asked without reaping."""
+        try:
+            info = os.waitid(os.P_PID, self.process.pid, os.WSTOPPED | os.WNOHANG | os.WNOWAIT)
+        except (AttributeError, OSError):  # no waitid here, or it is not our child
+            return False
+        return info is not None and info.si_code == getattr(os, "CLD_STOPPED", None)
 
     def close(self) -> None:
         """End the spawner (its children live on until their own pipes close); in a
@@ -239,19 +282,39 @@ class Forked:
 
 
 _current: tuple[tuple[Any, ...], Spawner] | None = None
+# Threads that verify at once would each start a spawner and leave all but one running.
+_choosing = threading.Lock()
+
+
+def _new_lock() -> None:
+    global _choosing
+    _choosing = threading.Lock()  # a fork of the verifier: a thread there may have held it
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock)
 
 
 def spawner_for(env: dict[str, str]) -> Spawner | None:
     """The spawner for workers with this environment (started now if there is none, or
     if the environment, interpreter or a relative ``sys.path`` entry's meaning changed),
     or None if spawners cannot be had here. MANUAL_BPTT_SPAWNER=0 turns them off."""
-    global _current
     if os.environ.get("MANUAL_BPTT_SPAWNER") == "0" or not _supported():
         return None
+    with _choosing:
+        return _choose(env)
+
+
+def _choose(env: dict[str, str]) -> Spawner | None:
+    global _current
     # a relative sys.path entry means another folder after a chdir
     relative = any(p and not os.path.isabs(p) for p in sys.path)
-    lasting = tuple(sorted((k, v) for k, v in env.items() if k not in VOLATILE))
-    key = (sys.executable, lasting, os.getcwd() if relative else None)
+    key = (
+        sys.executable,
+        tuple(sorted(_lasting(env).items())),
+        os.getcwd() if relative else None,
+        _inherited(),
+    )
     if _current is not None:
         if _current[0] == key and _current[1].alive():
             return _current[1]
@@ -268,9 +331,35 @@ def spawner_for(env: dict[str, str]) -> Spawner | None:
 def forget(spawner: Spawner) -> None:
     """Stop using this spawner (it did not answer): the next worker starts a new one."""
     global _current
-    if _current is not None and _current[1] is spawner:
-        _current = None
+    with _choosing:
+        if _current is not None and _current[1] is spawner:
+            _current = None
     spawner.close()
+
+
+def _inherited() -> tuple[Any, ...]:
+    """What else a new process would inherit from the verifier and a fork takes from the
+    spawner, which the verifier may change (a script may limit its workers' memory):
+    its resource limits, umask and niceness, where they can be read."""
+    try:
+        import resource
+    except ImportError:  # not on this system
+        limits: tuple[Any, ...] = ()
+    else:
+        names = sorted(n for n in dir(resource) if n.startswith("RLIMIT_"))
+        limits = tuple(resource.getrlimit(getattr(resource, n)) for n in names)
+    umask = None  # read without setting it (os.umask sets it, for every thread)
+    try:
+        with open("/proc/self/status") as status:
+            umask = next((line for line in status if line.startswith("Umask:")), None)
+    except OSError:
+        pass
+    nice = os.getpriority(os.PRIO_PROCESS, 0) if hasattr(os, "getpriority") else None
+    return limits, umask, nice
+
+
+def _lasting(env: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k not in VOLATILE}
 
 
 def _supported() -> bool:
@@ -289,34 +378,29 @@ def _close_at_exit() -> None:
 def main(fd: int) -> None:
     """Import what a worker imports, say so, then fork a worker for each request until
     the verifier's end of the socket closes."""
+    environment = _lasting(dict(os.environ))  # as started, before any import changes it
     from manual_bptt.checking import serve
 
     serve.preload()
     sock = socket.socket(fileno=fd)
     sock.send(pickle.dumps(("ready",)))
-    ended: dict[int, int] = {}
-    children: set[int] = set()
+    children = Children()
     while True:
         try:
-            data, fds, _flags, _address = socket.recv_fds(sock, MESSAGE, 3)
+            data, fds, _flags, _address = socket.recv_fds(sock, MESSAGE, 4)
         except OSError:
             break
         if not data:
             break
         request = pickle.loads(data)  # only the verifier holds the other end
-        _reap(children, ended)
-        if request[0] == "fork" and len(fds) == 3:
-            pid = _fork_worker(sock, fds, str(request[1]), dict(request[2]))
-            children.add(pid)
+        children.reap()
+        if request[0] == "fork" and len(fds) == 4:
+            env = {**environment, **request[1]}
+            pid = _fork_worker(sock, fds, env)
+            children.forked(pid)
             reply: tuple[Any, ...] = ("pid", pid)
         elif request[0] == "status":
-            pid = int(request[1])
-            if pid in ended:
-                reply = ("exited", ended[pid])
-            elif pid in children:
-                reply = ("running", None)
-            else:
-                reply = ("unknown", None)
+            reply = children.status(int(request[1]))
         else:
             for extra in fds:
                 os.close(extra)
@@ -325,40 +409,61 @@ def main(fd: int) -> None:
     os._exit(0)
 
 
-def _reap(children: set[int], ended: dict[int, int]) -> None:
-    for pid in list(children):
-        try:
-            done, status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            children.discard(pid)
-            continue
-        if done:
-            children.discard(pid)
-            ended[pid] = os.waitstatus_to_exitcode(status)
+class Children:
+    """The spawner's children: the pids of those running, and the exit codes (as
+    Popen.returncode gives them) of those it has reaped, for :meth:`Spawner.status`."""
+
+    def __init__(self) -> None:
+        self.running: set[int] = set()
+        self.ended: dict[int, int] = {}
+
+    def forked(self, pid: int) -> None:
+        self.running.add(pid)
+        self.ended.pop(pid, None)  # a reaped child's pid, given again (pid_max may be 32768)
+
+    def reap(self) -> None:
+        """Wait for those that have ended, without blocking."""
+        for pid in list(self.running):
+            try:
+                done, status = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                self.running.discard(pid)
+                continue
+            if done:
+                self.running.discard(pid)
+                self.ended[pid] = os.waitstatus_to_exitcode(status)
+
+    def status(self, pid: int) -> tuple[str, int | None]:
+        if pid in self.ended:
+            return ("exited", self.ended[pid])
+        if pid in self.running:
+            return ("running", None)
+        return ("unknown", None)
 
 
-def _fork_worker(sock: socket.socket, fds: list[int], cwd: str, env: dict[str, str]) -> int:
-    read_fd, write_fd, output_fd = fds
+def _fork_worker(sock: socket.socket, fds: list[int], env: dict[str, str]) -> int:
+    read_fd, write_fd, output_fd, folder_fd = fds
     pid = os.fork()
     if pid == 0:  # the worker
-        try:
-            sock.close()
-            os.setsid()
-            os.dup2(output_fd, 1)
-            os.dup2(output_fd, 2)
-            os.close(output_fd)
-            os.chdir(cwd)
-            os.environ.clear()
-            os.environ.update(env)
-            sys.argv = ["-c", str(read_fd), str(write_fd)]
-            from manual_bptt.checking import serve
+        sock.close()
+        os.setsid()
+        os.dup2(output_fd, 1)
+        os.dup2(output_fd, 2)
+        os.close(output_fd)
+        os.fchdir(folder_fd)
+        os.close(folder_fd)
+        os.environ.clear()
+        os.environ.update(env)
+        sys.argv = ["-c", str(read_fd), str(write_fd)]
+        from manual_bptt.checking import serve
 
-            serve.main(read_fd, write_fd)  # ends the process itself
-        except BaseException:  # noqa: BLE001 (nothing may return into the spawner's loop)
-            import traceback
-
-            traceback.print_exc()  # into the output file, as a new process's would go
-        os._exit(1)
+        # serve.main ends the process itself. An exception out of it (the code under
+        # test may patch what its loop uses, or interrupt it) is not caught here: it
+        # leaves main() and the -c program, and the interpreter ends this child as it
+        # ends a new worker (SystemExit's code; KeyboardInterrupt's SIGINT; else a
+        # traceback to the output file and exit code 1; threads joined, atexit run).
+        serve.main(read_fd, write_fd)
+        os._exit(0)  # not reached: nothing may return into the spawner's loop
     for mine in fds:
         os.close(mine)
     return pid

@@ -36,7 +36,7 @@ import numpy as np
 
 from manual_bptt.checking import wire
 from manual_bptt.checking.guard import CodeFailed
-from manual_bptt.checking.spawner import Forked, SpawnerGone, forget, spawner_for
+from manual_bptt.checking.spawner import FOLDER, Forked, SpawnerGone, forget, spawner_for
 from manual_bptt.errors import UsageError
 
 # python -c puts the current directory first on sys.path: taken off before anything is
@@ -205,22 +205,8 @@ class Worker:
                 "test, or a module it imports, runs verify when it is loaded (put that "
                 'call under `if __name__ == "__main__":`)'
             )
-        read_here, write_there = os.pipe()
-        read_there, write_here = os.pipe()
         env = worker_environment()
-        try:
-            self.process = self._forked(read_there, write_there, env) or subprocess.Popen(
-                [sys.executable, "-c", BOOT, str(read_there), str(write_there)],
-                stdin=subprocess.DEVNULL,
-                stdout=self.output,
-                stderr=self.output,
-                pass_fds=(read_there, write_there),
-                env=env,
-                start_new_session=True,
-            )
-        finally:
-            os.close(read_there)
-            os.close(write_there)
+        self.process, read_here, write_here = self._forked(env) or self._new_process(env)
         self.inbox = Connection(read_here, writable=False)
         self.outbox = Connection(write_here, readable=False)
         self.generation += 1
@@ -240,21 +226,61 @@ class Worker:
         self.target = self._decode(reply[1])
         return self.target
 
-    def _forked(self, read_fd: int, write_fd: int, env: dict[str, str]) -> Forked | None:
-        """The worker forked by this environment's spawner (spawner.py), or None if no
-        spawner can be had or it fails now (then a new process is started instead)."""
+    def _forked(self, env: dict[str, str]) -> tuple[Forked, int, int] | None:
+        """The worker forked by this environment's spawner (spawner.py) and this side's
+        ends of its pipes (to read, to write), or None if no spawner can be had or it
+        fails now (then a new process is started instead)."""
         try:
-            cwd = os.getcwd()
+            os.getcwd()
         except OSError:  # the current folder was deleted: only a new process inherits it
             return None
         spawner = spawner_for(env)
         if spawner is None:
             return None
         try:
-            return spawner.fork(read_fd, write_fd, self.output.fileno(), cwd, env)
+            folder = os.open(".", FOLDER)
+        except OSError:
+            return None
+        read_here, write_there = os.pipe()
+        read_there, write_here = os.pipe()
+        try:
+            forked = spawner.fork(read_there, write_there, self.output.fileno(), folder, env)
         except SpawnerGone:
             forget(spawner)
+            # it may have forked a child on these pipes before it failed to answer: they
+            # are closed here, so that the child reads their end and no request of the
+            # new process's
+            os.close(read_here)
+            os.close(write_here)
             return None
+        finally:
+            os.close(read_there)
+            os.close(write_there)
+            os.close(folder)
+        return forked, read_here, write_here
+
+    def _new_process(self, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int, int]:
+        """A worker started as a new Python process, and this side's ends of its pipes."""
+        read_here, write_there = os.pipe()
+        read_there, write_here = os.pipe()
+        try:
+            process = subprocess.Popen(
+                [sys.executable, "-c", BOOT, str(read_there), str(write_there)],
+                stdin=subprocess.DEVNULL,
+                stdout=self.output,
+                stderr=self.output,
+                pass_fds=(read_there, write_there),
+                env=env,
+                start_new_session=True,
+            )
+        except BaseException:
+            os.close(read_here)
+            os.close(write_here)
+            raise
+        finally:
+            os.close(read_there)
+            os.close(write_there)
+        return process, read_here, write_here
 
     def _load_limit(self) -> float | None:
         return None if self.timeout is None else max(self.timeout, START_TIMEOUT)
