@@ -299,12 +299,19 @@ def test_code_that_kills_the_spawner_changes_nothing_but_the_next_start(
     killed = worker.process.spawner
     # this worker can still be ended and waited for; its parent's gone, so no exit code
     worker.stop()
+    assert_the_next_start_has_a_new_spawner(probe, workers, killed)
+
+
+def assert_the_next_start_has_a_new_spawner(
+    probe: Path, workers: list[Worker], old: spawner.Spawner
+) -> None:
+    """The next worker is fresh and forked by a new spawner; ``old`` was killed."""
     count, after = call(f"{probe}:calls")
     workers.append(after)
     assert count == 1
     assert isinstance(after.process, Forked)
-    assert after.process.spawner is not killed
-    assert killed.process.poll() == -signal.SIGKILL
+    assert after.process.spawner is not old
+    assert old.process.poll() == -signal.SIGKILL
 
 
 def state_of(pid: int) -> str:
@@ -335,12 +342,7 @@ def test_a_spawner_stopped_by_the_code_under_test_is_given_up_at_once(
         stopped.status(worker.process.pid)
     assert str(gone.value) == "it was stopped"
     worker.stop()  # ended by its pid file descriptor, without its parent
-    count, after = call(f"{probe}:calls")
-    workers.append(after)
-    assert count == 1
-    assert isinstance(after.process, Forked)
-    assert after.process.spawner is not stopped
-    assert stopped.process.poll() == -signal.SIGKILL
+    assert_the_next_start_has_a_new_spawner(probe, workers, stopped)
 
 
 def test_a_pid_given_again_is_the_new_childs() -> None:
@@ -489,29 +491,25 @@ print(before != after, after == ((64, hard), 0o077, os.getpriority(os.PRIO_PROCE
 """
 
 
-def test_limits_umask_and_niceness_are_the_verifiers_at_the_start(probe: Path) -> None:
+def run_script(script: str, spec: str) -> tuple[int, str, str]:
+    """A verifying script of its own, run as ``python -c script spec``: (exit code,
+    standard output, standard error)."""
     import subprocess
     import sys
 
     done = subprocess.run(
-        [sys.executable, "-c", INHERITS, f"{probe}:inherited"],
+        [sys.executable, "-c", script, spec],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
-    assert (done.returncode, done.stdout, done.stderr) == (0, "True True\n", "")
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_limits_umask_and_niceness_are_the_verifiers_at_the_start(probe: Path) -> None:
+    assert run_script(INHERITS, f"{probe}:inherited") == (0, "True True\n", "")
 
 
 def test_a_fork_of_the_verifier_starts_a_spawner_of_its_own(probe: Path) -> None:
-    import subprocess
-    import sys
-
-    done = subprocess.run(
-        [sys.executable, "-c", FORKS, f"{probe}:calls"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert (done.returncode, done.stdout, done.stderr) == (0, "ok\n", "")
+    assert run_script(FORKS, f"{probe}:calls") == (0, "ok\n", "")
