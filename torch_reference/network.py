@@ -21,8 +21,28 @@ from torch_reference.activations import ACTIVATIONS
 Made = TypeVar("Made")
 
 
+class _Products:
+    """What the leaves of every cell share: the products of the weights alone that a
+    forward pass makes, kept when ``keep`` (see :func:`once`)."""
+
+    keep: bool
+    made: dict[str, Any]
+    x: torch.Tensor | None
+    tokens: torch.Tensor | None
+
+    def once(self, key: str, make: Callable[[], Made]) -> Made:
+        """``make()``, kept for ``key`` when ``keep``: see :func:`once`."""
+        return once(self.made, key, make) if self.keep else make()
+
+    def input_term_of(self, U: torch.Tensor, t: int) -> torch.Tensor:
+        """U x_t, (N, G·H): the columns U[:, x_t] for token ids."""
+        if self.keep:
+            return self.once("U x", lambda: _input_terms(U, self.x, self.tokens))[t]
+        return _input_term(U, self.x, self.tokens, t)
+
+
 @dataclass(frozen=True)
-class Leaves:
+class Leaves(_Products):
     """The tensors autograd differentiates with respect to (all requires_grad).
 
     U (H, D), W (H, H), V (K, H), b (H,), c (K,), h0 (N, H), and x (T, N, D) for
@@ -38,17 +58,12 @@ class Leaves:
     x: torch.Tensor | None
     tokens: torch.Tensor | None
     keep: bool = False  # make each product of the weights alone once (see once)
+    # the products made so far: a new instance, or dataclasses.replace, starts with none
     made: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
-
-    def once(self, key: str, make: Callable[[], Made]) -> Made:
-        """``make()``, kept for ``key`` when ``keep``: see :func:`once`."""
-        return once(self.made, key, make) if self.keep else make()
 
     def input_term(self, t: int) -> torch.Tensor:
         """U x_t, (N, H): the columns U[:, x_t] for token ids."""
-        if self.keep:
-            return self.once("U x", lambda: _input_terms(self.U, self.x, self.tokens))[t]
-        return _input_term(self.U, self.x, self.tokens, t)
+        return self.input_term_of(self.U, t)
 
 
 def once(made: dict[str, Any], key: str, make: Callable[[], Made]) -> Made:
@@ -133,7 +148,7 @@ def logits(leaves: Leaves, h: torch.Tensor) -> torch.Tensor:
 
 
 @dataclass(frozen=True)
-class CellLeaves:
+class CellLeaves(_Products):
     """The leaves of a gated cell (all requires_grad): its parameters by name
     (``params.NAMES``), h0 (N, H), the LSTM's c0 (N, H) or None, and x (T, N, D) for
     float inputs or None for token ids (then ``tokens`` (T, N) holds them)."""
@@ -143,14 +158,9 @@ class CellLeaves:
     c0: torch.Tensor | None
     x: torch.Tensor | None
     tokens: torch.Tensor | None
-    # products made once per forward pass (see once); a new instance, or dataclasses.replace
-    # with another tensor, starts with none
     keep: bool = False  # make each product of the weights alone once (see once)
+    # the products made so far: a new instance, or dataclasses.replace, starts with none
     made: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
-
-    def once(self, key: str, make: Callable[[], Made]) -> Made:
-        """``make()``, kept for ``key`` when ``keep``: see :func:`once`."""
-        return once(self.made, key, make) if self.keep else make()
 
     def transposed(self, name: str) -> torch.Tensor:
         """The weight ``name`` transposed (made once per forward pass)."""
@@ -158,10 +168,7 @@ class CellLeaves:
 
     def input_term(self, t: int) -> torch.Tensor:
         """U x_t, (N, G·H): the columns U[:, x_t] for token ids."""
-        U = self.weights["U"]
-        if self.keep:
-            return self.once("U x", lambda: _input_terms(U, self.x, self.tokens))[t]
-        return _input_term(U, self.x, self.tokens, t)
+        return self.input_term_of(self.weights["U"], t)
 
     def initial_state(self) -> tuple[torch.Tensor, ...]:
         """(h0,), or (h0, c0) for the LSTM."""
