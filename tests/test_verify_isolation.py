@@ -600,9 +600,23 @@ def test_a_timeout_that_is_not_a_positive_number_is_refused_before_any_call(
     assert time.monotonic() - started < 5  # nan once spun for ever waiting for the worker
 
 
-@pytest.mark.parametrize("forged", ['("ok",)', '("raised", "E")', '("exit",)', "()"])
+# An array whose shape's size overflows int64 once came through as a ValueError from
+# NumPy's reshape, a traceback: its size is now counted exactly.
+HUGE_ARRAY = '("ok", ("a", "<f8", (2**32, 2**32), b"", False), [])'
+
+
+@pytest.mark.parametrize(
+    ("forged", "said"),
+    [
+        *(
+            (reply, "f: a garbled reply")
+            for reply in ('("ok",)', '("raised", "E")', '("exit",)', "()")
+        ),
+        (HUGE_ARRAY, "an array node whose bytes do not fill its shape (4294967296, 4294967296)"),
+    ],
+)
 def test_a_reply_forged_on_the_workers_pipe_is_a_finding_not_a_traceback(
-    tmp_path, capsys, forged
+    tmp_path, capsys, forged, said
 ) -> None:
     spec = project_file(
         tmp_path,
@@ -622,7 +636,7 @@ def test_a_reply_forged_on_the_workers_pipe_is_a_finding_not_a_traceback(
     code, out, err = verify([spec, "--examples", "5"], capsys)
     assert "Traceback" not in out + err
     assert code == 1
-    assert "f: a garbled reply" in out
+    assert said in out
 
 
 NAMEDTUPLE_LAYERS = """
