@@ -98,6 +98,12 @@ class Outcome:
         """The keys of every wrong gradient and every other failure."""
         return {k for k, a in self.agreements.items() if not a.passed} | set(self.problems)
 
+    def failing_in_order(self) -> list[str]:
+        """:attr:`failing` in the order the outcome holds them, gradients first: the same
+        in every process, where a set of strings is not (hashing is randomised)."""
+        wrong = [k for k, a in self.agreements.items() if not a.passed]
+        return list(dict.fromkeys([*wrong, *self.problems]))
+
     @property
     def passed(self) -> bool:
         return not self.failing
@@ -721,7 +727,10 @@ def _verify(
             compared[key] += 1
             if a.passed and (not closest or _share(a) > _share(closest[0])):
                 closest[:] = [a]
-        for key in outcome.failing:
+        # in order: the failures are shrunk in it, each from the smallest problems found
+        # before it, so that a set's order, which changes from process to process,
+        # changed how many problems a run tried
+        for key in outcome.failing_in_order():
             first.setdefault(key, outcome)
         for key in outcome.changes:
             changes.setdefault(key, outcome)
