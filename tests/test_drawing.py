@@ -22,6 +22,7 @@ from manual_bptt.checking.strategies import Space, problems
 from manual_bptt.checking.styles import STYLES, UsageError, make_style
 from manual_bptt.cli import main
 from manual_bptt.compare import FLOAT64
+from manual_bptt.result import BPTTResult
 from tests.helpers import assert_results_agree
 
 FACES = {"manual": manual_bptt.bptt, "autograd": torch_reference.bptt}
@@ -34,15 +35,23 @@ OLD_KEYS = [
 ]
 
 
-def assert_same_result(got: Case, want: Case, context: str) -> None:
-    """Each face gives got exactly want's loss and gradients: the boundary turns every
-    mask dtype into the same 0.0/1.0 and reads every integer width as the same ids."""
-    for name, face in FACES.items():
-        a, b = got.call(face), want.call(face)
+def results(case: Case) -> dict[str, BPTTResult]:
+    """Each face's result on case."""
+    return {name: case.call(face) for name, face in FACES.items()}
+
+
+def assert_same_result(got: Case, want: dict[str, BPTTResult], context: str) -> None:
+    """Each face gives got exactly its result on the other case (``want``), and the manual
+    gradients agree with autograd's: the boundary turns every mask dtype into the same
+    0.0/1.0 and reads every integer width as the same ids."""
+    mine = results(got)
+    for name, b in want.items():
+        a = mine[name]
         assert a.loss == b.loss, f"{context}, {name}: loss {a.loss!r}, expected {b.loss!r}"
         assert list(a.grads) == list(b.grads)
         for key in b.grads:
             np.testing.assert_array_equal(a.grads[key], b.grads[key], f"{context}, {name}: {key}")
+    assert_results_agree(mine["manual"], mine["autograd"], FLOAT64, context)
 
 
 @given(st.data())
@@ -50,6 +59,7 @@ def test_every_mask_dtype_holds_the_bool_masks_pattern_and_gives_its_gradients(d
     cell = data.draw(st.sampled_from(CELLS), label="cell")
     space = Space(cells=(cell,), mask=(True,), mask_dtypes=("bool",))
     case = data.draw(problems(space), label="case")
+    want = results(case)
     for mask_dtype in MASK_DTYPES[1:]:
         other = make_case(**case.recipe, mask_dtype=mask_dtype)
         assert other.mask is not None
@@ -57,10 +67,7 @@ def test_every_mask_dtype_holds_the_bool_masks_pattern_and_gives_its_gradients(d
         assert other.mask.dtype == np.dtype(mask_dtype)
         assert set(np.unique(other.mask).tolist()) <= {0, 1}
         np.testing.assert_array_equal(other.mask != 0, case.mask)
-        assert_same_result(other, case, f"mask_dtype={mask_dtype}")
-        assert_results_agree(
-            other.call(manual_bptt.bptt), other.call(torch_reference.bptt), FLOAT64, mask_dtype
-        )
+        assert_same_result(other, want, f"mask_dtype={mask_dtype}")
 
 
 @given(st.data())
@@ -73,10 +80,7 @@ def test_int32_ids_and_targets_give_the_int64_ones_gradients(data) -> None:
     np.testing.assert_array_equal(other.y, case.y)
     assert other.x.dtype == (np.int32 if case.recipe["tokens"] else case.x.dtype)
     np.testing.assert_array_equal(other.x, case.x)
-    assert_same_result(other, case, "ids_dtype=int32")
-    assert_results_agree(
-        other.call(manual_bptt.bptt), other.call(torch_reference.bptt), FLOAT64, "int32"
-    )
+    assert_same_result(other, results(case), "ids_dtype=int32")
 
 
 def test_a_recipe_at_the_defaults_reads_as_it_always_has() -> None:
