@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from manual_bptt.inputs import Batch
-from torch_reference.crossentropy import step_loss
 from torch_reference.network import Leaves, Overflow, logits, step
 
 Phi = Callable[[torch.Tensor], torch.Tensor]
@@ -35,22 +35,26 @@ def _summed_loss(
     readout: Readout,
     y: torch.Tensor,
     mask: torch.Tensor,
-    dtype: torch.dtype,
 ) -> torch.Tensor:
     """Σ_t E_t over the states yielded, the t-th being the state after step t (h_t first).
 
     E_t is the masked cross-entropy (4)–(5) of the logits o_t = readout(h_t) (3) against
-    y[t] with weights mask[t] (y, mask: (T, N) or (T,)). Each state is drawn only after
-    the previous step's loss; overflow is reported as in the forward pass.
+    y[t] with weights mask[t] (y, mask: (T, N)). The output layer and the loss are applied
+    once to the T states stacked (T, N, H): one product and one cross-entropy in the
+    autograd graph, not T of each. Overflow is reported at the first step whose
+    logits are not finite, as in the forward pass.
     """
-    total = torch.zeros((), dtype=dtype)
+    hs = torch.stack([state[0] for state in states])
+    o = readout(hs)  # (T, N, K)
     overflow = Overflow()
-    for t, state in enumerate(states):
-        o = readout(state[0])
-        overflow.see(t, state[0], o)
-        total = total + step_loss(o, y[t], mask[t])
+    finite = torch.isfinite(o).flatten(1).all(dim=1)
+    if not bool(finite.all()):
+        t = int(torch.nonzero(~finite)[0, 0])
+        overflow.see(t, hs[t], o[t])
     overflow.report()
-    return total
+    T, N, K = o.shape
+    E = F.cross_entropy(o.reshape(T * N, K), y.reshape(T * N), reduction="none")
+    return (E * mask.reshape(T * N)).sum()
 
 
 def chunked_state_loss(
@@ -75,7 +79,7 @@ def chunked_state_loss(
             state = cell_step(state, t)
             yield state
 
-    return _summed_loss(states(), readout, y, mask, state0[0].dtype)
+    return _summed_loss(states(), readout, y, mask)
 
 
 def window_state_loss(
@@ -105,7 +109,7 @@ def window_state_loss(
                 state = cell_step(state, s)
             yield state
 
-    return _summed_loss(windows(), readout, y, mask, state0[0].dtype)
+    return _summed_loss(windows(), readout, y, mask)
 
 
 def tbptt_state_loss(
@@ -144,7 +148,7 @@ def tbptt_state_loss(
                 if t >= first:
                     yield state
 
-    return _summed_loss(blocks(), readout, y, mask, state0[0].dtype)
+    return _summed_loss(blocks(), readout, y, mask)
 
 
 class _ScaledGradient(torch.autograd.Function):
@@ -189,7 +193,7 @@ def weighted_state_loss(
             state = cell_step(state, t)
             yield state
 
-    return _summed_loss(states(), readout, y, mask, state0[0].dtype)
+    return _summed_loss(states(), readout, y, mask)
 
 
 def batch_loss(
