@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from manual_bptt.cases import make_case
+from manual_bptt.checking import wire
 from manual_bptt.checking.source import STATEMENT_TIMEOUT
 from manual_bptt.checking.styles import UsageError
 from manual_bptt.cli import main
@@ -637,6 +638,23 @@ def test_a_reply_forged_on_the_workers_pipe_is_a_finding_not_a_traceback(
     assert "Traceback" not in out + err
     assert code == 1
     assert said in out
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        ("a", "<f8", (2**32, 2**32), b"", False),  # a size past int64
+        ("a", "<f8", (1,) * 65, bytes(8), False),  # more dimensions than NumPy has
+        ("a", "f8,", (1,), bytes(8), False),
+        ("a", "|V8", (1,), bytes(8), False),
+        ("a", "<f8", (2,), bytes(8), False),
+        ("a", "<f8", (True,), bytes(8), False),
+    ],
+)
+def test_a_forged_array_node_is_a_wire_error(node) -> None:
+    # what the verifier turns into "the worker's reply was garbled", never a traceback
+    with pytest.raises(wire.WireError):
+        wire.decode_array(node)
 
 
 NAMEDTUPLE_LAYERS = """

@@ -70,7 +70,7 @@ def decode_array(node: tuple[Any, ...]) -> Any:
     _, dtype_str, shape, data, scalar = node
     try:
         dtype = np.dtype(dtype_str)
-    except TypeError as err:
+    except (TypeError, ValueError) as err:
         raise WireError(f"an array of unknown dtype {dtype_str!r}") from err
     if dtype.kind not in "biufc" or dtype.fields is not None:
         raise WireError(f"an array of dtype {dtype} crossed the pipe; only numbers may")
@@ -80,7 +80,10 @@ def decode_array(node: tuple[Any, ...]) -> Any:
     # 2**32 was counted 0 and passed with no bytes), and 50 ns against 3 µs.
     if not isinstance(data, bytes) or len(data) != dtype.itemsize * math.prod(shape):
         raise WireError(f"an array node whose bytes do not fill its shape {shape}")
-    array = np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+    try:
+        array = np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+    except ValueError as err:  # e.g. more dimensions than NumPy's 64
+        raise WireError(f"an array node NumPy cannot make: {err}") from None
     return array[()] if scalar and array.ndim == 0 else array
 
 
