@@ -614,6 +614,8 @@ HUGE_ARRAY = '("ok", ("a", "<f8", (2**32, 2**32), b"", False), [])'
             for reply in ('("ok",)', '("raised", "E")', '("exit",)', "()")
         ),
         (HUGE_ARRAY, "an array node whose bytes do not fill its shape (4294967296, 4294967296)"),
+        # NumPy parses a dtype string with Python's own parser: a SyntaxError, once a traceback
+        ('("ok", ("a", ",", (1,), bytes(8), False), [])', "an array of unknown dtype ','"),
     ],
 )
 def test_a_reply_forged_on_the_workers_pipe_is_a_finding_not_a_traceback(
@@ -640,6 +642,15 @@ def test_a_reply_forged_on_the_workers_pipe_is_a_finding_not_a_traceback(
     assert said in out
 
 
+def _nested(depth: int) -> list[Any]:
+    """[[…[("a", "<f8")]…]], ``depth`` lists deep: a dtype NumPy recurses into, a
+    shape whose repr Python does."""
+    node: list[Any] = [("a", "<f8")]
+    for _ in range(depth):
+        node = [node]
+    return node
+
+
 @pytest.mark.parametrize(
     "node",
     [
@@ -649,6 +660,13 @@ def test_a_reply_forged_on_the_workers_pipe_is_a_finding_not_a_traceback(
         ("a", "|V8", (1,), bytes(8), False),
         ("a", "<f8", (2,), bytes(8), False),
         ("a", "<f8", (True,), bytes(8), False),
+        # np.dtype's other errors, and a repr that cannot be made, once passed through:
+        ("a", ",", (1,), bytes(8), False),  # SyntaxError
+        ("a", {"a": ("<f8", 2**70)}, (1,), bytes(8), False),  # OverflowError
+        ("a", {"names": ["a"], "formats": ["<f8"], "itemsize": 2**70}, (1,), bytes(8), False),
+        ("a", _nested(5000), (1,), bytes(8), False),  # RecursionError
+        ("a", "<f8", _nested(5000), bytes(8), False),  # its repr: RecursionError
+        ("a", "<f8", (_nested(5000),), bytes(8), False),
     ],
 )
 def test_a_forged_array_node_is_a_wire_error(node) -> None:
