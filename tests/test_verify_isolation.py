@@ -667,12 +667,25 @@ def _nested(depth: int) -> list[Any]:
         ("a", _nested(5000), (1,), bytes(8), False),  # RecursionError
         ("a", "<f8", _nested(5000), bytes(8), False),  # its repr: RecursionError
         ("a", "<f8", (_nested(5000),), bytes(8), False),
+        # an int too long for str() (4,300 digits) in what the message shows: ValueError
+        ("a", 10**5000, (1,), bytes(8), False),
+        ("a", "<f8", (10**5000,), bytes(8), False),
+        ("a", "<f8", (-(10**5000),), bytes(8), False),
     ],
 )
 def test_a_forged_array_node_is_a_wire_error(node) -> None:
     # what the verifier turns into "the worker's reply was garbled", never a traceback
     with pytest.raises(wire.WireError):
         wire.decode_array(node)
+    with pytest.raises(wire.WireError):
+        wire.decode_tree(("d", [(1, node)]), lambda *_: None)
+
+
+def test_a_dict_node_with_an_unhashable_key_too_long_to_show_is_a_wire_error() -> None:
+    key = ("t", [10**5000, ("l", [])])  # a tuple holding a list: unhashable
+    with pytest.raises(wire.WireError) as raised:
+        wire.decode_tree(("d", [(key, 1)]), lambda *_: None)
+    assert str(raised.value) == "a dict node with key <a tuple too long to show>"
 
 
 NAMEDTUPLE_LAYERS = """

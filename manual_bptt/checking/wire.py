@@ -64,14 +64,22 @@ def encode_array(value: np.ndarray, scalar: bool = False) -> tuple[Any, ...]:
     return ("a", array.dtype.str, tuple(array.shape), array.tobytes(), scalar)
 
 
+def _shown(value: Any) -> str:
+    """A forged value's repr for a message: reprlib's, bounded in depth and length
+    (repr of a list nested thousands deep raises RecursionError), or its type's name for
+    an int too long for str() (ValueError past 4,300 digits)."""
+    try:
+        return reprlib.repr(value)
+    except ValueError:
+        return f"<a {type(value).__name__} too long to show>"
+
+
 def decode_array(node: tuple[Any, ...]) -> Any:
     """The array of an ``"a"`` node, a fresh writeable copy (a NumPy scalar if it was one)."""
     if len(node) != 5:
         raise WireError("an array node has five parts")
     _, dtype_str, shape, data, scalar = node
-    # A forged node is shown by reprlib's repr: bounded in depth and length, where repr
-    # of a list nested thousands deep raises RecursionError.
-    unknown = f"an array of unknown dtype {reprlib.repr(dtype_str)}"
+    unknown = f"an array of unknown dtype {_shown(dtype_str)}"
     if type(dtype_str) is not str:  # encode_array sends dtype.str, never a list or a dict
         raise WireError(unknown)
     try:
@@ -81,11 +89,11 @@ def decode_array(node: tuple[Any, ...]) -> Any:
     if dtype.kind not in "biufc" or dtype.fields is not None:
         raise WireError(f"an array of dtype {dtype} crossed the pipe; only numbers may")
     if not (isinstance(shape, tuple) and all(type(n) is int and n >= 0 for n in shape)):
-        raise WireError(f"an array node with shape {reprlib.repr(shape)}")
+        raise WireError(f"an array node with shape {_shown(shape)}")
     # math.prod: exact, where np.prod wraps around in int64 (a forged shape of 2**32 by
     # 2**32 was counted 0 and passed with no bytes), and 50 ns against 3 µs.
     if not isinstance(data, bytes) or len(data) != dtype.itemsize * math.prod(shape):
-        raise WireError(f"an array node whose bytes do not fill its shape {shape}")
+        raise WireError(f"an array node whose bytes do not fill its shape {_shown(shape)}")
     try:
         array = np.frombuffer(data, dtype=dtype).reshape(shape).copy()
     except ValueError as err:  # e.g. more dimensions than NumPy's 64
@@ -127,5 +135,5 @@ def decode_tree(node: Any, handle: Any, depth: int = 0) -> Any:
         try:
             out[key] = decode_tree(pair[1], handle, depth + 1)
         except TypeError as err:  # an unhashable key
-            raise WireError(f"a dict node with key {key!r}") from err
+            raise WireError(f"a dict node with key {_shown(key)}") from err
     return out
