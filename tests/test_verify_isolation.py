@@ -642,6 +642,50 @@ def test_a_reply_forged_on_the_workers_pipe_is_a_finding_not_a_traceback(
     assert said in out
 
 
+TOO_LONG = "10**5000"  # an int str() refuses (ValueError past 4,300 digits)
+
+
+@pytest.mark.parametrize(
+    ("message", "said"),
+    [
+        ("5", "f: a garbled reply"),  # not (number, reply)
+        ('(number, ("ok", None, []), 3)', "f: a garbled reply"),
+        (f"(number, ({TOO_LONG}, None, []))", "f: a garbled reply"),
+        (f'(number, ("raised", {TOO_LONG}, "m", None, False))', "f: a garbled reply"),
+        (f'(number, ("raised", "E", {TOO_LONG}, None, False))', "f: a garbled reply"),
+        (f'(number, ("raised", "E", "m", {TOO_LONG}, False))', "f: a garbled reply"),
+        (f'(number, ("raised", "E", "m", None, {TOO_LONG}))', "f: a garbled reply"),
+        (f'(number, ("exit", {TOO_LONG}))', "f: a garbled reply"),
+        (f'(number, ("usage", {TOO_LONG}))', "f: a garbled reply"),
+        (f'(number, ("ok", ("h", 1, {{"type": {TOO_LONG}}}), []))', "a handle node holds"),
+    ],
+)
+def test_a_message_forged_on_the_workers_pipe_is_a_finding_not_a_traceback(
+    tmp_path, capsys, message, said
+) -> None:
+    # each part of the message is formatted into a finding once read: one the verifier
+    # cannot format (str() of a 5,001-digit int) is as garbled as a part that is missing
+    spec = project_file(
+        tmp_path,
+        f"""
+        import sys
+        from multiprocessing.connection import Connection
+        from manual_bptt.checking import wire
+        def f(params, x, y, **options):
+            frame = sys._getframe()
+            while frame.f_code.co_name != "main":  # serve.main, which numbers the replies
+                frame = frame.f_back
+            number = frame.f_locals["number"]
+            Connection(int(sys.argv[2]), readable=False).send_bytes(wire.dumps({message}))
+            return manual_bptt.bptt(params, x, y, **options)
+        """,
+    )
+    code, out, err = verify([spec, "--examples", "5"], capsys)
+    assert "Traceback" not in out + err
+    assert code == 1
+    assert said in out
+
+
 def _nested(depth: int) -> list[Any]:
     """[[…[("a", "<f8")]…]], ``depth`` lists deep: a dtype NumPy recurses into, a
     shape whose repr Python does."""

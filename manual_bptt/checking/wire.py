@@ -101,6 +101,16 @@ def decode_array(node: tuple[Any, ...]) -> Any:
     return array[()] if scalar and array.ndim == 0 else array
 
 
+def _facts(info: Any) -> bool:
+    """Whether ``info`` is a handle's facts as serve.py gives them: names to None, a bool,
+    a string or a length (a forged int too long for str() would raise where it is shown)."""
+    return type(info) is dict and all(
+        type(k) is str
+        and (v is None or type(v) in (bool, str) or (type(v) is int and 0 <= v < 2**63))
+        for k, v in info.items()
+    )
+
+
 def decode_tree(node: Any, handle: Any, depth: int = 0) -> Any:
     """A reply's tree as Python values; ``handle(id, info)`` makes what stays behind."""
     if depth > MAX_DEPTH:
@@ -117,7 +127,7 @@ def decode_tree(node: Any, handle: Any, depth: int = 0) -> Any:
             raise WireError("a complex node holds two floats")
         return complex(node[1], node[2])
     if tag == "h":
-        if len(node) != 3 or type(node[1]) is not int or type(node[2]) is not dict:
+        if not (len(node) == 3 and type(node[1]) is int and _facts(node[2])):
             raise WireError("a handle node holds an id and its facts")
         return handle(node[1], node[2])
     if len(node) != 2 or type(node[1]) is not list:
