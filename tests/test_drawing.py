@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import manual_bptt
 import torch_reference
 from manual_bptt.cases import IDS_DTYPES, LAYOUTS, MASK_DTYPES, Case, in_layout, make_case
-from manual_bptt.checking.strategies import Space, problems
+from manual_bptt.checking.strategies import Space, _one_of, problems
 from manual_bptt.checking.styles import STYLES, UsageError, make_style
 from manual_bptt.cli import main
 from manual_bptt.compare import FLOAT64
@@ -306,3 +306,39 @@ def test_the_command_refuses_a_max_T_above_the_ceiling_in_one_line(capsys) -> No
         f"bptt verify: --style cs231n cannot draw T up to 500 (it draws T ≤ 50: {CEILING_T}) "
         "(given --max-T)\n"
     )
+
+
+def _draws(strategy: st.SearchStrategy[Any]) -> list[str]:
+    """The reprs of 30 values the strategy draws with a fixed seed, or the error raised."""
+    seen: list[str] = []
+
+    @settings(database=None, derandomize=True, max_examples=30)
+    @given(strategy)
+    def draw(value: Any) -> None:
+        seen.append(repr(value))
+
+    try:
+        draw()
+    except Exception as err:  # noqa: BLE001 (the refusal is part of what is compared)
+        return [type(err).__name__]
+    return seen
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ("full", "chunk", "truncate"),
+        ["full", "chunk"],  # a user's Space may hold a list
+        (0, 1),  # equal to (False, True), drawn before it here, but not the same draws
+        (0.0, -0.0),
+        (["tanh"], ["relu"]),  # unhashable
+        {"full", "chunk"},  # no stable order: Hypothesis refuses it
+        {"full": 1, "chunk": 2},
+    ],
+)
+def test_a_spaces_tuple_is_drawn_exactly_as_sampled_from_draws_it(values: Any) -> None:
+    # strategies makes each sampled_from once per tuple (a quarter of drawing a problem):
+    # the same draws, and the same refusals, as a new sampled_from at every draw
+    for warm in ((False, True), (0.0, 0.0)):
+        _draws(_one_of(warm))
+    assert _draws(_one_of(values)) == _draws(st.sampled_from(values))

@@ -10,10 +10,13 @@ from __future__ import annotations
 import pickle
 import unittest
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import manual_bptt
 import torch_reference
@@ -269,3 +272,19 @@ def test_the_failures_are_shrunk_in_the_same_order_in_every_process(monkeypatch)
         )
         reports.append((report.calls, [(f.key, f.case.recipe) for f in report.findings]))
     assert reports[0] == reports[1] == reports[2]
+
+
+@given(
+    st.dictionaries(st.sampled_from(["U", "W", "V", "b", "c", "h0"]), st.booleans()),
+    st.lists(st.sampled_from(["W", "b", "fwd raised ValueError", "nondeterministic"])),
+)
+def test_the_failures_in_order_are_the_failing_keys_once_each_gradients_first(
+    passed: dict[str, bool], problem_keys: list[str]
+) -> None:
+    agreements: Any = {k: SimpleNamespace(passed=p) for k, p in passed.items()}
+    problems: Any = {k: ("a sentence", None) for k in problem_keys}
+    outcome = verify_module.Outcome(None, agreements, problems)  # type: ignore[arg-type]
+    in_order = outcome.failing_in_order()
+    assert sorted(in_order) == sorted(outcome.failing)  # each key, once
+    wrong = [k for k, p in passed.items() if not p]
+    assert in_order == wrong + [k for k in problems if k not in wrong]

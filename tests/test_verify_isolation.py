@@ -614,6 +614,8 @@ HUGE_ARRAY = '("ok", ("a", "<f8", (2**32, 2**32), b"", False), [])'
             for reply in ('("ok",)', '("raised", "E")', '("exit",)', "()")
         ),
         (HUGE_ARRAY, "an array node whose bytes do not fill its shape (4294967296, 4294967296)"),
+        # NumPy parses a dtype string with Python's own parser: a SyntaxError, once a traceback
+        ('("ok", ("a", ",", (1,), bytes(8), False), [])', "an array of unknown dtype ','"),
     ],
 )
 def test_a_reply_forged_on_the_workers_pipe_is_a_finding_not_a_traceback(
@@ -640,6 +642,59 @@ def test_a_reply_forged_on_the_workers_pipe_is_a_finding_not_a_traceback(
     assert said in out
 
 
+TOO_LONG = "10**5000"  # an int str() refuses (ValueError past 4,300 digits)
+
+
+@pytest.mark.parametrize(
+    ("message", "said"),
+    [
+        ("5", "f: a garbled reply"),  # not (number, reply)
+        ('(number, ("ok", None, []), 3)', "f: a garbled reply"),
+        (f"(number, ({TOO_LONG}, None, []))", "f: a garbled reply"),
+        (f'(number, ("raised", {TOO_LONG}, "m", None, False))', "f: a garbled reply"),
+        (f'(number, ("raised", "E", {TOO_LONG}, None, False))', "f: a garbled reply"),
+        (f'(number, ("raised", "E", "m", {TOO_LONG}, False))', "f: a garbled reply"),
+        (f'(number, ("raised", "E", "m", None, {TOO_LONG}))', "f: a garbled reply"),
+        (f'(number, ("exit", {TOO_LONG}))', "f: a garbled reply"),
+        (f'(number, ("usage", {TOO_LONG}))', "f: a garbled reply"),
+        (f'(number, ("ok", ("h", 1, {{"type": {TOO_LONG}}}), []))', "a handle node holds"),
+    ],
+)
+def test_a_message_forged_on_the_workers_pipe_is_a_finding_not_a_traceback(
+    tmp_path, capsys, message, said
+) -> None:
+    # each part of the message is formatted into a finding once read: one the verifier
+    # cannot format (str() of a 5,001-digit int) is as garbled as a part that is missing
+    spec = project_file(
+        tmp_path,
+        f"""
+        import sys
+        from multiprocessing.connection import Connection
+        from manual_bptt.checking import wire
+        def f(params, x, y, **options):
+            frame = sys._getframe()
+            while frame.f_code.co_name != "main":  # serve.main, which numbers the replies
+                frame = frame.f_back
+            number = frame.f_locals["number"]
+            Connection(int(sys.argv[2]), readable=False).send_bytes(wire.dumps({message}))
+            return manual_bptt.bptt(params, x, y, **options)
+        """,
+    )
+    code, out, err = verify([spec, "--examples", "5"], capsys)
+    assert "Traceback" not in out + err
+    assert code == 1
+    assert said in out
+
+
+def _nested(depth: int) -> list[Any]:
+    """[[…[("a", "<f8")]…]], ``depth`` lists deep: a dtype NumPy recurses into, a
+    shape whose repr Python does."""
+    node: list[Any] = [("a", "<f8")]
+    for _ in range(depth):
+        node = [node]
+    return node
+
+
 @pytest.mark.parametrize(
     "node",
     [
@@ -649,12 +704,32 @@ def test_a_reply_forged_on_the_workers_pipe_is_a_finding_not_a_traceback(
         ("a", "|V8", (1,), bytes(8), False),
         ("a", "<f8", (2,), bytes(8), False),
         ("a", "<f8", (True,), bytes(8), False),
+        # np.dtype's other errors, and a repr that cannot be made, once passed through:
+        ("a", ",", (1,), bytes(8), False),  # SyntaxError
+        ("a", {"a": ("<f8", 2**70)}, (1,), bytes(8), False),  # OverflowError
+        ("a", {"names": ["a"], "formats": ["<f8"], "itemsize": 2**70}, (1,), bytes(8), False),
+        ("a", _nested(5000), (1,), bytes(8), False),  # RecursionError
+        ("a", "<f8", _nested(5000), bytes(8), False),  # its repr: RecursionError
+        ("a", "<f8", (_nested(5000),), bytes(8), False),
+        # an int too long for str() (4,300 digits) in what the message shows: ValueError
+        ("a", 10**5000, (1,), bytes(8), False),
+        ("a", "<f8", (10**5000,), bytes(8), False),
+        ("a", "<f8", (-(10**5000),), bytes(8), False),
     ],
 )
 def test_a_forged_array_node_is_a_wire_error(node) -> None:
     # what the verifier turns into "the worker's reply was garbled", never a traceback
     with pytest.raises(wire.WireError):
         wire.decode_array(node)
+    with pytest.raises(wire.WireError):
+        wire.decode_tree(("d", [(1, node)]), lambda *_: None)
+
+
+def test_a_dict_node_with_an_unhashable_key_too_long_to_show_is_a_wire_error() -> None:
+    key = ("t", [10**5000, ("l", [])])  # a tuple holding a list: unhashable
+    with pytest.raises(wire.WireError) as raised:
+        wire.decode_tree(("d", [(key, 1)]), lambda *_: None)
+    assert str(raised.value) == "a dict node with key <a tuple too long to show>"
 
 
 NAMEDTUPLE_LAYERS = """

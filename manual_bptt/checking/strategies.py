@@ -11,8 +11,6 @@ Imports hypothesis, which ``pip install manual-bptt`` brings; not imported by
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -313,17 +311,34 @@ def problems(draw: st.DrawFn, space: Space = Space()) -> Case:
     )
 
 
-def _one_of(values: Iterable[Any]) -> st.SearchStrategy[Any]:
+def _one_of(values: Any) -> st.SearchStrategy[Any]:
     """``st.sampled_from(values)``, made once for each tuple of values. Hypothesis makes
     st.integers and st.floats once for each bounds, but a new sampled_from each time, and
     validating a new strategy at every draw was a quarter of the time spent drawing a
-    problem. The choices drawn, and what they shrink to, are the same."""
-    return _sampled_from(tuple(values))
+    problem. The choices drawn, and what they shrink to, are the same.
+
+    Only a tuple of hashable values is kept, under its values' types too (0 == False
+    and 0.0 == -0.0, but they are not the same draws); anything else (a user's list, or
+    a set, which sampled_from refuses for having no stable order) goes to sampled_from
+    as it is, as it always did.
+    """
+    if type(values) is not tuple:
+        return st.sampled_from(values)
+    types = tuple(map(type, values))
+    # floats by their bits (-0.0 == 0.0); the rest as they are, with their types
+    same = tuple(v.hex() if type(v) is float else v for v in values) if float in types else values
+    key = (types, same)
+    try:
+        strategy = _SAMPLED.get(key)
+    except TypeError:  # an unhashable value
+        return st.sampled_from(values)
+    if strategy is None:
+        strategy = _SAMPLED[key] = st.sampled_from(values)
+    return strategy
 
 
-@functools.cache
-def _sampled_from(values: tuple[Any, ...]) -> st.SearchStrategy[Any]:
-    return st.sampled_from(values)
+# _one_of's strategies, by their values' types and their values
+_SAMPLED: dict[tuple[tuple[type, ...], tuple[Any, ...]], st.SearchStrategy[Any]] = {}
 
 
 def _has_reset(cell: str) -> bool:

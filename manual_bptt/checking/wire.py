@@ -25,6 +25,7 @@ from __future__ import annotations
 import io
 import math
 import pickle
+import reprlib
 from typing import Any
 
 import numpy as np
@@ -63,28 +64,51 @@ def encode_array(value: np.ndarray, scalar: bool = False) -> tuple[Any, ...]:
     return ("a", array.dtype.str, tuple(array.shape), array.tobytes(), scalar)
 
 
+def _shown(value: Any) -> str:
+    """A forged value's repr for a message: reprlib's, bounded in depth and length
+    (repr of a list nested thousands deep raises RecursionError), or its type's name for
+    an int too long for str() (ValueError past 4,300 digits)."""
+    try:
+        return reprlib.repr(value)
+    except ValueError:
+        return f"<a {type(value).__name__} too long to show>"
+
+
 def decode_array(node: tuple[Any, ...]) -> Any:
     """The array of an ``"a"`` node, a fresh writeable copy (a NumPy scalar if it was one)."""
     if len(node) != 5:
         raise WireError("an array node has five parts")
     _, dtype_str, shape, data, scalar = node
+    unknown = f"an array of unknown dtype {_shown(dtype_str)}"
+    if type(dtype_str) is not str:  # encode_array sends dtype.str, never a list or a dict
+        raise WireError(unknown)
     try:
         dtype = np.dtype(dtype_str)
-    except (TypeError, ValueError) as err:
-        raise WireError(f"an array of unknown dtype {dtype_str!r}") from err
+    except Exception as err:  # not only ValueError: NumPy parses "," with ast (SyntaxError)
+        raise WireError(unknown) from err
     if dtype.kind not in "biufc" or dtype.fields is not None:
         raise WireError(f"an array of dtype {dtype} crossed the pipe; only numbers may")
     if not (isinstance(shape, tuple) and all(type(n) is int and n >= 0 for n in shape)):
-        raise WireError(f"an array node with shape {shape!r}")
+        raise WireError(f"an array node with shape {_shown(shape)}")
     # math.prod: exact, where np.prod wraps around in int64 (a forged shape of 2**32 by
     # 2**32 was counted 0 and passed with no bytes), and 50 ns against 3 µs.
     if not isinstance(data, bytes) or len(data) != dtype.itemsize * math.prod(shape):
-        raise WireError(f"an array node whose bytes do not fill its shape {shape}")
+        raise WireError(f"an array node whose bytes do not fill its shape {_shown(shape)}")
     try:
         array = np.frombuffer(data, dtype=dtype).reshape(shape).copy()
     except ValueError as err:  # e.g. more dimensions than NumPy's 64
         raise WireError(f"an array node NumPy cannot make: {err}") from None
     return array[()] if scalar and array.ndim == 0 else array
+
+
+def _facts(info: Any) -> bool:
+    """Whether ``info`` is a handle's facts as serve.py gives them: names to None, a bool,
+    a string or a length (a forged int too long for str() would raise where it is shown)."""
+    return type(info) is dict and all(
+        type(k) is str
+        and (v is None or type(v) in (bool, str) or (type(v) is int and 0 <= v < 2**63))
+        for k, v in info.items()
+    )
 
 
 def decode_tree(node: Any, handle: Any, depth: int = 0) -> Any:
@@ -103,7 +127,7 @@ def decode_tree(node: Any, handle: Any, depth: int = 0) -> Any:
             raise WireError("a complex node holds two floats")
         return complex(node[1], node[2])
     if tag == "h":
-        if len(node) != 3 or type(node[1]) is not int or type(node[2]) is not dict:
+        if not (len(node) == 3 and type(node[1]) is int and _facts(node[2])):
             raise WireError("a handle node holds an id and its facts")
         return handle(node[1], node[2])
     if len(node) != 2 or type(node[1]) is not list:
@@ -121,5 +145,5 @@ def decode_tree(node: Any, handle: Any, depth: int = 0) -> Any:
         try:
             out[key] = decode_tree(pair[1], handle, depth + 1)
         except TypeError as err:  # an unhashable key
-            raise WireError(f"a dict node with key {key!r}") from err
+            raise WireError(f"a dict node with key {_shown(key)}") from err
     return out

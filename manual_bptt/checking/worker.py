@@ -49,8 +49,30 @@ BOOT = (
 LONGEST_WAIT = 3600.0  # seconds per poll(); a longer limit is waited for in pieces
 START_TIMEOUT = 60.0  # seconds for a new worker to import numpy and answer
 INSIDE = "MANUAL_BPTT_WORKER"  # set to "1" in a worker's environment
-# The replies serve.py sends, by kind: how many parts each has.
-REPLIES = {"ok": 3, "usage": 2, "exit": 2, "missing": 1, "raised": 5}
+# The replies serve.py sends, by kind: the types of the parts after the kind. Each part
+# is checked before a finding formats it: a forged one may be any value pickle makes,
+# such as an int too long for str() (ValueError past 4,300 digits). "ok" holds a tree
+# (wire.decode_tree checks it) and a note (loading), the arguments changed (a call) or None.
+_STR = (str,)
+REPLIES: dict[str, tuple[tuple[type, ...] | None, ...]] = {
+    "ok": (None, (str, list, type(None))),
+    "usage": (_STR,),
+    "exit": (_STR,),
+    "missing": (),
+    "raised": (_STR, _STR, (str, type(None)), (bool,)),
+}
+
+
+def _well_formed(reply: Any) -> bool:
+    """Whether ``reply`` is of a kind serve.py sends, each part of its type."""
+    if not (type(reply) is tuple and reply and type(reply[0]) is str):
+        return False
+    parts = REPLIES.get(reply[0])
+    if parts is None or len(reply) != 1 + len(parts):
+        return False
+    if reply[0] == "ok" and type(reply[2]) is list and not all(type(c) is str for c in reply[2]):
+        return False
+    return all(types is None or type(v) in types for v, types in zip(reply[1:], parts, strict=True))
 
 
 class Remote:
@@ -436,20 +458,25 @@ class Worker:
                     f"{what} timed out", f"{what} did not return within {timeout:g} s (--timeout)"
                 )
         try:
-            number, reply = wire.loads(self.inbox.recv_bytes())
+            message = wire.loads(self.inbox.recv_bytes())
         except (EOFError, OSError):
             raise self._died(what) from None
         except wire.WireError as err:
             self.stop()
             raise CodeFailed(f"{what} ended the worker process", f"{what}: {err}") from None
+        garbled = CodeFailed(f"{what} ended the worker process", f"{what}: a garbled reply")
+        if not (type(message) is tuple and len(message) == 2):
+            self.stop()  # e.g. written on the worker's pipe by the code under test itself
+            raise garbled
+        number, reply = message
         if number != self.number:
             self.stop()
             raise CodeFailed(
                 f"{what} ended the worker process", f"{what}: a reply out of turn (garbled pipe)"
             )
-        if not (type(reply) is tuple and reply and REPLIES.get(str(reply[0])) == len(reply)):
-            self.stop()  # e.g. written on the worker's pipe by the code under test itself
-            raise CodeFailed(f"{what} ended the worker process", f"{what}: a garbled reply")
+        if not _well_formed(reply):
+            self.stop()
+            raise garbled
         return reply
 
     def _died(self, what: str) -> CodeFailed:
