@@ -621,6 +621,12 @@ HUGE_ARRAY = '("ok", ("a", "<f8", (2**32, 2**32), b"", False), [])'
 def test_a_reply_forged_on_the_workers_pipe_is_a_finding_not_a_traceback(
     tmp_path, capsys, forged, said
 ) -> None:
+    _assert_forged_message_is_a_finding(tmp_path, capsys, f"(number, {forged})", said)
+
+
+def _assert_forged_message_is_a_finding(tmp_path, capsys, message: str, said: str) -> None:
+    """verify of code that writes ``message`` (Python, ``number`` being the reply's
+    number) on its worker's pipe: exit 1, ``said`` in the report, no traceback."""
     spec = project_file(
         tmp_path,
         f"""
@@ -631,8 +637,8 @@ def test_a_reply_forged_on_the_workers_pipe_is_a_finding_not_a_traceback(
             frame = sys._getframe()
             while frame.f_code.co_name != "main":  # serve.main, which numbers the replies
                 frame = frame.f_back
-            reply = (frame.f_locals["number"], {forged})
-            Connection(int(sys.argv[2]), readable=False).send_bytes(wire.dumps(reply))
+            number = frame.f_locals["number"]
+            Connection(int(sys.argv[2]), readable=False).send_bytes(wire.dumps({message}))
             return manual_bptt.bptt(params, x, y, **options)
         """,
     )
@@ -665,25 +671,7 @@ def test_a_message_forged_on_the_workers_pipe_is_a_finding_not_a_traceback(
 ) -> None:
     # each part of the message is formatted into a finding once read: one the verifier
     # cannot format (str() of a 5,001-digit int) is as garbled as a part that is missing
-    spec = project_file(
-        tmp_path,
-        f"""
-        import sys
-        from multiprocessing.connection import Connection
-        from manual_bptt.checking import wire
-        def f(params, x, y, **options):
-            frame = sys._getframe()
-            while frame.f_code.co_name != "main":  # serve.main, which numbers the replies
-                frame = frame.f_back
-            number = frame.f_locals["number"]
-            Connection(int(sys.argv[2]), readable=False).send_bytes(wire.dumps({message}))
-            return manual_bptt.bptt(params, x, y, **options)
-        """,
-    )
-    code, out, err = verify([spec, "--examples", "5"], capsys)
-    assert "Traceback" not in out + err
-    assert code == 1
-    assert said in out
+    _assert_forged_message_is_a_finding(tmp_path, capsys, message, said)
 
 
 def _nested(depth: int) -> list[Any]:
